@@ -1,0 +1,129 @@
+#include "benchutil.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+double bench_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int allowed_cpus(int *ids, int max) {
+  cpu_set_t set;
+  int n = 0;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+    if (CPU_ISSET(c, &set)) ids[n++] = c;
+  return n;
+}
+
+static int cpu_ids[CPU_SETSIZE];
+static int cpu_count;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static void cpu_init(void) {
+  cpu_count = allowed_cpus(cpu_ids, CPU_SETSIZE);
+  if (cpu_count <= 0) { cpu_count = 1; cpu_ids[0] = 0; }
+}
+
+int bench_ncpu(void) {
+  pthread_once(&cpu_once, cpu_init);
+  return cpu_count;
+}
+
+void bench_pin(int i) {
+  int n = bench_ncpu();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu_ids[i % n], &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+typedef struct {
+  int tid;
+  void (*body)(int, void *);
+  void *ctx;
+  pthread_barrier_t *start;
+} thread_arg_t;
+
+static void *thread_main(void *p) {
+  thread_arg_t *a = p;
+  bench_pin(a->tid);
+  pthread_barrier_wait(a->start);
+  a->body(a->tid, a->ctx);
+  return NULL;
+}
+
+double bench_threads(int n, void (*body)(int tid, void *ctx), void *ctx) {
+  pthread_t *th = calloc((size_t)n, sizeof *th);
+  thread_arg_t *args = calloc((size_t)n, sizeof *args);
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+  for (int i = 0; i < n; i++) {
+    args[i] = (thread_arg_t){i, body, ctx, &start};
+    if (pthread_create(&th[i], NULL, thread_main, &args[i]) != 0) {
+      perror("pthread_create");
+      exit(1);
+    }
+  }
+  pthread_barrier_wait(&start);
+  double t0 = bench_now();
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+  double t = bench_now() - t0;
+  pthread_barrier_destroy(&start);
+  free(args);
+  free(th);
+  return t;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double bench_median(double *v, size_t n) {
+  if (n == 0) return 0;
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void bench_interleave(int nvar, int reps, double (*fn)(int, void *), void *ctx, double *out) {
+  for (int r = 0; r < reps; r++)
+    for (int v = 0; v < nvar; v++) out[v * reps + r] = fn(v, ctx);
+}
+
+bool bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0) o->quick = true;
+    else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) o->reps = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) o->csv = argv[++i];
+    else if (strcmp(argv[i], "--svg") == 0 && i + 1 < argc) o->svg = argv[++i];
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      printf("usage: %s [--quick] [--reps N] [--csv PATH] [--svg PATH]%s\n", argv[0], usage ? usage : "");
+      return false;
+    }
+  }
+  if (o->reps <= 0) o->reps = o->quick ? 3 : 7;
+  return true;
+}
+
+FILE *bench_csv_open(const char *path, const char *header) {
+  if (path == NULL) return NULL;
+  FILE *f = fopen(path, "w");
+  if (f == NULL) { perror(path); return NULL; }
+  fprintf(f, "%s\n", header);
+  return f;
+}
+
+bool bench_plot_svg(const char *svg_path, const char *script) {
+  if (svg_path == NULL) return false;
+  FILE *g = popen("gnuplot 2>/dev/null", "w");
+  if (g == NULL) return false;
+  fprintf(g, "set terminal svg size 900,540 dynamic enhanced font 'sans,11' background rgb 'white'\n");
+  fprintf(g, "set output '%s'\n%s\n", svg_path, script);
+  return pclose(g) == 0;
+}

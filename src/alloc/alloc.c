@@ -1,0 +1,293 @@
+/* The allocation glue: backend choice, fast paths, per-thread statistics.
+ *
+ * The hot path is one relaxed load of `alloc_mode` and one compare: when the
+ * backend is mimalloc and neither statistics, tracking nor fault injection is
+ * on, cc_alloc_node is mi_malloc_aligned and cc_free is mi_free. Everything
+ * else lives in the out-of-line slow paths. */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mimalloc.h>
+
+#include "alloc_internal.h"
+#include "atomic.h"
+#include "compiler.h"
+#include "options.h"
+#include "ccoll/alloc.h"
+
+enum {
+  MODE_READY = 1u << 0, /* backend resolved */
+  MODE_LIBC  = 1u << 1, /* libc backend (else mimalloc) */
+  MODE_STATS = 1u << 2,
+  MODE_TRACK = 1u << 3,
+  MODE_FAIL  = 1u << 4,
+  MODE_FAST  = MODE_READY /* mimalloc, nothing extra */
+};
+
+/* relaxed everywhere: the mode word is configuration, not a publication. A
+ * thread that sees a change a little late counts a few blocks more or less,
+ * which the statistics contract allows (exact only while on). */
+static cc_atomic(unsigned) alloc_mode;
+static pthread_mutex_t mode_lock = PTHREAD_MUTEX_INITIALIZER;
+static cc_atomic(uint64_t) fail_every;
+static cc_atomic(uint64_t) fail_counter;
+
+/* ------------------------------------------------------------ backend */
+
+/* align 0: no requirement beyond malloc's own. */
+static void *backend_alloc(unsigned m, size_t size, size_t align, bool zero) {
+  if (!(m & MODE_LIBC)) {
+    if (align == 0) return zero ? mi_zalloc(size) : mi_malloc(size);
+    return zero ? mi_zalloc_aligned(size, align) : mi_malloc_aligned(size, align);
+  }
+  if (align == 0) return zero ? calloc(1, size) : malloc(size);
+  void *p;
+  if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size) != 0) return NULL;
+  if (zero) memset(p, 0, size);
+  return p;
+}
+
+static void backend_free(unsigned m, void *p) {
+  if (m & MODE_LIBC) free(p);
+  else mi_free(p);
+}
+
+static size_t backend_usable(unsigned m, const void *p) {
+  return (m & MODE_LIBC) ? malloc_usable_size((void *)p) : mi_usable_size(p);
+}
+
+/* ------------------------------------------------------------ statistics */
+
+typedef struct tstats {
+  cc_atomic(uint64_t) alloc_count, free_count, alloc_bytes, free_bytes;
+  struct tstats *next, *prev;
+} cc_cache_aligned tstats;
+
+typedef struct {
+  uint64_t alloc_count, free_count, alloc_bytes, free_bytes;
+} totals_t;
+
+enum { T_NONE = 0, T_LIVE, T_DEAD };
+static cc_thread_local tstats *t_stats;
+static cc_thread_local unsigned char t_state;
+
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
+static tstats *stats_list;   /* live threads' records */
+static totals_t stats_gone;  /* folded in from exited threads */
+static totals_t stats_base;  /* the sums at the last reset */
+static pthread_key_t stats_key;
+static pthread_once_t stats_key_once = PTHREAD_ONCE_INIT;
+
+static void totals_add_record(totals_t *t, tstats *s) {
+  t->alloc_count += cc_atomic_load_relaxed(&s->alloc_count);
+  t->free_count += cc_atomic_load_relaxed(&s->free_count);
+  t->alloc_bytes += cc_atomic_load_relaxed(&s->alloc_bytes);
+  t->free_bytes += cc_atomic_load_relaxed(&s->free_bytes);
+}
+
+/* Thread exit: fold the record into stats_gone so no count is lost. */
+static void stats_thread_exit(void *arg) {
+  tstats *s = arg;
+  pthread_mutex_lock(&stats_lock);
+  totals_add_record(&stats_gone, s);
+  if (s->prev) s->prev->next = s->next;
+  else stats_list = s->next;
+  if (s->next) s->next->prev = s->prev;
+  pthread_mutex_unlock(&stats_lock);
+  free(s);
+  t_stats = NULL;
+  t_state = T_DEAD;
+}
+
+static void stats_make_key(void) { pthread_key_create(&stats_key, stats_thread_exit); }
+
+/* First counted operation of a thread: a record from libc (never counted
+ * itself), linked into the list, destroyed by the key's destructor. */
+static cc_noinline tstats *stats_attach(void) {
+  if (t_state == T_DEAD) return NULL;
+  pthread_once(&stats_key_once, stats_make_key);
+  tstats *s;
+  if (posix_memalign((void **)&s, CC__LINE, sizeof *s) != 0) return NULL;
+  memset(s, 0, sizeof *s);
+  pthread_mutex_lock(&stats_lock);
+  s->next = stats_list;
+  if (stats_list) stats_list->prev = s;
+  stats_list = s;
+  pthread_mutex_unlock(&stats_lock);
+  pthread_setspecific(stats_key, s);
+  t_stats = s;
+  t_state = T_LIVE;
+  return s;
+}
+
+/* A thread past its destructor (or out of memory for a record) counts
+ * under the lock: rare, and exact. */
+static cc_noinline void stats_count_locked(bool is_alloc, size_t bytes) {
+  pthread_mutex_lock(&stats_lock);
+  if (is_alloc) { stats_gone.alloc_count++; stats_gone.alloc_bytes += bytes; }
+  else { stats_gone.free_count++; stats_gone.free_bytes += bytes; }
+  pthread_mutex_unlock(&stats_lock);
+}
+
+static inline void stats_count(bool is_alloc, size_t bytes) {
+  tstats *s = t_stats;
+  if (cc_unlikely(s == NULL) && (s = stats_attach()) == NULL) {
+    stats_count_locked(is_alloc, bytes);
+    return;
+  }
+  if (is_alloc) {
+    cc_atomic_add_owner(&s->alloc_count, 1);
+    cc_atomic_add_owner(&s->alloc_bytes, bytes);
+  } else {
+    cc_atomic_add_owner(&s->free_count, 1);
+    cc_atomic_add_owner(&s->free_bytes, bytes);
+  }
+}
+
+static totals_t stats_sum_locked(void) {
+  totals_t t = stats_gone;
+  for (tstats *s = stats_list; s; s = s->next) totals_add_record(&t, s);
+  return t;
+}
+
+cc_alloc_snapshot_t cc_alloc_stats_snapshot(void) {
+  pthread_mutex_lock(&stats_lock);
+  totals_t t = stats_sum_locked();
+  totals_t b = stats_base;
+  pthread_mutex_unlock(&stats_lock);
+  cc_alloc_snapshot_t out = {
+    .alloc_count = t.alloc_count - b.alloc_count,
+    .free_count = t.free_count - b.free_count,
+    .alloc_bytes = t.alloc_bytes - b.alloc_bytes,
+    .free_bytes = t.free_bytes - b.free_bytes,
+    .current_allocated = t.alloc_bytes > t.free_bytes ? t.alloc_bytes - t.free_bytes : 0,
+  };
+  return out;
+}
+
+/* Owners are the only writers of their counters, so a reset cannot zero
+ * them; it records a baseline that snapshots subtract. */
+void cc_alloc_stats_reset(void) {
+  pthread_mutex_lock(&stats_lock);
+  stats_base = stats_sum_locked();
+  pthread_mutex_unlock(&stats_lock);
+}
+
+void cc_alloc_stats_enable(bool enable) { cc_option_set(CC_OPT_STATS, enable ? 1 : 0); }
+
+/* ------------------------------------------------------------ mode word */
+
+static unsigned compute_mode(void) {
+  unsigned m = MODE_READY;
+  if (cc__option_freeze(CC_OPT_ALLOC) == CC_ALLOC_LIBC) m |= MODE_LIBC;
+  if (cc__option_freeze(CC_OPT_TRACK)) m |= MODE_TRACK;
+  if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
+  if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
+  return m;
+}
+
+static cc_noinline unsigned mode_resolve(void) {
+  pthread_mutex_lock(&mode_lock);
+  unsigned m = compute_mode();
+  cc_atomic_store_relaxed(&alloc_mode, m);
+  pthread_mutex_unlock(&mode_lock);
+  return m;
+}
+
+void cc__alloc_options_changed(void) {
+  /* Only a resolved mode needs refreshing; an unresolved one is computed
+   * with the new options at the first allocation. */
+  if (cc_atomic_load_relaxed(&alloc_mode) & MODE_READY) mode_resolve();
+}
+
+void cc__alloc_fail_every(uint64_t every) {
+  cc_atomic_store_relaxed(&fail_every, every);
+  cc_atomic_store_relaxed(&fail_counter, 0);
+  mode_resolve();
+}
+
+static inline unsigned mode_get(void) {
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  return cc_likely(m & MODE_READY) ? m : mode_resolve();
+}
+
+/* ------------------------------------------------------------ slow paths */
+
+static bool injected_failure(void) {
+  uint64_t every = cc_atomic_load_relaxed(&fail_every);
+  if (every == 0) return false;
+  return cc_atomic_fetch_add_relaxed(&fail_counter, 1) % every == every - 1;
+}
+
+static void *alloc_counted(unsigned m, size_t size, size_t align, bool zero) {
+  void *p = backend_alloc(m, size, align, zero);
+  if (p != NULL && (m & MODE_STATS)) stats_count(true, backend_usable(m, p));
+  return p;
+}
+
+static cc_noinline void *alloc_slow(size_t size, size_t align, bool zero) {
+  unsigned m = mode_get();
+  if ((m & MODE_FAIL) && injected_failure()) return NULL;
+  return alloc_counted(m, size, align, zero);
+}
+
+static cc_noinline void free_slow(void *p) {
+  unsigned m = mode_get();
+  if (m & MODE_STATS) stats_count(false, backend_usable(m, p));
+  backend_free(m, p);
+}
+
+/* ------------------------------------------------------------ public API */
+
+void *cc_alloc(size_t size) {
+  if (cc_unlikely(size == 0)) return NULL;
+  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_malloc(size);
+  return alloc_slow(size, 0, false);
+}
+
+void *cc_calloc(size_t count, size_t size) {
+  size_t total;
+  if (count == 0 || size == 0 || __builtin_mul_overflow(count, size, &total)) return NULL;
+  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_zalloc(total);
+  return alloc_slow(total, 0, true);
+}
+
+void *cc_alloc_aligned(size_t size, size_t alignment) {
+  if (size == 0 || alignment == 0 || (alignment & (alignment - 1)) != 0) return NULL;
+  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_malloc_aligned(size, alignment);
+  return alloc_slow(size, alignment, false);
+}
+
+void *cc_alloc_node(size_t size) {
+  size_t rounded = (size + CC_CACHE_LINE - 1) & ~(size_t)(CC_CACHE_LINE - 1);
+  if (cc_unlikely(size == 0 || rounded < size)) return NULL;
+  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST))
+    return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  return alloc_slow(rounded, CC_CACHE_LINE, false);
+}
+
+void cc_free(void *ptr, size_t size) {
+  (void)size; /* both backends find the size class from the pointer */
+  if (cc_unlikely(ptr == NULL)) return;
+  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) { mi_free(ptr); return; }
+  free_slow(ptr);
+}
+
+void cc_free_unsized(void *ptr) {
+  if (cc_unlikely(ptr == NULL)) return;
+  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) { mi_free(ptr); return; }
+  free_slow(ptr);
+}
+
+/* ------------------------------------------------------------ internal */
+
+void *cc__alloc_internal(size_t size, size_t alignment, bool zero) {
+  if (size == 0) return NULL;
+  return alloc_counted(mode_get(), size, alignment, zero);
+}
+
+size_t cc__alloc_usable_size(const void *p) {
+  return p == NULL ? 0 : backend_usable(mode_get(), p);
+}

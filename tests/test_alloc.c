@@ -1,0 +1,196 @@
+/* The allocation glue: alignment on every path and both backends, bad
+ * sizes, statistics exact across threads (and across threads that exit),
+ * fault injection. Criterion runs each test in a fresh process, so each
+ * test may pick its backend before its first allocation. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc/alloc_internal.h"
+#include "ccoll.h"
+
+static void use_backend(long kind) {
+  cr_assert_eq(cc_option_set(CC_OPT_ALLOC, kind), CC_OK);
+}
+
+static bool aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
+
+static void check_alignment_paths(void) {
+  static const size_t sizes[] = {1, 7, 8, 15, 16, 17, 63, 64, 65, 100, 128, 255, 4096, 70000, 1 << 21};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    size_t n = sizes[i];
+    void *a = cc_alloc(n);
+    cr_assert_not_null(a);
+    cr_expect(aligned(a, n >= 16 ? 16 : 8), "cc_alloc(%zu) at %p", n, a);
+    memset(a, 0xab, n);
+
+    unsigned char *c = cc_calloc(n, 1);
+    cr_assert_not_null(c);
+    for (size_t k = 0; k < n; k++) cr_assert_eq(c[k], 0, "cc_calloc not zeroed at %zu", k);
+    cr_expect(aligned(c, n >= 16 ? 16 : 8));
+
+    void *node = cc_alloc_node(n);
+    cr_assert_not_null(node);
+    cr_expect(aligned(node, CC_CACHE_LINE), "cc_alloc_node(%zu) at %p", n, node);
+    memset(node, 0xcd, (n + 63) & ~(size_t)63); /* rounded size is usable */
+
+    for (size_t al = 1; al <= 4096; al <<= 1) {
+      void *p = cc_alloc_aligned(n, al);
+      cr_assert_not_null(p);
+      cr_expect(aligned(p, al), "cc_alloc_aligned(%zu, %zu) at %p", n, al, p);
+      memset(p, 1, n);
+      cc_free(p, n);
+    }
+    cc_free(a, n);
+    cc_free_unsized(c);
+    cc_free(node, n);
+  }
+}
+
+Test(alloc, alignment_mimalloc) { use_backend(CC_ALLOC_MIMALLOC); check_alignment_paths(); }
+Test(alloc, alignment_libc) { use_backend(CC_ALLOC_LIBC); check_alignment_paths(); }
+
+static void check_bad_sizes(void) {
+  cr_expect_null(cc_alloc(0));
+  cr_expect_null(cc_alloc_node(0));
+  cr_expect_null(cc_alloc_aligned(0, 64));
+  cr_expect_null(cc_calloc(0, 8));
+  cr_expect_null(cc_calloc(8, 0));
+  cr_expect_null(cc_calloc(SIZE_MAX / 2, 3), "count*size overflow must fail");
+  cr_expect_null(cc_calloc(SIZE_MAX, SIZE_MAX));
+  cr_expect_null(cc_alloc_node(SIZE_MAX - 10), "rounding overflow must fail");
+  cr_expect_null(cc_alloc_aligned(64, 0));
+  cr_expect_null(cc_alloc_aligned(64, 3));
+  cr_expect_null(cc_alloc_aligned(64, 96));
+  cr_expect_null(cc_alloc(SIZE_MAX - 4096), "impossible size fails, no crash");
+  cc_free(NULL, 0);
+  cc_free_unsized(NULL);
+}
+
+Test(alloc, bad_sizes_mimalloc) { use_backend(CC_ALLOC_MIMALLOC); check_bad_sizes(); }
+Test(alloc, bad_sizes_libc) { use_backend(CC_ALLOC_LIBC); check_bad_sizes(); }
+
+Test(alloc, backend_fixed_by_first_allocation) {
+  void *p = cc_alloc(32);
+  long now = cc_option_get(CC_OPT_ALLOC);
+  long other = now == CC_ALLOC_LIBC ? CC_ALLOC_MIMALLOC : CC_ALLOC_LIBC;
+  cr_expect_eq(cc_option_set(CC_OPT_ALLOC, other), CC_EINVAL);
+  cr_expect_eq(cc_option_set(CC_OPT_ALLOC, now), CC_OK);
+  cr_expect_eq(cc_option_get(CC_OPT_ALLOC), now);
+  cc_free(p, 32);
+}
+
+/* ------------------------------------------------------------ statistics */
+
+#define NTHREADS 8
+#define PER_THREAD 20000
+
+typedef struct {
+  void *slots[NTHREADS][PER_THREAD];
+  size_t sizes[NTHREADS][PER_THREAD];
+  pthread_barrier_t phase;
+} exchange_t;
+
+static exchange_t *xch;
+
+/* Each thread allocates its row, then frees its neighbour's row: every
+ * block is freed by a thread other than the one that allocated it. */
+static void *alloc_here_free_there(void *arg) {
+  int me = (int)(intptr_t)arg;
+  for (int i = 0; i < PER_THREAD; i++) {
+    size_t n = 1 + (size_t)((me * 7919 + i * 104729) % 1000);
+    xch->sizes[me][i] = n;
+    switch (i % 4) {
+    case 0: xch->slots[me][i] = cc_alloc(n); break;
+    case 1: xch->slots[me][i] = cc_alloc_node(n); break;
+    case 2: xch->slots[me][i] = cc_calloc(n, 1); break;
+    default: xch->slots[me][i] = cc_alloc_aligned(n, 256); break;
+    }
+    cr_assert_not_null(xch->slots[me][i]);
+  }
+  pthread_barrier_wait(&xch->phase);
+  int other = (me + 1) % NTHREADS;
+  for (int i = 0; i < PER_THREAD; i++) {
+    if (i % 2) cc_free(xch->slots[other][i], xch->sizes[other][i]);
+    else cc_free_unsized(xch->slots[other][i]);
+  }
+  return NULL;
+}
+
+static void check_stats_cross_thread(void) {
+  xch = calloc(1, sizeof *xch);
+  pthread_barrier_init(&xch->phase, NULL, NTHREADS);
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  cc_alloc_snapshot_t s0 = cc_alloc_stats_snapshot();
+  pthread_t th[NTHREADS];
+  for (int t = 0; t < NTHREADS; t++) pthread_create(&th[t], NULL, alloc_here_free_there, (void *)(intptr_t)t);
+  for (int t = 0; t < NTHREADS; t++) pthread_join(th[t], NULL);
+  /* all eight threads have exited: their counts must have been kept */
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count - s0.alloc_count, (uint64_t)NTHREADS * PER_THREAD);
+  cr_expect_eq(s.free_count - s0.free_count, (uint64_t)NTHREADS * PER_THREAD);
+  cr_expect_eq(s.alloc_bytes, s.free_bytes, "bytes in %llu != bytes out %llu",
+               (unsigned long long)s.alloc_bytes, (unsigned long long)s.free_bytes);
+  cr_expect_eq(s.current_allocated, s0.current_allocated);
+  uint64_t requested = 0;
+  for (int t = 0; t < NTHREADS; t++)
+    for (int i = 0; i < PER_THREAD; i++) requested += xch->sizes[t][i];
+  cr_expect_geq(s.alloc_bytes - s0.alloc_bytes, requested, "usable bytes cover the requests");
+  pthread_barrier_destroy(&xch->phase);
+  free(xch);
+}
+
+Test(stats, exact_8_threads_cross_free_mimalloc) { use_backend(CC_ALLOC_MIMALLOC); check_stats_cross_thread(); }
+Test(stats, exact_8_threads_cross_free_libc) { use_backend(CC_ALLOC_LIBC); check_stats_cross_thread(); }
+
+Test(stats, reset_and_current) {
+  cc_alloc_stats_enable(true);
+  void *keep = cc_alloc(1000);
+  cc_alloc_stats_reset();
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 0);
+  cr_expect_eq(s.free_count, 0);
+  cr_expect_geq(s.current_allocated, 1000, "live bytes survive a reset");
+  void *p = cc_alloc_node(100);
+  s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 1);
+  cr_expect_geq(s.alloc_bytes, 128);
+  cc_free(p, 100);
+  cc_free(keep, 1000);
+  s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.free_count, 2);
+  cr_expect_eq(s.current_allocated, 0);
+}
+
+Test(stats, off_counts_nothing) {
+  cc_alloc_stats_enable(false);
+  cc_alloc_stats_reset();
+  for (int i = 0; i < 100; i++) cc_free(cc_alloc(64), 64);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 0);
+  cr_expect_eq(s.free_count, 0);
+}
+
+/* ------------------------------------------------------------ fault injection */
+
+Test(fault, every_third_allocation_fails) {
+  cc_alloc_stats_enable(true);
+  cc__alloc_fail_every(3);
+  int nulls = 0;
+  void *ps[30];
+  for (int i = 0; i < 30; i++) {
+    ps[i] = cc_alloc_node(48);
+    nulls += ps[i] == NULL;
+  }
+  cr_expect_eq(nulls, 10);
+  void *internal = cc__alloc_internal(64, 64, true);
+  cr_expect_not_null(internal, "internal allocations are never failed on purpose");
+  cc__alloc_fail_every(0);
+  for (int i = 0; i < 30; i++) cc_free(ps[i], 48);
+  cc_free_unsized(internal);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 21);
+  cr_expect_eq(s.free_count, 21);
+}
