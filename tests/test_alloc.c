@@ -111,10 +111,7 @@ static void *alloc_here_free_there(void *arg) {
   }
   pthread_barrier_wait(&xch->phase);
   int other = (me + 1) % NTHREADS;
-  for (int i = 0; i < PER_THREAD; i++) {
-    if (i % 2) cc_free(xch->slots[other][i], xch->sizes[other][i]);
-    else cc_free_unsized(xch->slots[other][i]);
-  }
+  for (int i = 0; i < PER_THREAD; i++) cc_free(xch->slots[other][i], xch->sizes[other][i]);
   return NULL;
 }
 
@@ -137,7 +134,7 @@ static void check_stats_cross_thread(void) {
   uint64_t requested = 0;
   for (int t = 0; t < NTHREADS; t++)
     for (int i = 0; i < PER_THREAD; i++) requested += xch->sizes[t][i];
-  cr_expect_geq(s.alloc_bytes - s0.alloc_bytes, requested, "usable bytes cover the requests");
+  cr_expect_eq(s.alloc_bytes - s0.alloc_bytes, requested, "bytes are the requested sizes");
   pthread_barrier_destroy(&xch->phase);
   free(xch);
 }
@@ -156,12 +153,25 @@ Test(stats, reset_and_current) {
   void *p = cc_alloc_node(100);
   s = cc_alloc_stats_snapshot();
   cr_expect_eq(s.alloc_count, 1);
-  cr_expect_geq(s.alloc_bytes, 128);
+  cr_expect_eq(s.alloc_bytes, 100, "requested size, before node rounding");
   cc_free(p, 100);
   cc_free(keep, 1000);
   s = cc_alloc_stats_snapshot();
   cr_expect_eq(s.free_count, 2);
   cr_expect_eq(s.current_allocated, 0);
+}
+
+Test(stats, unsized_free_counts_usable_size) {
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  void *p = cc_alloc(100);
+  cc_free_unsized(p);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 1);
+  cr_expect_eq(s.free_count, 1);
+  cr_expect_eq(s.alloc_bytes, 100);
+  cr_expect_geq(s.free_bytes, 100, "usable size covers the request");
+  cr_expect_eq(s.current_allocated, 0, "never negative");
 }
 
 Test(stats, off_counts_nothing) {

@@ -23,7 +23,8 @@ enum {
   MODE_STATS = 1u << 2,
   MODE_TRACK = 1u << 3,
   MODE_FAIL  = 1u << 4,
-  MODE_FAST  = MODE_READY /* mimalloc, nothing extra */
+  MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
+  MODE_FAST_STATS = MODE_READY | MODE_STATS /* mimalloc + statistics, inline too */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -221,21 +222,28 @@ static bool injected_failure(void) {
   return cc_atomic_fetch_add_relaxed(&fail_counter, 1) % every == every - 1;
 }
 
-static void *alloc_counted(unsigned m, size_t size, size_t align, bool zero) {
+/* `requested` is what the caller asked for (before node rounding): the
+ * size it will hand back to cc_free, so both sides count the same bytes
+ * without asking the backend for a usable size on the hot path. */
+static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
   void *p = backend_alloc(m, size, align, zero);
-  if (p != NULL && (m & MODE_STATS)) stats_count(true, backend_usable(m, p));
+  if (p != NULL && (m & MODE_STATS)) stats_count(true, requested);
   return p;
 }
 
-static cc_noinline void *alloc_slow(size_t size, size_t align, bool zero) {
+static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align, bool zero) {
   unsigned m = mode_get();
   if ((m & MODE_FAIL) && injected_failure()) return NULL;
-  return alloc_counted(m, size, align, zero);
+  return alloc_counted(m, size, requested, align, zero);
 }
 
-static cc_noinline void free_slow(void *p) {
+#define SIZE_UNKNOWN SIZE_MAX
+
+/* cc_free_unsized cannot know the requested size; it counts the block's
+ * usable size instead (documented in ccoll/alloc.h). */
+static cc_noinline void free_slow(void *p, size_t size) {
   unsigned m = mode_get();
-  if (m & MODE_STATS) stats_count(false, backend_usable(m, p));
+  if (m & MODE_STATS) stats_count(false, size != SIZE_UNKNOWN ? size : backend_usable(m, p));
   backend_free(m, p);
 }
 
@@ -244,48 +252,66 @@ static cc_noinline void free_slow(void *p) {
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
   if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_malloc(size);
-  return alloc_slow(size, 0, false);
+  return alloc_slow(size, size, 0, false);
 }
 
 void *cc_calloc(size_t count, size_t size) {
   size_t total;
   if (count == 0 || size == 0 || __builtin_mul_overflow(count, size, &total)) return NULL;
   if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_zalloc(total);
-  return alloc_slow(total, 0, true);
+  return alloc_slow(total, total, 0, true);
 }
 
 void *cc_alloc_aligned(size_t size, size_t alignment) {
   if (size == 0 || alignment == 0 || (alignment & (alignment - 1)) != 0) return NULL;
   if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_malloc_aligned(size, alignment);
-  return alloc_slow(size, alignment, false);
+  return alloc_slow(size, size, alignment, false);
+}
+
+/* Statistics are meant to be left on: with mimalloc they cost one call
+ * and two owner-only counter updates, not the generic slow path. Out of
+ * line, so that the fast paths stay frameless tail calls into mimalloc. */
+static cc_noinline void *node_alloc_stats(size_t rounded, size_t size) {
+  void *p = mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  if (cc_likely(p != NULL)) stats_count(true, size);
+  return p;
+}
+
+static cc_noinline void free_stats(void *ptr, size_t size) {
+  stats_count(false, size);
+  mi_free(ptr);
 }
 
 void *cc_alloc_node(size_t size) {
+  /* rounded is 0 both for size 0 and when the rounding overflows */
   size_t rounded = (size + CC_CACHE_LINE - 1) & ~(size_t)(CC_CACHE_LINE - 1);
-  if (cc_unlikely(size == 0 || rounded < size)) return NULL;
-  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST))
-    return mi_malloc_aligned(rounded, CC_CACHE_LINE);
-  return alloc_slow(rounded, CC_CACHE_LINE, false);
+  if (cc_unlikely(rounded == 0)) return NULL;
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
+  return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
 void cc_free(void *ptr, size_t size) {
-  (void)size; /* both backends find the size class from the pointer */
   if (cc_unlikely(ptr == NULL)) return;
-  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) { mi_free(ptr); return; }
-  free_slow(ptr);
+  /* mimalloc finds the size class from the pointer; size is for the stats */
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
+  if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
+  free_slow(ptr, size);
 }
 
 void cc_free_unsized(void *ptr) {
   if (cc_unlikely(ptr == NULL)) return;
   if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) { mi_free(ptr); return; }
-  free_slow(ptr);
+  free_slow(ptr, SIZE_UNKNOWN);
 }
 
 /* ------------------------------------------------------------ internal */
 
 void *cc__alloc_internal(size_t size, size_t alignment, bool zero) {
   if (size == 0) return NULL;
-  return alloc_counted(mode_get(), size, alignment, zero);
+  return alloc_counted(mode_get(), size, size, alignment, zero);
 }
 
 size_t cc__alloc_usable_size(const void *p) {
