@@ -67,7 +67,10 @@ Test(profiler, exact_counts_deterministic_workload) {
   cr_expect_eq(s->free_bytes, freed_bytes, "frees count the requested size, also unsized ones");
   cr_expect_eq(s->live_blocks, N - FREED);
   cr_expect_eq(s->live_bytes, bytes - freed_bytes);
-  cr_expect_eq(s->peak_bytes, bytes, "everything was live before the first free");
+  /* everything was live before the first free; the peak is kept to within
+   * 16 KiB per thread (threads publish live bytes in batches) */
+  cr_expect(s->peak_bytes <= bytes && s->peak_bytes + 16384 >= bytes, "peak %llu, truth %llu",
+            (unsigned long long)s->peak_bytes, (unsigned long long)bytes);
   cr_expect_eq(s->cross_frees, 0);
   cr_expect_eq(s->leak_blocks, N - FREED);
   cr_expect_eq(s->leak_bytes, bytes - freed_bytes);

@@ -49,7 +49,7 @@ typedef struct {
   size_t bytes;          /* as registered (the buffer's size for an alias) */
   cc_reg_kind_t kind;
   uint32_t owner_thread; /* ccoll thread id (1, 2, ... in order of first use) of the registering thread */
-  uint64_t time_ns;      /* CLOCK_MONOTONIC at registration */
+  uint64_t time_ns;      /* CLOCK_MONOTONIC_COARSE at registration (same clock, ms resolution) */
   uint64_t buffer_id;    /* 0 unless ptr is a shared buffer's real pointer or alias */
   unsigned nframes;      /* 0 unless stacks are captured */
   void *stack[CC_REG_STACK_MAX];

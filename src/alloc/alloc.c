@@ -26,7 +26,8 @@ enum {
   MODE_FAIL  = 1u << 4,
   MODE_PROF  = 1u << 5, /* a profiler is running */
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
-  MODE_FAST_STATS = MODE_READY | MODE_STATS /* mimalloc + statistics, inline too */
+  MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
+  MODE_FAST_PROF = MODE_READY | MODE_PROF    /* mimalloc + profiler: unsampled blocks skip the slow path */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -240,8 +241,8 @@ static bool injected_failure(void) {
  * without asking the backend for a usable size on the hot path.
  * Tracking registers the block before anyone can see it; the profiler
  * times only the backend call of the allocations it samples. */
-static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
-  bool sampled = (m & MODE_PROF) && cc__prof_sample();
+static void *alloc_observed(unsigned m, size_t size, size_t requested, size_t align, bool zero,
+                            bool sampled) {
   uint64_t t0 = sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
   void *p = backend_alloc(m, size, align, zero);
   if (p == NULL) return NULL;
@@ -253,6 +254,10 @@ static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t ali
   if (m & MODE_STATS) stats_count(true, requested);
   if (sampled) cc__prof_on_alloc(p, requested, t1 - t0);
   return p;
+}
+
+static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
+  return alloc_observed(m, size, requested, align, zero, (m & MODE_PROF) && cc__prof_sample());
 }
 
 static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align, bool zero) {
@@ -297,9 +302,25 @@ void cc__alloc_release(void *ptr, size_t size) {
 
 /* ------------------------------------------------------------ public API */
 
+/* Profiling with nothing else on: an unsampled allocation costs a countdown
+ * and a call, not the generic slow path. */
+static cc_noinline void *alloc_prof(size_t size, size_t requested, size_t align) {
+  if (cc_likely(--cc__prof_countdown > 0))
+    return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
+  cc__prof_rearm();
+  return alloc_observed(MODE_FAST_PROF, size, requested, align, false, true);
+}
+
+static cc_noinline void free_prof(void *ptr, size_t size) {
+  if (cc_likely(!cc__prof_maybe_sampled(ptr))) mi_free(ptr);
+  else release(MODE_FAST_PROF, ptr, size);
+}
+
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
-  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_malloc(size);
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
+  if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
   return alloc_slow(size, size, 0, false);
 }
 
@@ -337,6 +358,7 @@ void *cc_alloc_node(size_t size) {
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
+  if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
@@ -346,6 +368,7 @@ void cc_free(void *ptr, size_t size) {
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
   if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
+  if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
   free_slow(ptr, size);
 }
 

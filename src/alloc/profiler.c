@@ -25,7 +25,8 @@
 #pragma weak cc_smr_stats
 #pragma weak cc_smr_kind
 
-enum { KIND_SAMPLE = 200, MDIM = 128, FILTER_BITS = 16, TL_MAX = 512, KEEP_DEAD = 256 };
+/* A sampled block's entry kind says whether its filter counter was raised. */
+enum { KIND_SAMPLE = 200, KIND_SAMPLE_FILTERED, MDIM = 128, TL_MAX = 512, KEEP_DEAD = 256 };
 
 struct cc_profiler {
   cc_profiler_options_t opt;
@@ -54,9 +55,10 @@ static cc_atomic(uint64_t) rate_bits; /* bits of 1 / rate of the running profile
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cc_registry_t *table;       /* sampled blocks still allocated */
-static cc_atomic(uint16_t) filter[1u << FILTER_BITS];
+cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
+cc_atomic(bool) cc__prof_check_all;
 static cc_atomic(uint64_t) matrix[MDIM * MDIM];
-static cc_atomic(int64_t) live_bytes, live_blocks, peak_bytes;
+static cc_atomic(int64_t) live_bytes, peak_bytes; /* for the peak: one shared counter */
 static cc_atomic(uint64_t) peak_ns;
 static cc_atomic(uint64_t) dropped;
 static cc_atomic(uint64_t) gen = 1;
@@ -85,6 +87,8 @@ static cc_thread_local uint64_t t_rng;
 static cc_thread_local prec_t *t_rec;
 static cc_thread_local bool t_rec_gone;
 static cc_thread_local unsigned t_tl_tick;
+static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
+static cc_thread_local unsigned t_live_ops;
 
 /* ------------------------------------------------------------ helpers */
 
@@ -102,13 +106,11 @@ static void calibrate(void) {
 }
 
 static void global_init(void) {
-  table = cc__registry_new_quiet(0);
+  /* more shards than the public default: at sample rate 1 every operation
+   * of every thread goes through this table */
+  table = cc__registry_new_quiet(64);
   pthread_key_create(&rec_key, rec_thread_exit);
   calibrate();
-}
-
-static inline size_t filter_index(const void *p) {
-  return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - FILTER_BITS));
 }
 
 static inline unsigned midx(uint32_t tid) { return tid == 0 ? 0 : (tid - 1 < MDIM ? tid - 1 : MDIM - 1); }
@@ -187,6 +189,8 @@ static inline prec_t *rec_get(void) {
   uint64_t g = cc_atomic_load_relaxed(&gen);
   if (cc_unlikely(cc_atomic_load_relaxed(&r->gen) != g)) {
     rec_zero(r);
+    t_live_delta = 0;
+    t_live_ops = 0;
     cc_atomic_store_relaxed(&r->gen, g);
   }
   return r;
@@ -202,6 +206,8 @@ static void rec_thread_exit(void *arg) {
   t_rec = NULL;
   t_rec_gone = true;
   pthread_mutex_lock(&list_lock);
+  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen))
+    cc_atomic_fetch_add_relaxed(&live_bytes, t_live_delta);
   cc_atomic_store_relaxed(&r->alive, false);
   if (++ndead > KEEP_DEAD) { /* keep memory bounded: fold into "exited" */
     if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) rec_fold(&exited, r);
@@ -234,13 +240,23 @@ void cc__prof_rearm(void) {
   cc__prof_countdown = 1 + (int64_t)(u * (2 * mean - 1));
 }
 
-static void live_add(int64_t bytes, int64_t blocks) {
+/* live_bytes exists for the peak; threads add to it in batches (every 32
+ * sampled operations or 16 KiB) so that it is not a shared line written on
+ * every operation. The peak is therefore exact to within 16 KiB per thread. */
+enum { LIVE_BATCH_OPS = 32, LIVE_BATCH_BYTES = 16384 };
+
+static void live_add(int64_t bytes) {
+  t_live_delta += bytes;
+  if (++t_live_ops < LIVE_BATCH_OPS && t_live_delta < LIVE_BATCH_BYTES && t_live_delta > -LIVE_BATCH_BYTES)
+    return;
+  bytes = t_live_delta;
+  t_live_delta = 0;
+  t_live_ops = 0;
   int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
-  cc_atomic_fetch_add_relaxed(&live_blocks, blocks);
   int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
   while (now > peak) {
     if (cc_atomic_cas_weak_acq_rel(&peak_bytes, &peak, now)) {
-      cc_atomic_store_relaxed(&peak_ns, cc__now_ns());
+      cc_atomic_store_relaxed(&peak_ns, cc__now_coarse_ns());
       break;
     }
   }
@@ -282,7 +298,7 @@ static void timeline_point_locked(uint64_t now) {
 
 static void timeline_maybe(void) {
   if (++t_tl_tick % 32 != 0) return;
-  uint64_t now = cc__now_ns();
+  uint64_t now = cc__now_coarse_ns();
   if (now < cc_atomic_load_relaxed(&tl_next_ns)) return;
   pthread_mutex_lock(&tl_lock);
   if (now >= cc_atomic_load_relaxed(&tl_next_ns)) timeline_point_locked(now);
@@ -300,11 +316,12 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
   if (pr == NULL || (r = rec_get()) == NULL) return;
-  if (!cc__registry_put(table, p, requested, KIND_SAMPLE, pr->opt.stacks)) {
+  bool filtered = !cc_atomic_load_relaxed(&cc__prof_check_all);
+  if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
     cc_atomic_fetch_add_relaxed(&dropped, 1);
     return;
   }
-  cc_atomic_fetch_add_relaxed(&filter[filter_index(p)], 1);
+  if (filtered) cc_atomic_fetch_add_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
   own_add(&r->allocs, 1);
   own_add(&r->alloc_bytes, requested);
   if (cc_atomic_load_relaxed(&want_sizes)) {
@@ -313,21 +330,15 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
     own_add(&r->usable, cc__alloc_usable_size(p));
   }
   if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  live_add((int64_t)requested, 1);
+  live_add((int64_t)requested);
   timeline_maybe();
-}
-
-bool cc__prof_maybe_sampled(const void *p) {
-  /* relaxed: a block reaches its freeing thread through the user's own
-   * synchronisation, which orders the sampler's increment before this */
-  return cc_atomic_load_relaxed(&filter[filter_index(p)]) != 0;
 }
 
 void cc__prof_free_begin(const void *p, cc__prof_free_t *tok) {
   cc__reg_entry_t e;
   tok->sampled = table != NULL && cc__registry_take(table, p, &e);
   if (!tok->sampled) return;
-  cc_atomic_fetch_sub_relaxed(&filter[filter_index(p)], 1);
+  if (e.kind == KIND_SAMPLE_FILTERED) cc_atomic_fetch_sub_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
   free(e.stack);
   tok->owner = e.owner;
   tok->bytes = e.bytes;
@@ -335,7 +346,7 @@ void cc__prof_free_begin(const void *p, cc__prof_free_t *tok) {
 
 void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks) {
   prec_t *r = rec_get();
-  live_add(-(int64_t)tok->bytes, -1);
+  live_add(-(int64_t)tok->bytes);
   if (r == NULL) return;
   own_add(&r->frees, 1);
   own_add(&r->free_bytes, tok->bytes);
@@ -388,7 +399,8 @@ cc_profiler_t *cc_profiler_new(const cc_profiler_options_t *opt) {
 
 static void forget_sample(const cc__reg_entry_t *e, void *ctx) {
   (void)ctx;
-  cc_atomic_fetch_sub_relaxed(&filter[filter_index(e->ptr)], 1);
+  if (e->kind == KIND_SAMPLE_FILTERED)
+    cc_atomic_fetch_sub_relaxed(&cc__prof_filter[cc__prof_filter_index(e->ptr)], 1);
 }
 
 static void reset_all(void) {
@@ -405,10 +417,9 @@ static void reset_all(void) {
   for (size_t i = 0; i < MDIM * MDIM; i++) cc_atomic_store_relaxed(&matrix[i], 0);
   cc__registry_visit(table, true, forget_sample, NULL);
   cc_atomic_store_relaxed(&live_bytes, 0);
-  cc_atomic_store_relaxed(&live_blocks, 0);
   cc_atomic_store_relaxed(&peak_bytes, 0);
   cc_atomic_store_relaxed(&dropped, 0);
-  uint64_t now = cc__now_ns();
+  uint64_t now = cc__now_coarse_ns();
   cc_atomic_store_relaxed(&peak_ns, now);
   pthread_mutex_lock(&tl_lock);
   epoch_ns = now;
@@ -429,6 +440,7 @@ int cc_profiler_start(cc_profiler_t *p) {
   memcpy(&bits, &mean, sizeof bits);
   cc_atomic_store_relaxed(&rate_bits, bits);
   cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
+  cc_atomic_store_relaxed(&cc__prof_check_all, mean <= 1.0);
   cc_atomic_store_relaxed(&want_sizes, p->opt.sizes);
   p->running = true;
   p->run_start_ns = cc__now_ns();
@@ -577,18 +589,16 @@ static bool snapshot_domains(cc_profile_t *s) {
   return true;
 }
 
-static bool snapshot_timeline(cc_profile_t *s, uint64_t now, double w) {
+static bool snapshot_timeline(cc_profile_t *s) {
+  uint64_t now = cc__now_coarse_ns();
   pthread_mutex_lock(&tl_lock);
   s->timeline = calloc(tl_n + 1, sizeof *s->timeline);
   if (s->timeline) {
     memcpy(s->timeline, tl, tl_n * sizeof *tl);
-    int64_t live = cc_atomic_load_relaxed(&live_bytes);
-    s->timeline[tl_n] = (cc_profile_point_t){(double)(now - epoch_ns) / 1e9,
-                                             live > 0 ? (uint64_t)((double)live * w) : 0,
-                                             s->allocs, s->frees};
+    s->timeline[tl_n] = (cc_profile_point_t){(double)(now - epoch_ns) / 1e9, s->live_bytes, s->allocs, s->frees};
     s->ntimeline = tl_n + 1;
   }
-  s->peak_t = (double)(cc_atomic_load_relaxed(&peak_ns) - epoch_ns) / 1e9;
+  s->peak_t = ((double)cc_atomic_load_relaxed(&peak_ns) - (double)epoch_ns) / 1e9;
   if (s->peak_t < 0) s->peak_t = 0;
   pthread_mutex_unlock(&tl_lock);
   return s->timeline != NULL;
@@ -613,10 +623,10 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
     s->cross_frees += s->threads[i].cross_sent;
   }
   s->cross_share = s->frees ? (double)s->cross_frees / (double)s->frees : 0;
-  int64_t lb = cc_atomic_load_relaxed(&live_bytes), lk = cc_atomic_load_relaxed(&live_blocks);
-  s->live_bytes = lb > 0 ? scaled((uint64_t)lb, w) : 0;
-  s->live_blocks = lk > 0 ? scaled((uint64_t)lk, w) : 0;
+  s->live_bytes = s->alloc_bytes > s->free_bytes ? s->alloc_bytes - s->free_bytes : 0;
+  s->live_blocks = s->allocs > s->frees ? s->allocs - s->frees : 0;
   s->peak_bytes = scaled((uint64_t)cc_atomic_load_relaxed(&peak_bytes), w);
+  if (s->peak_bytes < s->live_bytes) s->peak_bytes = s->live_bytes;
   if (s->elapsed > 0) {
     s->alloc_per_s = (double)s->allocs / s->elapsed;
     s->free_per_s = (double)s->frees / s->elapsed;
@@ -635,7 +645,7 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   cc__registry_visit(table, false, collect_leak, &lc);
   s->leak_blocks = scaled(s->leak_blocks, w);
   s->leak_bytes = scaled(s->leak_bytes, w);
-  if (!snapshot_domains(s) || !snapshot_timeline(s, now, w)) goto fail;
+  if (!snapshot_domains(s) || !snapshot_timeline(s)) goto fail;
   free(lat);
   return s;
 fail:

@@ -38,6 +38,14 @@ uint64_t cc__now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Records are dated with the coarse clock: on virtual machines a precise
+ * clock_gettime can cost more than the whole registration. */
+uint64_t cc__now_coarse_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 unsigned cc__stack_capture(void **pc, unsigned max, unsigned skip) {
   void *buf[CC_REG_STACK_MAX + 8];
   unsigned want = max + skip + 1;
@@ -220,7 +228,13 @@ static cc_registry_t *registry_create(unsigned shards, bool quiet) {
       return NULL;
     }
     s->mask = 63;
-    pthread_mutex_init(&s->lock, NULL);
+    /* adaptive: a holder keeps the lock for a few dozen instructions, so
+     * a contender spins briefly before it sleeps in the kernel */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&s->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
   }
   return r;
 }
@@ -311,7 +325,7 @@ typedef struct {
 
 static void fill(slot_t *e, const newrec_t *n) {
   e->bytes = n->bytes;
-  e->time_ns = cc__now_ns();
+  e->time_ns = cc__now_coarse_ns();
   e->owner = cc__thread_id();
   e->kind = n->kind;
   e->nframes = n->nframes;

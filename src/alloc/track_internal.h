@@ -27,7 +27,8 @@ static inline uint32_t cc__thread_id(void) {
   return cc_likely(t != 0) ? t : cc__thread_id_assign();
 }
 
-uint64_t cc__now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t cc__now_ns(void);        /* CLOCK_MONOTONIC */
+uint64_t cc__now_coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: same clock, ms resolution, cheap */
 
 /* backtrace() into pc[0..max), skipping this call and `skip` callers. */
 unsigned cc__stack_capture(void **pc, unsigned max, unsigned skip);
@@ -105,8 +106,20 @@ extern cc_atomic(bool) cc__prof_time_ops; /* latency option of the running profi
 void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks);
 
 /* Free side: a counting filter says cheaply whether p may be a sampled
- * block; only then is the profiler's table consulted. */
-bool cc__prof_maybe_sampled(const void *p);
+ * block; only then is the profiler's table consulted. At sample rate 1
+ * every block is sampled: the filter is skipped and the table always is. */
+#define CC__PROF_FILTER_BITS 16
+extern cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
+extern cc_atomic(bool) cc__prof_check_all;
+static inline size_t cc__prof_filter_index(const void *p) {
+  return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - CC__PROF_FILTER_BITS));
+}
+static inline bool cc__prof_maybe_sampled(const void *p) {
+  /* relaxed: a block reaches its freeing thread through the user's own
+   * synchronisation, which orders the sampler's increment before this */
+  return cc_atomic_load_relaxed(&cc__prof_check_all) ||
+         cc_atomic_load_relaxed(&cc__prof_filter[cc__prof_filter_index(p)]) != 0;
+}
 typedef struct {
   bool sampled;
   uint32_t owner;
