@@ -517,3 +517,54 @@ Test(profiler, whole_run_profile_from_environment) {
   cr_expect_not_null(strstr(html, "1 blocks"), "the leak is reported");
   free(html);
 }
+
+/* ------------------------------------------------------------ reclamation */
+
+static const cc_profile_domain_t *domain_of(const cc_profile_t *s, cc_smr_kind_t kind) {
+  for (size_t i = 0; i < s->ndomains; i++)
+    if (s->domains[i].kind == kind) return &s->domains[i];
+  return NULL;
+}
+
+Test(profiler, reclamation_figures_of_live_domains) {
+  cr_assert_eq(cc_option_set(CC_OPT_SMR, CC_SMR_IBR), CC_OK);
+  cc_profiler_t *p = start_profiler(1.0, false);
+  cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = CC_SMR_DEBRA});
+  cr_assert_not_null(d);
+  cc__track_domain_register(d);
+  cc__track_domain_register(d); /* idempotent */
+  for (int i = 0; i < 1000; i++) {
+    void *b = cc_smr_alloc(d, 40);
+    cr_assert_not_null(b);
+    cc_smr_retire(d, b);
+  }
+  cc_smr_drain(d);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_assert_eq(s->ndomains, 2, "the default domain and ours");
+  cr_expect_eq(s->domains[0].kind, CC_SMR_IBR, "the default domain comes first");
+  const cc_profile_domain_t *dom = domain_of(s, CC_SMR_DEBRA);
+  cr_assert_not_null(dom);
+  cr_expect_eq(dom->stats.retired, 1000);
+  cr_expect_eq(dom->stats.freed + dom->stats.pending, 1000);
+  /* blocks pending reclamation are still allocated (and so are the
+   * domain's own thread records) */
+  cr_expect_geq(s->leak_blocks, dom->stats.pending);
+  cr_expect_geq(s->frees, dom->stats.freed, "reclaimed blocks are frees the profiler saw");
+  char path[] = "/tmp/ccoll-smrprofile-XXXXXX.prom";
+  int fd = mkstemps(path, 5);
+  cr_assert(fd >= 0);
+  close(fd);
+  cr_assert_eq(cc_profiler_report(p, path, CC_PROFILE_AUTO), CC_OK);
+  char *prom = slurp(path);
+  cr_expect_not_null(strstr(prom, "ccoll_smr_retired_total{domain=\"1\",kind=\"debra\"} 1000"), "%s", prom);
+  free(prom);
+  unlink(path);
+  cc_profile_free(s);
+  cc__track_domain_unregister(d);
+  cc_smr_free(d);
+  s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->ndomains, 1);
+  cr_expect_null(domain_of(s, CC_SMR_DEBRA));
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}

@@ -21,10 +21,6 @@
 #include "options.h"
 #include "ccoll/profiler.h"
 
-/* Until src/smr is linked in, reports simply have no domains. */
-#pragma weak cc_smr_stats
-#pragma weak cc_smr_kind
-
 /* A sampled block's entry kind says whether its filter counter was raised. */
 enum { KIND_SAMPLE = 200, KIND_SAMPLE_FILTERED, MDIM = 128, TL_MAX = 512, KEEP_DEAD = 256 };
 
@@ -87,6 +83,7 @@ static cc_thread_local uint64_t t_rng;
 static cc_thread_local prec_t *t_rec;
 static cc_thread_local bool t_rec_gone;
 static cc_thread_local unsigned t_tl_tick;
+static cc_thread_local bool t_unobserved; /* the profiler's own allocations */
 static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
 static cc_thread_local unsigned t_live_ops;
 
@@ -315,7 +312,7 @@ static inline uint64_t ticks_to_ns(uint64_t ticks) { return (uint64_t)((double)t
 void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
-  if (pr == NULL || (r = rec_get()) == NULL) return;
+  if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
   bool filtered = !cc_atomic_load_relaxed(&cc__prof_check_all);
   if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
     cc_atomic_fetch_add_relaxed(&dropped, 1);
@@ -571,19 +568,29 @@ static bool snapshot_matrix(cc_profile_t *s, double w) {
   return true;
 }
 
+/* The default domain (created here if the program never used it), then
+ * every domain registered through cc__track_domain_register. */
 static bool snapshot_domains(cc_profile_t *s) {
+  /* creating the default domain is not the program's allocation */
+  t_unobserved = true;
+  cc_smr_t *dflt = cc_smr_default();
+  t_unobserved = false;
   pthread_mutex_lock(&dom_lock);
   s->domains = calloc(ndomains + 1, sizeof *s->domains);
   if (s->domains == NULL) {
     pthread_mutex_unlock(&dom_lock);
     return false;
   }
-  if (cc_smr_stats != NULL && cc_smr_kind != NULL) {
-    for (size_t i = 0; i < ndomains; i++) {
-      s->domains[i].kind = cc_smr_kind(domains[i]);
-      cc_smr_stats(domains[i], &s->domains[i].stats);
-    }
-    s->ndomains = ndomains;
+  if (dflt != NULL) {
+    s->domains[0].kind = cc_smr_kind(dflt);
+    cc_smr_stats(dflt, &s->domains[0].stats);
+    s->ndomains = 1;
+  }
+  for (size_t i = 0; i < ndomains; i++) {
+    if (domains[i] == dflt) continue;
+    cc_profile_domain_t *out = &s->domains[s->ndomains++];
+    out->kind = cc_smr_kind(domains[i]);
+    cc_smr_stats(domains[i], &out->stats);
   }
   pthread_mutex_unlock(&dom_lock);
   return true;
