@@ -26,6 +26,7 @@ enum { KIND_SAMPLE = 200, KIND_SAMPLE_FILTERED, MDIM = 128, TL_MAX = 512, KEEP_D
 
 struct cc_profiler {
   cc_profiler_options_t opt;
+  pthread_mutex_t lock; /* start, stop, reset and snapshots may come from any thread */
   bool running;
   uint64_t run_start_ns; /* of the current run */
   uint64_t accumulated_ns;
@@ -390,7 +391,9 @@ cc_profiler_t *cc_profiler_new(const cc_profiler_options_t *opt) {
   pthread_once(&init_once, global_init);
   if (table == NULL) return NULL;
   cc_profiler_t *p = calloc(1, sizeof *p);
-  if (p) p->opt = o;
+  if (p == NULL) return NULL;
+  p->opt = o;
+  pthread_mutex_init(&p->lock, NULL);
   return p;
 }
 
@@ -428,9 +431,16 @@ static void reset_all(void) {
 
 int cc_profiler_start(cc_profiler_t *p) {
   if (p == NULL) return CC_EINVAL;
-  if (p->running) return CC_OK;
+  pthread_mutex_lock(&p->lock);
+  if (p->running) {
+    pthread_mutex_unlock(&p->lock);
+    return CC_OK;
+  }
   cc_profiler_t *none = NULL;
-  if (!cc_atomic_cas_strong_acq_rel(&active, &none, p)) return CC_EXISTS;
+  if (!cc_atomic_cas_strong_acq_rel(&active, &none, p)) {
+    pthread_mutex_unlock(&p->lock);
+    return CC_EXISTS;
+  }
   if (p->accumulated_ns == 0) reset_all();
   double mean = 1.0 / p->opt.sample_rate;
   uint64_t bits;
@@ -442,28 +452,41 @@ int cc_profiler_start(cc_profiler_t *p) {
   p->running = true;
   p->run_start_ns = cc__now_ns();
   cc__alloc_set_profiling(true);
+  pthread_mutex_unlock(&p->lock);
   return CC_OK;
 }
 
 int cc_profiler_stop(cc_profiler_t *p) {
-  if (p == NULL || !p->running) return CC_EINVAL;
-  cc__alloc_set_profiling(false);
-  p->accumulated_ns += cc__now_ns() - p->run_start_ns;
-  p->running = false;
-  cc_atomic_store_release(&active, NULL);
-  return CC_OK;
+  if (p == NULL) return CC_EINVAL;
+  pthread_mutex_lock(&p->lock);
+  int status = CC_EINVAL;
+  if (p->running) {
+    cc__alloc_set_profiling(false);
+    p->accumulated_ns += cc__now_ns() - p->run_start_ns;
+    p->running = false;
+    cc_atomic_store_release(&active, NULL);
+    status = CC_OK;
+  }
+  pthread_mutex_unlock(&p->lock);
+  return status;
 }
 
 void cc_profiler_reset(cc_profiler_t *p) {
   if (p == NULL) return;
+  pthread_mutex_lock(&p->lock);
   p->accumulated_ns = 0;
   if (p->running) p->run_start_ns = cc__now_ns();
+  /* the figures are shared: only the running profiler (or any, when none
+   * runs) may clear them */
   if (p->running || cc_atomic_load_relaxed(&active) == NULL) reset_all();
+  pthread_mutex_unlock(&p->lock);
 }
 
+/* No other call on p may run or follow. */
 void cc_profiler_free(cc_profiler_t *p) {
   if (p == NULL) return;
-  if (p->running) cc_profiler_stop(p);
+  cc_profiler_stop(p);
+  pthread_mutex_destroy(&p->lock);
   free(p);
 }
 
@@ -620,7 +643,9 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   double w = 1.0 / p->opt.sample_rate;
   s->options = p->opt;
   s->sample_rate = p->opt.sample_rate;
+  pthread_mutex_lock(&p->lock);
   s->elapsed = (double)(p->accumulated_ns + (p->running ? now - p->run_start_ns : 0)) / 1e9;
+  pthread_mutex_unlock(&p->lock);
   if (!snapshot_threads(s, w, lat, lat + CC_PROFILE_LAT_BUCKETS)) goto fail;
   for (size_t i = 0; i < s->nthreads; i++) {
     s->allocs += s->threads[i].allocs;

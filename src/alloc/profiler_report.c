@@ -508,10 +508,17 @@ static void html_timeline(FILE *f, const cc_profile_t *s) {
   if (tmax <= 0) tmax = 1e-3;
   svg_axes(f, H, "live bytes", ymax, true);
   int y0 = H - MB, pw = W - ML - MR, ph = y0 - MT;
+  /* the timeline is sampled every few ms: thread the peak itself into it */
   fputs("<polyline class=\"line\" points=\"", f);
-  for (size_t i = 0; i < s->ntimeline; i++)
+  bool peak_drawn = false;
+  for (size_t i = 0; i < s->ntimeline; i++) {
+    if (!peak_drawn && s->timeline[i].t >= s->peak_t) {
+      fprintf(f, "%.1f,%.1f ", ML + pw * s->peak_t / tmax, y0 - ph * (double)s->peak_bytes / ymax);
+      peak_drawn = true;
+    }
     fprintf(f, "%.1f,%.1f ", ML + pw * s->timeline[i].t / tmax,
             y0 - ph * (double)s->timeline[i].live_bytes / ymax);
+  }
   fputs("\"/>\n", f);
   double px = ML + pw * (s->peak_t < tmax ? s->peak_t : tmax) / tmax, py = y0 - ph * (double)s->peak_bytes / ymax;
   char buf[32];

@@ -418,7 +418,7 @@ static bool distinct_ptrs(void *real, void *const *aliases, size_t n) {
   void **all = malloc((n + 1) * sizeof *all);
   if (all == NULL) return false;
   all[0] = real;
-  memcpy(all + 1, aliases, n * sizeof *all);
+  if (n > 0) memcpy(all + 1, aliases, n * sizeof *all);
   qsort(all, n + 1, sizeof *all, cmp_ptr);
   bool ok = all[0] != NULL;
   for (size_t i = 1; i <= n && ok; i++) ok = all[i] != all[i - 1];
