@@ -352,7 +352,7 @@ static void prom_head(FILE *f, const char *name, const char *type, const char *h
 
 static void prom_one(FILE *f, const char *name, const char *type, const char *help, double v) {
   prom_head(f, name, type, help);
-  fprintf(f, "%s %.17g\n", name, fin(v));
+  fprintf(f, "%s %.10g\n", name, fin(v));
 }
 
 static void prom_label(FILE *f, const char *s) {
