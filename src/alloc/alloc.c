@@ -12,6 +12,7 @@
 #include <mimalloc.h>
 
 #include "alloc_internal.h"
+#include "track_internal.h"
 #include "atomic.h"
 #include "compiler.h"
 #include "options.h"
@@ -23,8 +24,10 @@ enum {
   MODE_STATS = 1u << 2,
   MODE_TRACK = 1u << 3,
   MODE_FAIL  = 1u << 4,
+  MODE_PROF  = 1u << 5, /* a profiler is running */
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
-  MODE_FAST_STATS = MODE_READY | MODE_STATS /* mimalloc + statistics, inline too */
+  MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
+  MODE_FAST_PROF = MODE_READY | MODE_PROF    /* mimalloc + profiler: unsampled blocks skip the slow path */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -34,6 +37,8 @@ static cc_atomic(unsigned) alloc_mode;
 static pthread_mutex_t mode_lock = PTHREAD_MUTEX_INITIALIZER;
 static cc_atomic(uint64_t) fail_every;
 static cc_atomic(uint64_t) fail_counter;
+static cc_atomic(bool) profiling;
+static pthread_once_t profile_env_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ backend */
 
@@ -186,10 +191,14 @@ static unsigned compute_mode(void) {
   if (cc__option_freeze(CC_OPT_TRACK)) m |= MODE_TRACK;
   if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
   if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
+  if (cc_atomic_load_relaxed(&profiling)) m |= MODE_PROF;
   return m;
 }
 
 static cc_noinline unsigned mode_resolve(void) {
+  /* Before the mode is first READY: CCOLL_PROFILE starts its profiler,
+   * which only raises `profiling` (no resolve of its own yet). */
+  pthread_once(&profile_env_once, cc__profiler_env_start);
   pthread_mutex_lock(&mode_lock);
   unsigned m = compute_mode();
   cc_atomic_store_relaxed(&alloc_mode, m);
@@ -201,6 +210,11 @@ void cc__alloc_options_changed(void) {
   /* Only a resolved mode needs refreshing; an unresolved one is computed
    * with the new options at the first allocation. */
   if (cc_atomic_load_relaxed(&alloc_mode) & MODE_READY) mode_resolve();
+}
+
+void cc__alloc_set_profiling(bool on) {
+  cc_atomic_store_relaxed(&profiling, on);
+  cc__alloc_options_changed();
 }
 
 void cc__alloc_fail_every(uint64_t every) {
@@ -224,11 +238,26 @@ static bool injected_failure(void) {
 
 /* `requested` is what the caller asked for (before node rounding): the
  * size it will hand back to cc_free, so both sides count the same bytes
- * without asking the backend for a usable size on the hot path. */
-static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
+ * without asking the backend for a usable size on the hot path.
+ * Tracking registers the block before anyone can see it; the profiler
+ * times only the backend call of the allocations it samples. */
+static void *alloc_observed(unsigned m, size_t size, size_t requested, size_t align, bool zero,
+                            bool sampled) {
+  uint64_t t0 = sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
   void *p = backend_alloc(m, size, align, zero);
-  if (p != NULL && (m & MODE_STATS)) stats_count(true, requested);
+  if (p == NULL) return NULL;
+  uint64_t t1 = t0 ? cc__prof_ticks() : 0;
+  if ((m & MODE_TRACK) && !cc__track_on_alloc(p, requested)) {
+    backend_free(m, p);
+    return NULL;
+  }
+  if (m & MODE_STATS) stats_count(true, requested);
+  if (sampled) cc__prof_on_alloc(p, requested, t1 - t0);
   return p;
+}
+
+static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
+  return alloc_observed(m, size, requested, align, zero, (m & MODE_PROF) && cc__prof_sample());
 }
 
 static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align, bool zero) {
@@ -240,18 +269,58 @@ static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align,
 #define SIZE_UNKNOWN SIZE_MAX
 
 /* cc_free_unsized cannot know the requested size; it counts the block's
- * usable size instead (documented in ccoll/alloc.h). */
+ * usable size instead (documented in ccoll/alloc.h), unless tracking knows
+ * the request. */
+static void release(unsigned m, void *p, size_t size) {
+  if (m & MODE_STATS) stats_count(false, size != SIZE_UNKNOWN ? size : backend_usable(m, p));
+  if (!(m & MODE_PROF) || !cc__prof_maybe_sampled(p)) {
+    backend_free(m, p);
+    return;
+  }
+  cc__prof_free_t tok;
+  cc__prof_free_begin(p, &tok); /* before the free: the address may be reused at once */
+  uint64_t t0 = tok.sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
+  backend_free(m, p);
+  uint64_t t1 = t0 ? cc__prof_ticks() : 0;
+  if (tok.sampled) cc__prof_free_end(&tok, t1 - t0);
+}
+
 static cc_noinline void free_slow(void *p, size_t size) {
   unsigned m = mode_get();
-  if (m & MODE_STATS) stats_count(false, size != SIZE_UNKNOWN ? size : backend_usable(m, p));
-  backend_free(m, p);
+  if (m & MODE_TRACK) {
+    size_t requested;
+    /* an unknown pointer was reported; it never reaches the allocator */
+    if (!cc__track_on_free(p, &requested)) return;
+    if (size == SIZE_UNKNOWN) size = requested;
+  }
+  release(m, p, size);
+}
+
+void cc__alloc_release(void *ptr, size_t size) {
+  if (ptr != NULL) release(mode_get(), ptr, size);
 }
 
 /* ------------------------------------------------------------ public API */
 
+/* Profiling with nothing else on: an unsampled allocation costs a countdown
+ * and a call, not the generic slow path. */
+static cc_noinline void *alloc_prof(size_t size, size_t requested, size_t align) {
+  if (cc_likely(--cc__prof_countdown > 0))
+    return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
+  cc__prof_rearm();
+  return alloc_observed(MODE_FAST_PROF, size, requested, align, false, true);
+}
+
+static cc_noinline void free_prof(void *ptr, size_t size) {
+  if (cc_likely(!cc__prof_maybe_sampled(ptr))) mi_free(ptr);
+  else release(MODE_FAST_PROF, ptr, size);
+}
+
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
-  if (cc_likely(cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST)) return mi_malloc(size);
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
+  if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
   return alloc_slow(size, size, 0, false);
 }
 
@@ -289,6 +358,7 @@ void *cc_alloc_node(size_t size) {
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
+  if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
@@ -298,6 +368,7 @@ void cc_free(void *ptr, size_t size) {
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
   if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
+  if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
   free_slow(ptr, size);
 }
 

@@ -1,0 +1,221 @@
+/* bench/track: what tracking and profiling cost on top of untracked
+ * allocation.
+ *
+ * Every variant allocates 64-byte nodes with cc_alloc_node and frees them
+ * with cc_free (batches of 64 on one thread, or producer -> consumer pairs
+ * across threads); the variants differ only in what watches:
+ *   untracked        nothing (the inline fast path)
+ *   registry         each block registered in a sharded cc_registry and
+ *                    unregistered (freed) through it: the work tracking
+ *                    mode does per allocation and free
+ *   profile 1.0      the profiler, every allocation sampled, latency on
+ *   profile 1.0 -lat the same without latency timing
+ *   profile 0.01     the profiler sampling 1% of allocations
+ * Variants run interleaved (A B C D E A B ...), medians; the ratios to
+ * untracked are printed last, with the issue's targets (sample rate 1.0:
+ * <= 2x, 0.01: <= 1.1x). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "benchutil.h"
+#include "atomic.h"
+#include "compiler.h"
+#include "ccoll.h"
+#include "ccoll/profiler.h"
+#include "ccoll/registry.h"
+
+#define NODE 64
+#define BATCH 64
+#define RING 1024
+
+enum { V_BASE, V_REG, V_P1, V_P1_NOLAT, V_P001, NVAR };
+static const char *const var_name[NVAR] = {"untracked", "registry", "profile 1.0", "profile 1.0 -lat",
+                                           "profile 0.01"};
+
+static cc_registry_t *reg;
+
+typedef struct {
+  int variant;
+  uint64_t pairs; /* per thread (same) or per producer (cross) */
+} run_t;
+
+static inline void *node_alloc(int v) {
+  void *p = cc_alloc_node(NODE);
+  if (v == V_REG && cc_registry_register_ptr(reg, p, NODE, CC_REG_CCOLL, NULL) != CC_OK) abort();
+  return p;
+}
+
+static inline void node_free(int v, void *p) {
+  if (v == V_REG) cc_registry_unregister_ptr(reg, p); /* frees with cc_free */
+  else cc_free(p, NODE);
+}
+
+/* Each thread's own start and end: the span from the first start to the
+ * last end is the run's time even when the releasing thread is descheduled
+ * right after the barrier (2 CPUs, 3 threads). */
+static double t_start[64], t_end[64];
+
+static void same_thread_body(int tid, void *ctx) {
+  const run_t *r = ctx;
+  t_start[tid] = bench_now();
+  void *batch[BATCH];
+  for (uint64_t done = 0; done < r->pairs; done += BATCH) {
+    for (int i = 0; i < BATCH; i++) {
+      batch[i] = node_alloc(r->variant);
+      *(volatile char *)batch[i] = 1;
+    }
+    for (int i = 0; i < BATCH; i++) node_free(r->variant, batch[i]);
+  }
+  t_end[tid] = bench_now();
+}
+
+typedef struct {
+  cc_atomic(uint64_t) head cc_cache_aligned; /* written by the consumer */
+  cc_atomic(uint64_t) tail cc_cache_aligned; /* written by the producer */
+  void *slot[RING] cc_cache_aligned;
+} ring_t;
+
+static ring_t *rings;
+
+static void cross_body(int tid, void *ctx) {
+  const run_t *r = ctx;
+  ring_t *q = &rings[tid / 2];
+  t_start[tid] = bench_now();
+  if (tid % 2 == 0) {
+    for (uint64_t t = 0; t < r->pairs; t++) {
+      void *p = node_alloc(r->variant);
+      /* acquire: the consumer's head store publishes that the slot is free */
+      while (t - cc_atomic_load_acquire(&q->head) >= RING) cc_atomic_pause();
+      q->slot[t % RING] = p;
+      cc_atomic_store_release(&q->tail, t + 1); /* publishes slot[t] */
+    }
+  } else {
+    for (uint64_t h = 0; h < r->pairs; h++) {
+      while (cc_atomic_load_acquire(&q->tail) == h) cc_atomic_pause();
+      void *p = q->slot[h % RING];
+      cc_atomic_store_release(&q->head, h + 1);
+      node_free(r->variant, p);
+    }
+  }
+  t_end[tid] = bench_now();
+}
+
+static double span(int n) {
+  double lo = t_start[0], hi = t_end[0];
+  for (int i = 1; i < n; i++) {
+    if (t_start[i] < lo) lo = t_start[i];
+    if (t_end[i] > hi) hi = t_end[i];
+  }
+  return hi - lo;
+}
+
+typedef struct {
+  bool cross;
+  int threads;
+  uint64_t pairs;
+} point_t;
+
+static cc_profiler_t *profiler_for(int v) {
+  if (v < V_P1) return NULL;
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.sample_rate = v == V_P001 ? 0.01 : 1.0;
+  o.latency = v != V_P1_NOLAT;
+  cc_profiler_t *p = cc_profiler_new(&o);
+  if (p == NULL || cc_profiler_start(p) != CC_OK) abort();
+  return p;
+}
+
+/* Nanoseconds per alloc+free pair, per allocating thread. */
+static double run_variant(int v, void *ctx) {
+  const point_t *pt = ctx;
+  cc_profiler_t *prof = profiler_for(v);
+  run_t r = {v, pt->pairs};
+  double secs;
+  if (pt->cross) {
+    for (int i = 0; i < pt->threads / 2; i++) {
+      cc_atomic_store_relaxed(&rings[i].head, 0);
+      cc_atomic_store_relaxed(&rings[i].tail, 0);
+    }
+    bench_threads(pt->threads, cross_body, &r);
+  } else {
+    bench_threads(pt->threads, same_thread_body, &r);
+  }
+  secs = span(pt->threads);
+  cc_profiler_free(prof);
+  return secs * 1e9 / (double)pt->pairs;
+}
+
+int main(int argc, char **argv) {
+  bench_opts_t o = {0};
+  if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
+  uint64_t pairs = o.quick ? 100000 : 1000000;
+  rings = aligned_alloc(64, sizeof(ring_t) * 8);
+  memset(rings, 0, sizeof(ring_t) * 8);
+  reg = cc_registry_new(0);
+  FILE *csv = bench_csv_open(o.csv, "mode,threads,variant,median_ns_per_pair,ratio_to_untracked");
+
+  cc_free(cc_alloc_node(NODE), NODE); /* resolve the backend, warm the heap */
+
+  point_t points[16];
+  int npoints = 0;
+  static const int same_threads[] = {1, 2, 4, 8, 16};
+  for (int i = 0; i < 5; i++) {
+    if (o.quick && same_threads[i] > 4) break;
+    /* the same total work at every thread count: oversubscribed runs stay short */
+    uint64_t per = same_threads[i] <= 2 ? pairs : pairs * 2 / (uint64_t)same_threads[i];
+    points[npoints++] = (point_t){false, same_threads[i], per};
+  }
+  points[npoints++] = (point_t){true, 2, pairs / 2};
+  if (!o.quick) points[npoints++] = (point_t){true, 4, pairs / 4};
+
+  printf("bench/track: %d B nodes, %d CPUs, %d interleaved repetitions, median ns per alloc+free pair "
+         "(per allocating thread)\n", NODE, bench_ncpu(), o.reps);
+  printf("%-6s %7s", "mode", "threads");
+  for (int v = 0; v < NVAR; v++) printf(" %17s", var_name[v]);
+  printf("\n");
+  double *res = calloc((size_t)NVAR * (size_t)o.reps, sizeof *res);
+  double ratio[16][NVAR], med[16][NVAR];
+  for (int i = 0; i < npoints; i++) {
+    bench_interleave(NVAR, o.reps, run_variant, &points[i], res);
+    const char *mode = points[i].cross ? "cross" : "same";
+    printf("%-6s %7d", mode, points[i].threads);
+    for (int v = 0; v < NVAR; v++) {
+      med[i][v] = bench_median(res + v * o.reps, (size_t)o.reps);
+      printf(" %14.1f ns", med[i][v]);
+    }
+    printf("\n");
+    fflush(stdout);
+    for (int v = 0; v < NVAR; v++) {
+      ratio[i][v] = med[i][v] / med[i][V_BASE];
+      if (csv) fprintf(csv, "%s,%d,%s,%.3f,%.4f\n", mode, points[i].threads, var_name[v], med[i][v], ratio[i][v]);
+    }
+  }
+  free(res);
+  if (csv) fclose(csv);
+  if (o.svg && o.csv) {
+    char script[1024];
+    snprintf(script, sizeof script,
+             "set datafile separator ','\nset title 'ccoll tracking and profiling: cost relative to untracked'\n"
+             "set ylabel 'ratio (median ns per pair)'\nset logscale y\nset style data histograms\n"
+             "set style fill solid 0.8\nset key top left\nset xtics rotate by -20\n"
+             "plot '%s' using ($3 eq 'profile 0.01' ? $5 : 1/0):xtic(strcol(1).' '.strcol(2)) title 'profile 0.01', "
+             "'' using ($3 eq 'profile 1.0' ? $5 : 1/0) title 'profile 1.0', "
+             "'' using ($3 eq 'registry' ? $5 : 1/0) title 'registry'",
+             o.csv);
+    bench_plot_svg(o.svg, script);
+  }
+
+  printf("\nregistry: added cost per operation (register or unregister) over untracked allocation\n");
+  for (int i = 0; i < npoints; i++)
+    printf("%-6s %7d  %7.1f ns per op  (%.2fx the untracked pair)\n", points[i].cross ? "cross" : "same",
+           points[i].threads, (med[i][V_REG] - med[i][V_BASE]) / 2, ratio[i][V_REG]);
+  printf("\nratio to untracked (median cost; targets: profile 1.0 <= 2x, profile 0.01 <= 1.1x)\n");
+  printf("%-6s %7s %10s %12s %17s %13s\n", "mode", "threads", "registry", "profile 1.0", "profile 1.0 -lat",
+         "profile 0.01");
+  for (int i = 0; i < npoints; i++)
+    printf("%-6s %7d %9.2fx %11.2fx %16.2fx %12.2fx\n", points[i].cross ? "cross" : "same", points[i].threads,
+           ratio[i][V_REG], ratio[i][V_P1], ratio[i][V_P1_NOLAT], ratio[i][V_P001]);
+  cc_registry_free(reg);
+  free(rings);
+  return 0;
+}

@@ -1,0 +1,742 @@
+/* The profiler: sampling, per-thread records, the sampled-block table,
+ * the cross-thread matrix, the timeline, snapshots.
+ *
+ * Hot-path shape (alloc.c calls in only while a profiler runs):
+ *  - allocation: a per-thread countdown; only a sampled allocation pays
+ *    for a record (table insert, histogram buckets, live-bytes update);
+ *  - free: one load from a counting filter keyed by the pointer's hash
+ *    says whether the block may have been sampled; only then is the table
+ *    consulted. At rate 1 every block is sampled and every free looks up.
+ * Per-thread figures are written by their owner only (relaxed load+store,
+ * no lock prefix) and summed by snapshots. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc/alloc_internal.h"
+#include "alloc/profiler_internal.h"
+#include "alloc/track_internal.h"
+#include "atomic.h"
+#include "compiler.h"
+#include "options.h"
+#include "ccoll/profiler.h"
+
+/* A sampled block's entry kind says whether its filter counter was raised. */
+enum { KIND_SAMPLE = 200, KIND_SAMPLE_FILTERED, MDIM = 128, TL_MAX = 512, KEEP_DEAD = 256 };
+
+struct cc_profiler {
+  cc_profiler_options_t opt;
+  pthread_mutex_t lock; /* start, stop, reset and snapshots may come from any thread */
+  bool running;
+  uint64_t run_start_ns; /* of the current run */
+  uint64_t accumulated_ns;
+};
+
+typedef struct prec {
+  cc_atomic(uint64_t) gen;
+  cc_atomic(uint64_t) allocs, frees, alloc_bytes, free_bytes, cross_sent, requested, usable;
+  cc_atomic(uint64_t) size_hist[CC_PROFILE_SIZE_BUCKETS];
+  cc_atomic(uint64_t) lat[2][CC_PROFILE_LAT_BUCKETS];
+  uint32_t tid;
+  char name[16];
+  cc_atomic(bool) alive;
+  struct prec *next;
+} prec_t;
+
+/* ------------------------------------------------------------ global state */
+
+static cc_atomic(cc_profiler_t *) active;
+cc_atomic(bool) cc__prof_time_ops;
+static cc_atomic(bool) want_sizes;
+static cc_atomic(uint64_t) rate_bits; /* bits of 1 / rate of the running profiler */
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static cc_registry_t *table;       /* sampled blocks still allocated */
+cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
+cc_atomic(bool) cc__prof_check_all;
+static cc_atomic(uint64_t) matrix[MDIM * MDIM];
+static cc_atomic(int64_t) live_bytes, peak_bytes; /* for the peak: one shared counter */
+static cc_atomic(uint64_t) peak_ns;
+static cc_atomic(uint64_t) dropped;
+static cc_atomic(uint64_t) gen = 1;
+static double ns_per_tick = 1.0;
+
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static prec_t *recs;
+static size_t ndead;
+static prec_t exited; /* folded records of exited threads beyond KEEP_DEAD */
+static pthread_key_t rec_key;
+
+static pthread_mutex_t tl_lock = PTHREAD_MUTEX_INITIALIZER;
+static cc_profile_point_t tl[TL_MAX];
+static size_t tl_n;
+static uint64_t tl_step_ns = 10000000;
+static cc_atomic(uint64_t) tl_next_ns;
+static uint64_t epoch_ns; /* start of the figures (first start or reset) */
+
+static pthread_mutex_t dom_lock = PTHREAD_MUTEX_INITIALIZER;
+enum { MAX_DOMAINS = 256 };
+static cc_smr_t *domains[MAX_DOMAINS];
+static size_t ndomains;
+
+cc_thread_local int64_t cc__prof_countdown;
+static cc_thread_local uint64_t t_rng;
+static cc_thread_local prec_t *t_rec;
+static cc_thread_local bool t_rec_gone;
+static cc_thread_local unsigned t_tl_tick;
+static cc_thread_local bool t_unobserved; /* the profiler's own allocations */
+static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
+static cc_thread_local unsigned t_live_ops;
+
+/* ------------------------------------------------------------ helpers */
+
+static void rec_thread_exit(void *arg);
+
+static void calibrate(void) {
+#if defined(__x86_64__)
+  uint64_t n0 = cc__now_ns(), c0 = cc__prof_ticks(), n1, c1;
+  do {
+    n1 = cc__now_ns();
+    c1 = cc__prof_ticks();
+  } while (n1 - n0 < 2000000);
+  ns_per_tick = (double)(n1 - n0) / (double)(c1 - c0);
+#endif
+}
+
+static void global_init(void) {
+  /* more shards than the public default: at sample rate 1 every operation
+   * of every thread goes through this table */
+  table = cc__registry_new_quiet(64);
+  pthread_key_create(&rec_key, rec_thread_exit);
+  calibrate();
+}
+
+static inline unsigned midx(uint32_t tid) { return tid == 0 ? 0 : (tid - 1 < MDIM ? tid - 1 : MDIM - 1); }
+
+unsigned cc__prof_lat_bucket(uint64_t ns) {
+  if (ns < 16) return (unsigned)ns;
+  unsigned e = 63u - (unsigned)__builtin_clzll(ns);
+  unsigned sub = (unsigned)(ns >> (e - 2)) & 3u;
+  return 16u + (e - 4u) * 4u + sub;
+}
+
+double cc_profile_lat_bucket_ns(unsigned b) {
+  if (b < 16) return b;
+  if (b >= CC_PROFILE_LAT_BUCKETS) b = CC_PROFILE_LAT_BUCKETS - 1;
+  unsigned e = 4 + (b - 16) / 4, sub = (b - 16) % 4;
+  return (double)(4 + sub) * (double)(1ull << (e - 2));
+}
+
+/* The value a percentile reports for bucket b: its middle. */
+static double bucket_mid(unsigned b) {
+  if (b < 16) return b;
+  double lo = cc_profile_lat_bucket_ns(b);
+  double hi = b + 1 < CC_PROFILE_LAT_BUCKETS ? cc_profile_lat_bucket_ns(b + 1) : lo * 1.25;
+  return (lo + hi) / 2;
+}
+
+double cc__prof_percentile(const uint64_t *hist, double q) {
+  uint64_t total = 0;
+  for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) total += hist[b];
+  if (total == 0) return 0;
+  uint64_t rank = (uint64_t)(q * (double)total);
+  if ((double)rank < q * (double)total) rank++;
+  if (rank == 0) rank = 1;
+  uint64_t seen = 0;
+  for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) {
+    seen += hist[b];
+    if (seen >= rank) return bucket_mid(b);
+  }
+  return bucket_mid(CC_PROFILE_LAT_BUCKETS - 1);
+}
+
+static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner(c, v); }
+
+enum { REC_COUNTERS = (offsetof(prec_t, tid) - offsetof(prec_t, allocs)) / sizeof(uint64_t) };
+
+/* By the owner (or under list_lock for a dead record); snapshots may read
+ * concurrently, hence atomic stores. */
+static void rec_zero(prec_t *r) {
+  cc_atomic(uint64_t) *c = &r->allocs;
+  for (size_t i = 0; i < REC_COUNTERS; i++) cc_atomic_store_relaxed(&c[i], 0);
+}
+
+/* ------------------------------------------------------------ per-thread records */
+
+static cc_noinline prec_t *rec_attach(void) {
+  if (t_rec_gone) return NULL;
+  prec_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return NULL;
+  r->tid = cc__thread_id();
+  pthread_getname_np(pthread_self(), r->name, sizeof r->name);
+  cc_atomic_store_relaxed(&r->alive, true);
+  pthread_mutex_lock(&list_lock);
+  cc_atomic_store_relaxed(&r->gen, cc_atomic_load_relaxed(&gen));
+  r->next = recs;
+  recs = r;
+  pthread_mutex_unlock(&list_lock);
+  pthread_setspecific(rec_key, r);
+  t_rec = r;
+  return r;
+}
+
+/* This thread's record, zeroed first if a reset happened since its last use. */
+static inline prec_t *rec_get(void) {
+  prec_t *r = t_rec;
+  if (cc_unlikely(r == NULL) && (r = rec_attach()) == NULL) return NULL;
+  uint64_t g = cc_atomic_load_relaxed(&gen);
+  if (cc_unlikely(cc_atomic_load_relaxed(&r->gen) != g)) {
+    rec_zero(r);
+    t_live_delta = 0;
+    t_live_ops = 0;
+    cc_atomic_store_relaxed(&r->gen, g);
+  }
+  return r;
+}
+
+static void rec_fold(prec_t *into, prec_t *r) {
+  cc_atomic(uint64_t) *d = &into->allocs, *s = &r->allocs;
+  for (size_t i = 0; i < REC_COUNTERS; i++) own_add(&d[i], cc_atomic_load_relaxed(&s[i]));
+}
+
+static void rec_thread_exit(void *arg) {
+  prec_t *r = arg;
+  t_rec = NULL;
+  t_rec_gone = true;
+  pthread_mutex_lock(&list_lock);
+  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen))
+    cc_atomic_fetch_add_relaxed(&live_bytes, t_live_delta);
+  cc_atomic_store_relaxed(&r->alive, false);
+  if (++ndead > KEEP_DEAD) { /* keep memory bounded: fold into "exited" */
+    if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) rec_fold(&exited, r);
+    prec_t **pp = &recs;
+    while (*pp != r) pp = &(*pp)->next;
+    *pp = r->next;
+    ndead--;
+    free(r);
+  }
+  pthread_mutex_unlock(&list_lock);
+}
+
+/* ------------------------------------------------------------ sampling */
+
+void cc__prof_rearm(void) {
+  uint64_t bits = cc_atomic_load_relaxed(&rate_bits);
+  double mean;
+  memcpy(&mean, &bits, sizeof mean);
+  if (mean <= 1.0) {
+    cc__prof_countdown = 1;
+    return;
+  }
+  if (t_rng == 0) t_rng = 0x9E3779B97F4A7C15ull * (cc__thread_id() + 1);
+  t_rng ^= t_rng << 13;
+  t_rng ^= t_rng >> 7;
+  t_rng ^= t_rng << 17;
+  /* uniform on [1, 2 mean - 1]: mean interval 1/rate, no phase lock with
+   * periodic workloads */
+  double u = (double)(t_rng >> 11) * 0x1.0p-53;
+  cc__prof_countdown = 1 + (int64_t)(u * (2 * mean - 1));
+}
+
+/* live_bytes exists for the peak; threads add to it in batches (every 32
+ * sampled operations or 16 KiB) so that it is not a shared line written on
+ * every operation. The peak is therefore exact to within 16 KiB per thread. */
+enum { LIVE_BATCH_OPS = 32, LIVE_BATCH_BYTES = 16384 };
+
+static void live_add(int64_t bytes) {
+  t_live_delta += bytes;
+  if (++t_live_ops < LIVE_BATCH_OPS && t_live_delta < LIVE_BATCH_BYTES && t_live_delta > -LIVE_BATCH_BYTES)
+    return;
+  bytes = t_live_delta;
+  t_live_delta = 0;
+  t_live_ops = 0;
+  int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
+  int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
+  while (now > peak) {
+    if (cc_atomic_cas_weak_acq_rel(&peak_bytes, &peak, now)) {
+      cc_atomic_store_relaxed(&peak_ns, cc__now_coarse_ns());
+      break;
+    }
+  }
+}
+
+static uint64_t sum_field_locked(size_t off) {
+  uint64_t t = cc_atomic_load_relaxed((cc_atomic(uint64_t) *)((char *)&exited + off));
+  uint64_t g = cc_atomic_load_relaxed(&gen);
+  for (prec_t *r = recs; r; r = r->next)
+    if (cc_atomic_load_relaxed(&r->gen) == g)
+      t += cc_atomic_load_relaxed((cc_atomic(uint64_t) *)((char *)r + off));
+  return t;
+}
+
+static double mean_interval(void) {
+  uint64_t bits = cc_atomic_load_relaxed(&rate_bits);
+  double m;
+  memcpy(&m, &bits, sizeof m);
+  return m < 1.0 ? 1.0 : m;
+}
+
+static void timeline_point_locked(uint64_t now) {
+  double w = mean_interval();
+  pthread_mutex_lock(&list_lock);
+  uint64_t a = sum_field_locked(offsetof(prec_t, allocs));
+  uint64_t f = sum_field_locked(offsetof(prec_t, frees));
+  pthread_mutex_unlock(&list_lock);
+  if (tl_n == TL_MAX) { /* halve the resolution, keep the span */
+    for (size_t i = 0; i < TL_MAX / 2; i++) tl[i] = tl[2 * i];
+    tl_n = TL_MAX / 2;
+    tl_step_ns *= 2;
+  }
+  int64_t live = cc_atomic_load_relaxed(&live_bytes);
+  tl[tl_n++] = (cc_profile_point_t){(double)(now - epoch_ns) / 1e9,
+                                    live > 0 ? (uint64_t)((double)live * w) : 0,
+                                    (uint64_t)((double)a * w), (uint64_t)((double)f * w)};
+  cc_atomic_store_relaxed(&tl_next_ns, now + tl_step_ns);
+}
+
+static void timeline_maybe(void) {
+  if (++t_tl_tick % 32 != 0) return;
+  uint64_t now = cc__now_coarse_ns();
+  if (now < cc_atomic_load_relaxed(&tl_next_ns)) return;
+  pthread_mutex_lock(&tl_lock);
+  if (now >= cc_atomic_load_relaxed(&tl_next_ns)) timeline_point_locked(now);
+  pthread_mutex_unlock(&tl_lock);
+}
+
+void cc__prof_record_latency(int which, uint64_t ns) {
+  prec_t *r = rec_get();
+  if (r) own_add(&r->lat[which][cc__prof_lat_bucket(ns)], 1);
+}
+
+static inline uint64_t ticks_to_ns(uint64_t ticks) { return (uint64_t)((double)ticks * ns_per_tick); }
+
+void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
+  cc_profiler_t *pr = cc_atomic_load_acquire(&active);
+  prec_t *r;
+  if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
+  bool filtered = !cc_atomic_load_relaxed(&cc__prof_check_all);
+  if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
+    cc_atomic_fetch_add_relaxed(&dropped, 1);
+    return;
+  }
+  if (filtered) cc_atomic_fetch_add_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
+  own_add(&r->allocs, 1);
+  own_add(&r->alloc_bytes, requested);
+  if (cc_atomic_load_relaxed(&want_sizes)) {
+    own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
+    own_add(&r->requested, requested);
+    own_add(&r->usable, cc__alloc_usable_size(p));
+  }
+  if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  live_add((int64_t)requested);
+  timeline_maybe();
+}
+
+void cc__prof_free_begin(const void *p, cc__prof_free_t *tok) {
+  cc__reg_entry_t e;
+  tok->sampled = table != NULL && cc__registry_take(table, p, &e);
+  if (!tok->sampled) return;
+  if (e.kind == KIND_SAMPLE_FILTERED) cc_atomic_fetch_sub_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
+  free(e.stack);
+  tok->owner = e.owner;
+  tok->bytes = e.bytes;
+}
+
+void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks) {
+  prec_t *r = rec_get();
+  live_add(-(int64_t)tok->bytes);
+  if (r == NULL) return;
+  own_add(&r->frees, 1);
+  own_add(&r->free_bytes, tok->bytes);
+  if (tok->owner != r->tid) {
+    own_add(&r->cross_sent, 1);
+    cc_atomic_fetch_add_relaxed(&matrix[midx(tok->owner) * MDIM + midx(r->tid)], 1);
+  }
+  if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  timeline_maybe();
+}
+
+/* ------------------------------------------------------------ domains */
+
+void cc__track_domain_register(cc_smr_t *d) {
+  if (d == NULL) return;
+  pthread_mutex_lock(&dom_lock);
+  bool known = false;
+  for (size_t i = 0; i < ndomains && !known; i++) known = domains[i] == d;
+  if (!known && ndomains < MAX_DOMAINS) domains[ndomains++] = d;
+  pthread_mutex_unlock(&dom_lock);
+}
+
+void cc__track_domain_unregister(cc_smr_t *d) {
+  pthread_mutex_lock(&dom_lock);
+  for (size_t i = 0; i < ndomains; i++) {
+    if (domains[i] != d) continue;
+    domains[i] = domains[--ndomains];
+    break;
+  }
+  pthread_mutex_unlock(&dom_lock);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+cc_profiler_options_t cc_profiler_default_options(void) {
+  return (cc_profiler_options_t){.sizes = true, .latency = true, .per_thread = true,
+                                 .cross_thread = true, .leaks = true, .stacks = false,
+                                 .sample_rate = 1.0};
+}
+
+cc_profiler_t *cc_profiler_new(const cc_profiler_options_t *opt) {
+  cc_profiler_options_t o = opt ? *opt : cc_profiler_default_options();
+  if (!(o.sample_rate > 0.0 && o.sample_rate <= 1.0)) return NULL;
+  pthread_once(&init_once, global_init);
+  if (table == NULL) return NULL;
+  cc_profiler_t *p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  p->opt = o;
+  pthread_mutex_init(&p->lock, NULL);
+  return p;
+}
+
+static void forget_sample(const cc__reg_entry_t *e, void *ctx) {
+  (void)ctx;
+  if (e->kind == KIND_SAMPLE_FILTERED)
+    cc_atomic_fetch_sub_relaxed(&cc__prof_filter[cc__prof_filter_index(e->ptr)], 1);
+}
+
+static void reset_all(void) {
+  pthread_mutex_lock(&list_lock);
+  cc_atomic_fetch_add_relaxed(&gen, 1);
+  rec_zero(&exited);
+  uint64_t g = cc_atomic_load_relaxed(&gen);
+  for (prec_t *r = recs; r; r = r->next) {
+    if (cc_atomic_load_relaxed(&r->alive)) continue; /* live owners zero themselves */
+    rec_zero(r);
+    cc_atomic_store_relaxed(&r->gen, g);
+  }
+  pthread_mutex_unlock(&list_lock);
+  for (size_t i = 0; i < MDIM * MDIM; i++) cc_atomic_store_relaxed(&matrix[i], 0);
+  cc__registry_visit(table, true, forget_sample, NULL);
+  cc_atomic_store_relaxed(&live_bytes, 0);
+  cc_atomic_store_relaxed(&peak_bytes, 0);
+  cc_atomic_store_relaxed(&dropped, 0);
+  uint64_t now = cc__now_coarse_ns();
+  cc_atomic_store_relaxed(&peak_ns, now);
+  pthread_mutex_lock(&tl_lock);
+  epoch_ns = now;
+  tl_n = 0;
+  tl_step_ns = 10000000;
+  cc_atomic_store_relaxed(&tl_next_ns, now);
+  pthread_mutex_unlock(&tl_lock);
+}
+
+int cc_profiler_start(cc_profiler_t *p) {
+  if (p == NULL) return CC_EINVAL;
+  pthread_mutex_lock(&p->lock);
+  if (p->running) {
+    pthread_mutex_unlock(&p->lock);
+    return CC_OK;
+  }
+  cc_profiler_t *none = NULL;
+  if (!cc_atomic_cas_strong_acq_rel(&active, &none, p)) {
+    pthread_mutex_unlock(&p->lock);
+    return CC_EXISTS;
+  }
+  if (p->accumulated_ns == 0) reset_all();
+  double mean = 1.0 / p->opt.sample_rate;
+  uint64_t bits;
+  memcpy(&bits, &mean, sizeof bits);
+  cc_atomic_store_relaxed(&rate_bits, bits);
+  cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
+  cc_atomic_store_relaxed(&cc__prof_check_all, mean <= 1.0);
+  cc_atomic_store_relaxed(&want_sizes, p->opt.sizes);
+  p->running = true;
+  p->run_start_ns = cc__now_ns();
+  cc__alloc_set_profiling(true);
+  pthread_mutex_unlock(&p->lock);
+  return CC_OK;
+}
+
+int cc_profiler_stop(cc_profiler_t *p) {
+  if (p == NULL) return CC_EINVAL;
+  pthread_mutex_lock(&p->lock);
+  int status = CC_EINVAL;
+  if (p->running) {
+    cc__alloc_set_profiling(false);
+    p->accumulated_ns += cc__now_ns() - p->run_start_ns;
+    p->running = false;
+    cc_atomic_store_release(&active, NULL);
+    status = CC_OK;
+  }
+  pthread_mutex_unlock(&p->lock);
+  return status;
+}
+
+void cc_profiler_reset(cc_profiler_t *p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&p->lock);
+  p->accumulated_ns = 0;
+  if (p->running) p->run_start_ns = cc__now_ns();
+  /* the figures are shared: only the running profiler (or any, when none
+   * runs) may clear them */
+  if (p->running || cc_atomic_load_relaxed(&active) == NULL) reset_all();
+  pthread_mutex_unlock(&p->lock);
+}
+
+/* No other call on p may run or follow. */
+void cc_profiler_free(cc_profiler_t *p) {
+  if (p == NULL) return;
+  cc_profiler_stop(p);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+typedef struct {
+  cc_profile_t *s;
+  double w;
+  uint64_t now;
+  size_t cap;
+} leak_ctx_t;
+
+static void collect_leak(const cc__reg_entry_t *e, void *ctx) {
+  leak_ctx_t *c = ctx;
+  cc_profile_t *s = c->s;
+  s->leak_blocks++;
+  s->leak_bytes += e->bytes;
+  /* keep the largest c->cap, sorted by size, descending */
+  size_t n = s->nleaks;
+  if (n == c->cap && s->leaks[n - 1].bytes >= e->bytes) return;
+  size_t i = n < c->cap ? n : n - 1;
+  while (i > 0 && s->leaks[i - 1].bytes < e->bytes) {
+    s->leaks[i] = s->leaks[i - 1];
+    i--;
+  }
+  cc_profile_leak_t *l = &s->leaks[i];
+  memset(l, 0, sizeof *l);
+  l->ptr = e->ptr;
+  l->bytes = e->bytes;
+  l->owner = e->owner;
+  l->age = (double)(c->now - e->time_ns) / 1e9;
+  l->nframes = e->stack ? (e->nframes < 16 ? e->nframes : 16) : 0;
+  if (l->nframes) memcpy(l->stack, e->stack, l->nframes * sizeof(void *));
+  if (n < c->cap) s->nleaks++;
+}
+
+static int cmp_thread(const void *a, const void *b) {
+  const cc_profile_thread_t *x = a, *y = b;
+  return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static uint64_t scaled(uint64_t v, double w) { return (uint64_t)((double)v * w + 0.5); }
+
+static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_t *lat_f) {
+  pthread_mutex_lock(&list_lock);
+  uint64_t g = cc_atomic_load_relaxed(&gen);
+  size_t n = 0;
+  for (prec_t *r = recs; r; r = r->next) n += cc_atomic_load_relaxed(&r->gen) == g;
+  s->threads = calloc(n + 1, sizeof *s->threads);
+  if (s->threads == NULL) {
+    pthread_mutex_unlock(&list_lock);
+    return false;
+  }
+  uint64_t req = 0, usable = 0, sizes[CC_PROFILE_SIZE_BUCKETS] = {0};
+  for (prec_t *r = recs;; r = r->next) {
+    prec_t *src = r ? r : &exited;
+    if (r && cc_atomic_load_relaxed(&r->gen) != g) continue;
+    uint64_t a = cc_atomic_load_relaxed(&src->allocs), f = cc_atomic_load_relaxed(&src->frees);
+    if (r || a || f) {
+      cc_profile_thread_t *t = &s->threads[s->nthreads++];
+      t->tid = src->tid;
+      memcpy(t->name, r ? src->name : "exited threads", 15);
+      t->alive = r ? cc_atomic_load_relaxed(&src->alive) : false;
+      t->allocs = scaled(a, w);
+      t->frees = scaled(f, w);
+      t->alloc_bytes = scaled(cc_atomic_load_relaxed(&src->alloc_bytes), w);
+      t->free_bytes = scaled(cc_atomic_load_relaxed(&src->free_bytes), w);
+      t->cross_sent = scaled(cc_atomic_load_relaxed(&src->cross_sent), w);
+    }
+    req += cc_atomic_load_relaxed(&src->requested);
+    usable += cc_atomic_load_relaxed(&src->usable);
+    for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) sizes[b] += cc_atomic_load_relaxed(&src->size_hist[b]);
+    for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) {
+      lat_a[b] += cc_atomic_load_relaxed(&src->lat[0][b]);
+      lat_f[b] += cc_atomic_load_relaxed(&src->lat[1][b]);
+    }
+    if (r == NULL) break;
+  }
+  pthread_mutex_unlock(&list_lock);
+  qsort(s->threads, s->nthreads, sizeof *s->threads, cmp_thread);
+  s->requested_bytes = scaled(req, w);
+  s->usable_bytes = scaled(usable, w);
+  s->fragmentation = usable ? 1.0 - (double)req / (double)usable : 0;
+  for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) s->size_hist[b] = scaled(sizes[b], w);
+  return true;
+}
+
+static bool snapshot_matrix(cc_profile_t *s, double w) {
+  size_t n = s->nthreads;
+  s->matrix_dim = n;
+  s->matrix = calloc(n * n + 1, sizeof *s->matrix);
+  if (s->matrix == NULL) return false;
+  for (size_t a = 0; a < n; a++) {
+    for (size_t f = 0; f < n; f++) {
+      uint32_t ta = s->threads[a].tid, tf = s->threads[f].tid;
+      if (ta == 0 || tf == 0 || ta == tf) continue; /* exited aggregate has no row */
+      uint64_t v = scaled(cc_atomic_load_relaxed(&matrix[midx(ta) * MDIM + midx(tf)]), w);
+      s->matrix[a * n + f] = v;
+      s->threads[a].cross_received += v;
+    }
+  }
+  return true;
+}
+
+/* The default domain (created here if the program never used it), then
+ * every domain registered through cc__track_domain_register. */
+static bool snapshot_domains(cc_profile_t *s) {
+  /* creating the default domain is not the program's allocation */
+  t_unobserved = true;
+  cc_smr_t *dflt = cc_smr_default();
+  t_unobserved = false;
+  pthread_mutex_lock(&dom_lock);
+  s->domains = calloc(ndomains + 1, sizeof *s->domains);
+  if (s->domains == NULL) {
+    pthread_mutex_unlock(&dom_lock);
+    return false;
+  }
+  if (dflt != NULL) {
+    s->domains[0].kind = cc_smr_kind(dflt);
+    cc_smr_stats(dflt, &s->domains[0].stats);
+    s->ndomains = 1;
+  }
+  for (size_t i = 0; i < ndomains; i++) {
+    if (domains[i] == dflt) continue;
+    cc_profile_domain_t *out = &s->domains[s->ndomains++];
+    out->kind = cc_smr_kind(domains[i]);
+    cc_smr_stats(domains[i], &out->stats);
+  }
+  pthread_mutex_unlock(&dom_lock);
+  return true;
+}
+
+static bool snapshot_timeline(cc_profile_t *s) {
+  uint64_t now = cc__now_coarse_ns();
+  pthread_mutex_lock(&tl_lock);
+  s->timeline = calloc(tl_n + 1, sizeof *s->timeline);
+  if (s->timeline) {
+    memcpy(s->timeline, tl, tl_n * sizeof *tl);
+    s->timeline[tl_n] = (cc_profile_point_t){(double)(now - epoch_ns) / 1e9, s->live_bytes, s->allocs, s->frees};
+    s->ntimeline = tl_n + 1;
+  }
+  s->peak_t = ((double)cc_atomic_load_relaxed(&peak_ns) - (double)epoch_ns) / 1e9;
+  if (s->peak_t < 0) s->peak_t = 0;
+  pthread_mutex_unlock(&tl_lock);
+  return s->timeline != NULL;
+}
+
+cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
+  if (p == NULL) return NULL;
+  cc_profile_t *s = calloc(1, sizeof *s);
+  uint64_t *lat = calloc(2 * CC_PROFILE_LAT_BUCKETS, sizeof *lat);
+  if (s == NULL || lat == NULL) goto fail;
+  uint64_t now = cc__now_ns();
+  double w = 1.0 / p->opt.sample_rate;
+  s->options = p->opt;
+  s->sample_rate = p->opt.sample_rate;
+  pthread_mutex_lock(&p->lock);
+  s->elapsed = (double)(p->accumulated_ns + (p->running ? now - p->run_start_ns : 0)) / 1e9;
+  pthread_mutex_unlock(&p->lock);
+  if (!snapshot_threads(s, w, lat, lat + CC_PROFILE_LAT_BUCKETS)) goto fail;
+  for (size_t i = 0; i < s->nthreads; i++) {
+    s->allocs += s->threads[i].allocs;
+    s->frees += s->threads[i].frees;
+    s->alloc_bytes += s->threads[i].alloc_bytes;
+    s->free_bytes += s->threads[i].free_bytes;
+    s->cross_frees += s->threads[i].cross_sent;
+  }
+  s->cross_share = s->frees ? (double)s->cross_frees / (double)s->frees : 0;
+  s->live_bytes = s->alloc_bytes > s->free_bytes ? s->alloc_bytes - s->free_bytes : 0;
+  s->live_blocks = s->allocs > s->frees ? s->allocs - s->frees : 0;
+  s->peak_bytes = scaled((uint64_t)cc_atomic_load_relaxed(&peak_bytes), w);
+  if (s->peak_bytes < s->live_bytes) s->peak_bytes = s->live_bytes;
+  if (s->elapsed > 0) {
+    s->alloc_per_s = (double)s->allocs / s->elapsed;
+    s->free_per_s = (double)s->frees / s->elapsed;
+  }
+  memcpy(s->alloc_lat, lat, sizeof s->alloc_lat);
+  memcpy(s->free_lat, lat + CC_PROFILE_LAT_BUCKETS, sizeof s->free_lat);
+  static const double q[4] = {0.50, 0.95, 0.99, 0.999};
+  for (int i = 0; i < 4; i++) {
+    s->alloc_ns[i] = cc__prof_percentile(s->alloc_lat, q[i]);
+    s->free_ns[i] = cc__prof_percentile(s->free_lat, q[i]);
+  }
+  if (!snapshot_matrix(s, w)) goto fail;
+  leak_ctx_t lc = {s, w, now, 32};
+  s->leaks = calloc(lc.cap, sizeof *s->leaks);
+  if (s->leaks == NULL) goto fail;
+  cc__registry_visit(table, false, collect_leak, &lc);
+  s->leak_blocks = scaled(s->leak_blocks, w);
+  s->leak_bytes = scaled(s->leak_bytes, w);
+  if (!snapshot_domains(s) || !snapshot_timeline(s)) goto fail;
+  free(lat);
+  return s;
+fail:
+  free(lat);
+  cc_profile_free(s);
+  return NULL;
+}
+
+void cc_profile_free(cc_profile_t *s) {
+  if (s == NULL) return;
+  free(s->threads);
+  free(s->matrix);
+  free(s->leaks);
+  free(s->domains);
+  free(s->timeline);
+  free(s);
+}
+
+/* ------------------------------------------------------------ whole-run profile */
+
+static cc_profiler_t *env_profiler;
+static const char *env_path;
+
+cc_profiler_t *cc_profiler_global(void) { return env_profiler; }
+
+static void env_report(void) {
+  cc_profiler_t *p = env_profiler;
+  if (p == NULL) return;
+  int status = cc_profiler_report(p, env_path, CC_PROFILE_AUTO);
+  if (status == CC_OK) fprintf(stderr, "ccoll: profile of this run written to %s\n", env_path);
+  else fprintf(stderr, "ccoll: could not write the profile to %s: %s\n", env_path, cc_strerror(status));
+}
+
+static double env_rate(void) {
+  const char *s = getenv("CCOLL_PROFILE_RATE");
+  if (s == NULL || *s == '\0') return 1.0;
+  char *end;
+  double r = strtod(s, &end);
+  if (*end != '\0' || !(r > 0.0 && r <= 1.0)) {
+    fprintf(stderr, "ccoll: CCOLL_PROFILE_RATE='%s' is not valid (accepted: a number in (0, 1]); using 1\n", s);
+    return 1.0;
+  }
+  return r;
+}
+
+void cc__profiler_env_start(void) {
+  const char *path = cc__env_profile_path();
+  if (path == NULL) return;
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.sample_rate = env_rate();
+  uint64_t v;
+  if (cc__env_u64("CCOLL_PROFILE_STACKS", 0, 1, &v)) o.stacks = v == 1;
+  cc_profiler_t *p = cc_profiler_new(&o);
+  if (p == NULL || cc_profiler_start(p) != CC_OK) {
+    fprintf(stderr, "ccoll: CCOLL_PROFILE: could not start the profiler\n");
+    cc_profiler_free(p);
+    return;
+  }
+  env_profiler = p;
+  env_path = path;
+  atexit(env_report);
+}

@@ -1,0 +1,147 @@
+/* Internal: the contract between the allocation glue (alloc.c), the
+ * registry (registry.c), the profiler (profiler*.c) and reclamation
+ * (src/smr). Never installed.
+ *
+ * Everything here runs only when tracking or profiling is on: alloc.c
+ * reaches these functions from its slow paths, never from the fast path. */
+#ifndef CCOLL_TRACK_INTERNAL_H
+#define CCOLL_TRACK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "atomic.h"
+#include "compiler.h"
+#include "ccoll/registry.h"
+#include "ccoll/smr.h"
+
+/* ------------------------------------------------------------ common */
+
+/* Small process-unique thread ids (1, 2, ... in order of first use). */
+extern cc_thread_local uint32_t cc__t_tid;
+uint32_t cc__thread_id_assign(void);
+static inline uint32_t cc__thread_id(void) {
+  uint32_t t = cc__t_tid;
+  return cc_likely(t != 0) ? t : cc__thread_id_assign();
+}
+
+uint64_t cc__now_ns(void);        /* CLOCK_MONOTONIC */
+uint64_t cc__now_coarse_ns(void); /* CLOCK_MONOTONIC_COARSE: same clock, ms resolution, cheap */
+
+/* backtrace() into pc[0..max), skipping this call and `skip` callers. */
+unsigned cc__stack_capture(void **pc, unsigned max, unsigned skip);
+/* One symbolised frame per line, each prefixed with indent. */
+void cc__stack_print(FILE *out, void *const *pc, unsigned n, const char *indent);
+
+/* ------------------------------------------------------------ registry internals */
+
+/* A registry entry as seen by the registry's internal users. */
+typedef struct {
+  void *ptr;
+  size_t bytes;
+  uint64_t time_ns;
+  uint32_t owner;
+  uint8_t kind;
+  uint8_t nframes;
+  void **stack;   /* libc array of nframes pcs, or NULL; owned by whoever holds the entry */
+} cc__reg_entry_t;
+
+/* A registry for the library's own use: no stderr reports on unknown
+ * pointers, no tombstones, stacks only when asked per entry. */
+cc_registry_t *cc__registry_new_quiet(unsigned shards);
+
+/* Inserts (replacing a stale entry for the same pointer, whose stack is
+ * freed). false only on out of memory; then nothing changed. */
+bool cc__registry_put(cc_registry_t *reg, void *ptr, size_t bytes, uint8_t kind,
+                      bool with_stack);
+
+/* Removes ptr; true and *out (stack ownership moves to the caller) when it
+ * was there. Frees nothing. */
+bool cc__registry_take(cc_registry_t *reg, const void *ptr, cc__reg_entry_t *out);
+
+/* Calls fn on each entry under its shard's lock (fn must not call back
+ * into reg). With `remove`, entries are removed after fn (their stacks are
+ * freed). */
+void cc__registry_visit(cc_registry_t *reg, bool remove,
+                        void (*fn)(const cc__reg_entry_t *e, void *ctx), void *ctx);
+
+/* ------------------------------------------------------------ tracking mode */
+
+/* alloc.c -> registry.c, when CC_OPT_TRACK is on. */
+bool cc__track_on_alloc(void *ptr, size_t requested); /* false: no memory for the record */
+/* true and *requested when ptr was registered (the caller frees it);
+ * false when it was not: already reported on stderr, must not be freed. */
+bool cc__track_on_free(void *ptr, size_t *requested);
+
+/* alloc.c: release a ccoll block whose registry record is already gone
+ * (statistics, profiler, backend; no tracking lookup). */
+void cc__alloc_release(void *ptr, size_t size);
+
+/* ------------------------------------------------------------ profiler hooks */
+
+/* Sampling countdown of this thread: an allocation is sampled when it
+ * reaches zero; cc__prof_rearm() draws the next interval. */
+extern cc_thread_local int64_t cc__prof_countdown;
+void cc__prof_rearm(void);
+static inline bool cc__prof_sample(void) {
+  if (cc_likely(--cc__prof_countdown > 0)) return false;
+  cc__prof_rearm();
+  return true;
+}
+
+/* Cheap clock for latencies: the TSC on x86-64, else CLOCK_MONOTONIC ns. */
+static inline uint64_t cc__prof_ticks(void) {
+#if defined(__x86_64__)
+  return __builtin_ia32_rdtsc();
+#else
+  return cc__now_ns();
+#endif
+}
+
+extern cc_atomic(bool) cc__prof_time_ops; /* latency option of the running profiler */
+
+/* A sampled allocation (p non-NULL) that took `ticks`. */
+void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks);
+
+/* Free side: a counting filter says cheaply whether p may be a sampled
+ * block; only then is the profiler's table consulted. At sample rate 1
+ * every block is sampled: the filter is skipped and the table always is. */
+#define CC__PROF_FILTER_BITS 16
+extern cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
+extern cc_atomic(bool) cc__prof_check_all;
+static inline size_t cc__prof_filter_index(const void *p) {
+  return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - CC__PROF_FILTER_BITS));
+}
+static inline bool cc__prof_maybe_sampled(const void *p) {
+  /* relaxed: a block reaches its freeing thread through the user's own
+   * synchronisation, which orders the sampler's increment before this */
+  return cc_atomic_load_relaxed(&cc__prof_check_all) ||
+         cc_atomic_load_relaxed(&cc__prof_filter[cc__prof_filter_index(p)]) != 0;
+}
+typedef struct {
+  bool sampled;
+  uint32_t owner;
+  size_t bytes;
+} cc__prof_free_t;
+void cc__prof_free_begin(const void *p, cc__prof_free_t *tok);
+void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks);
+
+/* profiler.c -> alloc.c: the profiler hooks are wanted (or no longer). */
+void cc__alloc_set_profiling(bool on);
+
+/* alloc.c -> profiler.c, once, before the allocation mode is first
+ * resolved: starts the whole-run profiler when CCOLL_PROFILE is set. */
+void cc__profiler_env_start(void);
+
+/* ------------------------------------------------------------ reclamation domains */
+
+/* src/smr calls these from cc_smr_new (after the domain is usable) and
+ * cc_smr_free (before it is torn down), so that profiler reports include
+ * every live domain's cc_smr_stats. Idempotent; never fail visibly (a
+ * domain that cannot be recorded is just missing from reports). */
+void cc__track_domain_register(cc_smr_t *d);
+void cc__track_domain_unregister(cc_smr_t *d);
+
+#endif /* CCOLL_TRACK_INTERNAL_H */
