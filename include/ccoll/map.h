@@ -10,7 +10,10 @@
  *
  * Byte-string keys (CC_KEY_BYTES) are copied into the map and ordered by
  * memcmp, then by length; a key of length 0 is valid. Calling a u64 function
- * on a bytes map (or the reverse) returns CC_EINVAL. */
+ * on a bytes map (or the reverse) returns CC_EINVAL.
+ *
+ * Out-pointers (found, key, val, old) may be NULL when the caller does not
+ * want that output, except cc_map_get's val (its only result): CC_EINVAL. */
 #ifndef CCOLL_MAP_H
 #define CCOLL_MAP_H
 

@@ -6,9 +6,10 @@
  * indirect call through m->ops. An impl never sees a NULL map, and sees a
  * key whose kind matches m->key_kind.
  *
- * Keys: an impl stores a u64 key inline and a bytes key as a pointer to a
- * copy it owns (allocated with cc__map_key_copy before the operation's read
- * phase, released with the node). Order: cc__map_key_cmp. */
+ * Keys: an impl stores a u64 key inline and copies a bytes key into its
+ * node (allocated before the operation's read phase, freed with the node).
+ * Order: cc__map_key_cmp. Out-pointers passed to the ops may be NULL (the
+ * caller does not want that output). */
 #ifndef CCOLL_MAP_INTERNAL_H
 #define CCOLL_MAP_INTERNAL_H
 
@@ -85,9 +86,11 @@ static inline int cc__map_key_cmp(const cc_map_t *m, const cc__mkey_t *a, const 
 /* Size accounting: +1 on insert, -1 on remove, by the linearizing thread. */
 void cc__map_count_add(cc_map_t *m, int64_t delta);
 
-/* Hands a value the map owns to val_free once no reader can see it (through
- * the map's domain), or does nothing when the caller owns values. */
-void cc__map_retire_val(cc_map_t *m, cc__smr_thr_t *t, void *val);
+/* Values the map owns (m->val_free set) are handed to the domain by the
+ * impl after the unlinking/replacing CAS:
+ *     if (m->val_free) CC__SMR(S, retire_fn)(t, val, m->val_free, m->val_ctx);
+ * so val_free runs once, when no reader can still see the value. Bytes keys
+ * live inside their node (one block), so a retired node needs no callback. */
 
 /* Ops tables, one per kind x scheme (defined by the impls). */
 #define CC__MAP_DECLARE_OPS(kind)                 \
