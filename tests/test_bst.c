@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ccoll/alloc.h"
 #include "ccoll/map.h"
@@ -607,7 +608,7 @@ Test(bst, range_during_updates, .timeout = 120) {
     pthread_t th[3];
     upd_t u[3];
     for (int i = 0; i < 3; i++) u[i] = (upd_t){m, &stop, i}, pthread_create(&th[i], NULL, odd_updater, &u[i]);
-    for (int r = 0; r < 300; r++) {
+    for (int r = 0; r < 60; r++) {
       struct scan s = {0};
       cr_assert_eq(cc_map_range(m, 0, 2000, scan_visit, &s), CC_OK);
       cr_assert_eq(s.bad, 0, "range out of order or repeated");
@@ -882,4 +883,82 @@ static void wg_run(cc_smr_kind_t kind, int bursts, uint64_t seed) {
 
 Test(bst, linearizable_small_histories, .timeout = 300) {
   for (int k = 0; k < NKINDS; k++) wg_run(kinds[k], 400, 0xabcdef + (uint64_t)k);
+}
+
+/* ------------------------------------------------------------------ navigation under a two-key invariant */
+
+/* A toggler keeps at least one of {10, 20} present at every instant (30 is
+ * always there, 1 too): a linearizable ceiling(5)/higher(5)/first-above-1
+ * answers 10 or 20, never 30; floor(25)/lower(25) never 1. Catches a
+ * navigation that combines two moments of the tree. */
+typedef struct {
+  cc_map_t *m;
+  cc_atomic(int) *stop;
+  int bad;
+  uint64_t queries;
+} inv_t;
+
+static void *inv_toggler(void *arg) {
+  inv_t *w = arg;
+  uint64_t seed = 4242;
+  while (!cc_atomic_load_acquire(w->stop)) {
+    /* the pair's order varies so the keys land next to different leaves */
+    uint64_t a = rng_next(&seed) % 2 ? 10 : 20, b = 30 - a;
+    cc_map_insert(w->m, b, (void *)b);
+    cc_map_remove(w->m, a, NULL);
+    cc_map_insert(w->m, a, (void *)a);
+    if (rng_next(&seed) % 2) cc_map_remove(w->m, b, NULL);
+    /* noise outside the probed gaps reshapes the routing keys, and a key
+     * inserted then removed next to a probe's leaf gives edge ABA */
+    uint64_t n = rng_next(&seed) % 2 ? 2 + rng_next(&seed) % 3 : 26 + rng_next(&seed) % 4;
+    if (rng_next(&seed) % 2) cc_map_insert(w->m, n, (void *)n);
+    else cc_map_remove(w->m, n, NULL);
+  }
+  return NULL;
+}
+
+static void *inv_prober(void *arg) {
+  inv_t *w = arg;
+  while (!cc_atomic_load_acquire(w->stop)) {
+    uint64_t k;
+    void *v;
+    if (cc_map_ceiling(w->m, 5, &k, &v) != CC_OK || (k != 10 && k != 20) || (uintptr_t)v != k) w->bad++;
+    if (cc_map_higher(w->m, 5, &k, &v) != CC_OK || (k != 10 && k != 20)) w->bad++;
+    if (cc_map_floor(w->m, 25, &k, &v) != CC_OK || (k != 10 && k != 20) || (uintptr_t)v != k) w->bad++;
+    if (cc_map_lower(w->m, 25, &k, &v) != CC_OK || (k != 10 && k != 20)) w->bad++;
+    w->queries += 4;
+  }
+  return NULL;
+}
+
+Test(bst, navigation_linearizable_two_key_invariant, .timeout = 120) {
+  for (int kk = 0; kk < NKINDS; kk++) {
+    cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = kinds[kk]});
+    cc_map_t *m = new_map(smr, CC_KEY_U64, NULL, NULL);
+    /* this order routes 10 into the range of leaf 1 (under routing key 20):
+     * a probe's first seek and an insert of 10 then meet on one edge */
+    cc_map_insert(m, 1, (void *)1);
+    cc_map_insert(m, 20, (void *)20);
+    cc_map_insert(m, 30, (void *)30);
+    cc_map_insert(m, 10, (void *)10);
+    cc_atomic(int) stop = 0;
+    /* oversubscribed: probers get preempted inside their two seeks */
+    enum { NINV = 8 };
+    inv_t w[NINV];
+    pthread_t th[NINV];
+    for (int i = 0; i < NINV; i++) {
+      w[i] = (inv_t){.m = m, .stop = &stop};
+      pthread_create(&th[i], NULL, i == 0 ? inv_toggler : inv_prober, &w[i]);
+    }
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    cc_atomic_store_release(&stop, 1);
+    for (int i = 0; i < NINV; i++) pthread_join(th[i], NULL);
+    for (int i = 1; i < NINV; i++)
+      cr_assert_eq(w[i].bad, 0, "scheme %d: %d of %lu answers broke the invariant", kk, w[i].bad,
+                   (unsigned long)w[i].queries);
+    check_structure(m, cc_map_size(m));
+    cc_map_free(m);
+    cc_smr_free(smr);
+  }
 }
