@@ -235,21 +235,26 @@ static inline void BST_F(prealloc_free)(cc__smr_thr_t *t, bst_prealloc_t *p) {
   if (p->copy) BST_SMR(dealloc)(t, p->copy);
 }
 
+/* Allocates what p lacks (outside any read phase): the new leaf, and with
+ * need_inner the internal node (and the neighbour's copy in u64 maps).
+ * On failure frees all of p: the caller returns CC_ENOMEM, tree untouched. */
 static int BST_F(prealloc)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
                            bool need_inner, bst_prealloc_t *p) {
   const bool u64 = m->key_kind == CC_KEY_U64;
   size_t sz = bst_node_size(u64, k->len);
-  if (!u64 && sz < k->len) return CC_ENOMEM; /* size overflow */
-  p->leaf = BST_SMR(alloc)(t, sz);
-  p->inner = need_inner ? BST_SMR(alloc)(t, sz) : NULL;
-  p->copy = need_inner && u64 ? BST_SMR(alloc)(t, sz) : NULL;
-  if (!p->leaf || (need_inner && (!p->inner || (u64 && !p->copy)))) {
-    BST_F(prealloc_free)(t, p);
-    return CC_ENOMEM;
+  if (!u64 && sz < k->len) goto fail; /* size overflow */
+  if (!p->leaf) {
+    if (!(p->leaf = BST_SMR(alloc)(t, sz))) goto fail;
+    p->leaf->leaf = 1, p->leaf->le = 0, p->leaf->u.val = val;
+    bst_set_key(p->leaf, u64, k);
   }
-  p->leaf->leaf = 1, p->leaf->le = 0, p->leaf->u.val = val;
-  bst_set_key(p->leaf, u64, k);
+  if (need_inner && !p->inner && !(p->inner = BST_SMR(alloc)(t, sz))) goto fail;
+  if (need_inner && u64 && !p->copy && !(p->copy = BST_SMR(alloc)(t, sz))) goto fail;
   return CC_OK;
+fail:
+  BST_F(prealloc_free)(t, p);
+  p->leaf = p->inner = p->copy = NULL;
+  return CC_ENOMEM;
 }
 
 /* Builds the internal node that splits `old` (a leaf, protected) and the
@@ -274,12 +279,15 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
   return in;
 }
 
+/* Nodes are allocated only once a seek has shown which are needed: an
+ * insert of a present key allocates nothing. Allocation happens between
+ * operations (end ... begin), so every read phase that may publish a node
+ * started after the node was allocated. */
 static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
-  bst_prealloc_t p;
-  if (BST_F(prealloc)(m, t, k, val, true, &p) != CC_OK) return CC_ENOMEM;
+  bst_prealloc_t p = {NULL, NULL, NULL};
   bst_target_t tg = {k, BST_AT};
   bst_seek_t sr;
   int rc;
@@ -287,11 +295,18 @@ static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, 
   for (;;) {
     BST_READ_PHASE(t);
     BST_F(seek)(m, t, &tg, &sr);
-    bool here = bst_leaf_is(u64, sr.leaf, k);
-    if (here && !(sr.pe & BST_FLAG) && !put) {
+    bool here = bst_leaf_is(u64, sr.leaf, k) && !(sr.pe & BST_FLAG);
+    if (here && !put) {
       BST_SMR(write_phase)(t);
       rc = CC_EXISTS;
       break;
+    }
+    if (!(sr.pe & BST_MARKS) && bst_prealloc_lacks(u64, &p, !here)) {
+      BST_SMR(write_phase)(t);
+      BST_SMR(end)(t);
+      if (BST_F(prealloc)(m, t, k, val, !here, &p) != CC_OK) return CC_ENOMEM;
+      BST_SMR(begin)(t);
+      continue;
     }
     BST_F(protect)(t, &sr);
     if (sr.pe & BST_MARKS) {
@@ -330,8 +345,7 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
-  bst_prealloc_t p;
-  if (BST_F(prealloc)(m, t, k, desired, false, &p) != CC_OK) return CC_ENOMEM;
+  bst_prealloc_t p = {NULL, NULL, NULL};
   bst_target_t tg = {k, BST_AT};
   bst_seek_t sr;
   int rc;
@@ -348,6 +362,13 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
       BST_SMR(write_phase)(t);
       rc = CC_CHANGED;
       break;
+    }
+    if (!p.leaf && !(sr.pe & BST_MARKS)) {
+      BST_SMR(write_phase)(t);
+      BST_SMR(end)(t);
+      if (BST_F(prealloc)(m, t, k, desired, false, &p) != CC_OK) return CC_ENOMEM;
+      BST_SMR(begin)(t);
+      continue;
     }
     BST_F(protect)(t, &sr);
     if (sr.pe & BST_MARKS) {
