@@ -19,10 +19,6 @@
 #include "containers/map_internal.h"
 #include "seq_skiplist.h"
 
-/* INTEGRATION SCAFFOLD (remove with map.c's weak references): pulls the
- * skip list out of the static library, which map.c's weak references do not. */
-const void *const cc__bench_force_skiplist = &cc__skiplist_none_ops;
-
 /* ------------------------------------------------------------------ variants */
 
 enum { MAXVAR = 12 };

@@ -13,11 +13,6 @@
 #include "alloc/alloc_internal.h"
 #include "containers/map_internal.h"
 
-/* INTEGRATION SCAFFOLD (remove with map.c's weak references): map.c refers
- * to the kinds weakly, which does not pull them out of the static library;
- * this strong reference does, for the kind on this branch. */
-const void *const cc__test_force_skiplist = &cc__skiplist_none_ops;
-
 static const cc_smr_kind_t schemes[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
 #define NSCHEMES 4
 static const cc_map_kind_t kinds[] = {CC_MAP_SKIPLIST, CC_MAP_BST};
@@ -38,17 +33,9 @@ static cc_smr_t *new_domain(cc_smr_kind_t k) {
   return d;
 }
 
-/* BST-ABSENT: while the BST kind is on another branch cc_map_new returns
- * NULL for it; such cases are skipped with a note. Remove at integration. */
 static cc_map_t *new_map_or_skip(cc_map_kind_t kind, cc_key_kind_t kk, cc_smr_t *d,
                                  void (*vf)(void *, void *), void *ctx) {
   cc_map_t *m = cc_map_new(&(cc_map_config_t){kind, kk, d, vf, ctx});
-  if (!m && kind == CC_MAP_BST) {
-    static bool noted;
-    if (!noted) fprintf(stderr, "note: BST kind absent in this build, its cases are skipped\n");
-    noted = true;
-    return NULL;
-  }
   cr_assert_not_null(m, "cc_map_new(%s)", kind_names[kind]);
   return m;
 }

@@ -17,10 +17,6 @@
 #include "ccoll/map.h"
 #include "containers/map_internal.h"
 
-/* INTEGRATION SCAFFOLD (remove with map.c's weak references): pulls the
- * skip list out of the static library, which map.c's weak references do not. */
-const void *const cc__test_force_skiplist_lin = &cc__skiplist_none_ops;
-
 #define NTHR 3
 #define NOPS 6
 #define NHIST (NTHR * NOPS)
@@ -270,11 +266,6 @@ static unsigned run_bursts(cc_map_kind_t kind, cc_smr_kind_t sk, unsigned nburst
   cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = sk});
   cr_assert_not_null(d);
   cc_map_t *probe = cc_map_new(&(cc_map_config_t){.kind = kind, .smr = d});
-  if (!probe && kind == CC_MAP_BST) { /* BST-ABSENT: remove at integration */
-    fprintf(stderr, "note: BST kind absent in this build, its linearizability bursts are skipped\n");
-    cc_smr_free(d);
-    return 0;
-  }
   cr_assert_not_null(probe);
   cc_map_free(probe);
   burst_t *b = calloc(1, sizeof *b);

@@ -6,20 +6,8 @@
 #include "ccoll/alloc.h"
 #include "containers/map_internal.h"
 
-/* INTEGRATION SCAFFOLD, removed once both kinds are on main: the two kinds
- * are written on separate branches, so each must link without the other.
- * An absent kind has a NULL table and cc_map_new returns NULL for it. */
-#pragma weak cc__skiplist_none_ops
-#pragma weak cc__skiplist_debra_ops
-#pragma weak cc__skiplist_debrap_ops
-#pragma weak cc__skiplist_ibr_ops
-#pragma weak cc__bst_none_ops
-#pragma weak cc__bst_debra_ops
-#pragma weak cc__bst_debrap_ops
-#pragma weak cc__bst_ibr_ops
-
 static const cc__map_ops_t *map_ops_for(cc_map_kind_t kind, cc_smr_kind_t smr) {
-  const cc__map_ops_t *const table[2][5] = {
+  static const cc__map_ops_t *const table[2][5] = {
     [CC_MAP_SKIPLIST] = {
       [CC_SMR_NONE] = &cc__skiplist_none_ops, [CC_SMR_DEBRA] = &cc__skiplist_debra_ops,
       [CC_SMR_DEBRA_PLUS] = &cc__skiplist_debrap_ops, [CC_SMR_IBR] = &cc__skiplist_ibr_ops },
