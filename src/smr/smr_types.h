@@ -102,12 +102,14 @@ struct cc__smr_thr {
   cc__smr_thr_t *victim;    /* DEBRA+: last thread signalled ... */
   uint64_t victim_acks;     /* ... and its ack count then */
 
-  /* ---- read by other threads */
+  /* ---- read by other threads, one line per writer pattern: a checker
+   * reading the announcement must not be invalidated by the owner's other
+   * per-operation stores (phase, slots, reservations) */
   cc_atomic(uint64_t) announce cc_cache_aligned; /* DEBRA: epoch << 1 | quiescent */
-  cc_atomic(uint64_t) lower;                     /* IBR reservation [lower, upper] */
+  cc_atomic(uint64_t) lower cc_cache_aligned;    /* IBR reservation [lower, upper] */
   cc_atomic(uint64_t) upper;
-  cc_atomic(uintptr_t) slots[CC__SMR_SLOTS];      /* DEBRA+: protected in the write phase */
-  cc_atomic(int) phase;                          /* DEBRA+: CC__SMR_IDLE .. WRITE */
+  cc_atomic(uintptr_t) slots[CC__SMR_SLOTS] cc_cache_aligned; /* DEBRA+: protected in the write phase */
+  cc_atomic(int) phase cc_cache_aligned;         /* DEBRA+: CC__SMR_IDLE .. WRITE */
   volatile sig_atomic_t neutralized_flag;        /* DEBRA+: set by the handler */
   cc_atomic(uint64_t) acks;                      /* DEBRA+: signals handled */
 
