@@ -374,7 +374,7 @@ int main(int argc, char **argv) {
         return 2;
       }
     }
-  uint64_t total_pairs = o.quick ? 100000 : 400000;
+  uint64_t total_pairs = o.quick ? 60000 : 300000;
   rcu_register_thread(); /* the main thread tears rculfqueue down */
   ck_epoch_init(&ck_ep);
   for (int i = 0; i < MAXT; i++) ck_epoch_register(&ck_ep, &ck_rec[i], NULL);
