@@ -86,7 +86,7 @@ typedef struct {
   cc_queue_t *cq;
   ck_fifo_mpmc_t ck cc_cache_aligned;
   struct {
-    struct __cds_wfcq_head h cc_cache_aligned;
+    struct cds_wfcq_head h cc_cache_aligned; /* with the dequeue lock */
     struct cds_wfcq_tail t cc_cache_aligned;
   } wf;
   struct cds_lfq_queue_rcu lf cc_cache_aligned;
@@ -105,7 +105,6 @@ typedef struct {
 
 static ck_epoch_t ck_ep;
 static ck_epoch_record_t ck_rec[MAXT];
-static struct cds_wfcq_head wf_lock_head_unused; /* keeps the blocking API linked */
 
 static inline bool enq(run_t *r, int tid, uint64_t *opcount, void *val) {
   (void)opcount;
@@ -181,7 +180,7 @@ static inline bool deq(run_t *r, int tid, uint64_t *opcount, void **val) {
     return ok;
   }
   case V_WFCQ: {
-    struct cds_wfcq_node *n = cds_wfcq_dequeue_blocking((struct cds_wfcq_head *)&r->wf.h, &r->wf.t);
+    struct cds_wfcq_node *n = cds_wfcq_dequeue_blocking(&r->wf.h, &r->wf.t);
     if (!n) return false;
     wf_node_t *w = caa_container_of(n, wf_node_t, n);
     *val = w->val;
@@ -269,7 +268,7 @@ static void setup(run_t *r) {
     ck_fifo_mpmc_init(&r->ck, &((ck_node_t *)mi_malloc(sizeof(ck_node_t)))->fe);
     break;
   case V_WFCQ:
-    __cds_wfcq_init(&r->wf.h, &r->wf.t);
+    cds_wfcq_init(&r->wf.h, &r->wf.t);
     break;
   case V_RCULFQ:
     cds_lfq_init_rcu(&r->lf, call_rcu);
@@ -314,6 +313,7 @@ static void teardown(run_t *r) {
     while (deq(r, 0, &opc, &v)) {
     }
     if (r->variant == V_MUTEX) pthread_mutex_destroy(&r->ml.mu);
+    else cds_wfcq_destroy(&r->wf.h, &r->wf.t);
     break;
   default:
     break;
@@ -374,8 +374,7 @@ int main(int argc, char **argv) {
         return 2;
       }
     }
-  uint64_t total_pairs = o.quick ? 100000 : 400000;
-  (void)wf_lock_head_unused;
+  uint64_t total_pairs = o.quick ? 60000 : 300000;
   rcu_register_thread(); /* the main thread tears rculfqueue down */
   ck_epoch_init(&ck_ep);
   for (int i = 0; i < MAXT; i++) ck_epoch_register(&ck_ep, &ck_rec[i], NULL);

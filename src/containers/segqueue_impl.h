@@ -7,9 +7,10 @@
  * segment has one index word: dequeue count in the high half, enqueue count
  * in the low half. An enqueue takes a cell with one FAA of 1 on the tail
  * segment's word and fills it with one CAS; a dequeue takes a cell with one
- * FAA of 2^32 on the head segment's word and empties it with one CAS (or
- * exchange). When a dequeuer reaches a cell before its enqueuer, it marks it
- * TAKEN and the enqueuer's CAS fails: the enqueuer takes another cell.
+ * FAA of 2^32 on the head segment's word and reads it (the index is its
+ * own, so a FULL cell needs no write). When a dequeuer reaches a cell before
+ * its enqueuer, it marks it TAKEN with an exchange and the enqueuer's CAS
+ * fails: the enqueuer takes another cell.
  * Single-width atomics only.
  *
  * One word for both counts: the dequeuer's emptiness check reads both
@@ -91,7 +92,7 @@ static inline uintptr_t cc__segq_wait_fill(cc__segq_cell_t *c) {
   uintptr_t s = CC__SEGQ_EMPTY;
   for (int n = 0; n < CC__SEGQ_SPIN && s == CC__SEGQ_EMPTY; n++) {
     cc_atomic_pause();
-    s = cc_atomic_load_relaxed(&c->state);
+    s = cc_atomic_load_acquire(&c->state); /* FULL: the value is visible */
   }
   return s;
 }
@@ -246,18 +247,17 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     uint64_t i = cc__segq_deq(w);
     if (cc_unlikely(i >= CC__SEGQ_CELLS)) continue;
     cc__segq_cell_t *c = cc__segq_cell(head, i);
-    /* Common case first: the value is there; one CAS takes it. */
-    uintptr_t s = CC__SEGQ_FULL;
-    if (cc_likely(cc_atomic_cas_strong_acq_rel(&c->state, &s, (uintptr_t)CC__SEGQ_TAKEN))) {
-      void *val = c->val;
-      CC__SMR(CC__QS, end)(t);
-      *out = val;
-      return CC_OK;
+    /* Index i is this dequeuer's alone, and a FULL cell is never written
+     * again: seeing FULL (acquire, pairs with the enqueuer's release CAS)
+     * is enough, no write needed. Only an EMPTY cell must be marked, so
+     * that its enqueuer, if any, goes elsewhere. */
+    uintptr_t s = cc_atomic_load_acquire(&c->state);
+    if (cc_unlikely(s == CC__SEGQ_EMPTY)) {
+      /* its enqueuer has claimed the cell: give it a moment */
+      if (i < cc__segq_enq(w)) s = cc__segq_wait_fill(c);
+      if (s == CC__SEGQ_EMPTY) s = cc_atomic_exchange_acq_rel(&c->state, (uintptr_t)CC__SEGQ_TAKEN);
     }
-    /* EMPTY: if its enqueuer has claimed the cell, give it a moment. */
-    if (i < cc__segq_enq(w)) cc__segq_wait_fill(c);
-    /* acquire: pairs with the enqueuer's release CAS, makes val visible */
-    if (cc_atomic_exchange_acq_rel(&c->state, (uintptr_t)CC__SEGQ_TAKEN) == CC__SEGQ_FULL) {
+    if (cc_likely(s == CC__SEGQ_FULL)) {
       void *val = c->val;
       CC__SMR(CC__QS, end)(t);
       *out = val;
