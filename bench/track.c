@@ -148,7 +148,7 @@ static double run_variant(int v, void *ctx) {
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
-  uint64_t pairs = o.quick ? 100000 : 1000000;
+  uint64_t pairs = o.quick ? 100000 : 400000;
   rings = aligned_alloc(64, sizeof(ring_t) * 8);
   memset(rings, 0, sizeof(ring_t) * 8);
   reg = cc_registry_new(0);
