@@ -568,3 +568,16 @@ Test(profiler, reclamation_figures_of_live_domains) {
   cc_profile_free(s);
   cc_profiler_free(p);
 }
+
+Test(profiler, rate_one_is_exact_after_a_sampling_run) {
+  cc_profiler_t *p = start_profiler(0.001, false);
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc(8), 8); /* leaves a long countdown behind */
+  cc_profiler_free(p);
+  p = start_profiler(1.0, false);
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->allocs, 10, "every allocation sampled at rate 1, whatever came before");
+  cr_expect_eq(s->frees, 10);
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}

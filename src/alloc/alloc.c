@@ -25,9 +25,10 @@ enum {
   MODE_TRACK = 1u << 3,
   MODE_FAIL  = 1u << 4,
   MODE_PROF  = 1u << 5, /* a profiler is running */
+  MODE_PROF_ALL = 1u << 6, /* ... sampling every allocation */
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
   MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
-  MODE_FAST_PROF = MODE_READY | MODE_PROF    /* mimalloc + profiler: unsampled blocks skip the slow path */
+  MODE_FAST_PROF = MODE_READY | MODE_PROF    /* mimalloc + sampling profiler: unsampled blocks skip the slow path */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -37,7 +38,7 @@ static cc_atomic(unsigned) alloc_mode;
 static pthread_mutex_t mode_lock = PTHREAD_MUTEX_INITIALIZER;
 static cc_atomic(uint64_t) fail_every;
 static cc_atomic(uint64_t) fail_counter;
-static cc_atomic(bool) profiling;
+static cc_atomic(unsigned) profiling; /* 0, MODE_PROF or MODE_PROF | MODE_PROF_ALL */
 static pthread_once_t profile_env_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ backend */
@@ -191,7 +192,7 @@ static unsigned compute_mode(void) {
   if (cc__option_freeze(CC_OPT_TRACK)) m |= MODE_TRACK;
   if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
   if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
-  if (cc_atomic_load_relaxed(&profiling)) m |= MODE_PROF;
+  m |= cc_atomic_load_relaxed(&profiling);
   return m;
 }
 
@@ -212,8 +213,8 @@ void cc__alloc_options_changed(void) {
   if (cc_atomic_load_relaxed(&alloc_mode) & MODE_READY) mode_resolve();
 }
 
-void cc__alloc_set_profiling(bool on) {
-  cc_atomic_store_relaxed(&profiling, on);
+void cc__alloc_set_profiling(bool on, bool every) {
+  cc_atomic_store_relaxed(&profiling, on ? MODE_PROF | (every ? MODE_PROF_ALL : 0u) : 0u);
   cc__alloc_options_changed();
 }
 
@@ -257,7 +258,8 @@ static void *alloc_observed(unsigned m, size_t size, size_t requested, size_t al
 }
 
 static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
-  return alloc_observed(m, size, requested, align, zero, (m & MODE_PROF) && cc__prof_sample());
+  bool sampled = (m & MODE_PROF) && ((m & MODE_PROF_ALL) || cc__prof_sample());
+  return alloc_observed(m, size, requested, align, zero, sampled);
 }
 
 static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align, bool zero) {
@@ -273,7 +275,7 @@ static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align,
  * the request. */
 static void release(unsigned m, void *p, size_t size) {
   if (m & MODE_STATS) stats_count(false, size != SIZE_UNKNOWN ? size : backend_usable(m, p));
-  if (!(m & MODE_PROF) || !cc__prof_maybe_sampled(p)) {
+  if (!(m & MODE_PROF) || !((m & MODE_PROF_ALL) || cc__prof_maybe_sampled(p))) {
     backend_free(m, p);
     return;
   }

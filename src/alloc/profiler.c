@@ -53,7 +53,7 @@ static cc_atomic(uint64_t) rate_bits; /* bits of 1 / rate of the running profile
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cc_registry_t *table;       /* sampled blocks still allocated */
 cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
-cc_atomic(bool) cc__prof_check_all;
+static cc_atomic(bool) sample_all; /* rate 1: no filter */
 static cc_atomic(uint64_t) matrix[MDIM * MDIM];
 static cc_atomic(int64_t) live_bytes, peak_bytes; /* for the peak: one shared counter */
 static cc_atomic(uint64_t) peak_ns;
@@ -314,7 +314,7 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
   if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
-  bool filtered = !cc_atomic_load_relaxed(&cc__prof_check_all);
+  bool filtered = !cc_atomic_load_relaxed(&sample_all);
   if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
     cc_atomic_fetch_add_relaxed(&dropped, 1);
     return;
@@ -447,11 +447,11 @@ int cc_profiler_start(cc_profiler_t *p) {
   memcpy(&bits, &mean, sizeof bits);
   cc_atomic_store_relaxed(&rate_bits, bits);
   cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
-  cc_atomic_store_relaxed(&cc__prof_check_all, mean <= 1.0);
+  cc_atomic_store_relaxed(&sample_all, mean <= 1.0);
   cc_atomic_store_relaxed(&want_sizes, p->opt.sizes);
   p->running = true;
   p->run_start_ns = cc__now_ns();
-  cc__alloc_set_profiling(true);
+  cc__alloc_set_profiling(true, mean <= 1.0);
   pthread_mutex_unlock(&p->lock);
   return CC_OK;
 }
@@ -461,7 +461,7 @@ int cc_profiler_stop(cc_profiler_t *p) {
   pthread_mutex_lock(&p->lock);
   int status = CC_EINVAL;
   if (p->running) {
-    cc__alloc_set_profiling(false);
+    cc__alloc_set_profiling(false, false);
     p->accumulated_ns += cc__now_ns() - p->run_start_ns;
     p->running = false;
     cc_atomic_store_release(&active, NULL);
