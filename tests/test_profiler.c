@@ -407,6 +407,12 @@ static void write_all(cc_profiler_t *p, const char *dir) {
   }
 }
 
+static void remove_dir(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
 static bool have(const char *cmd) {
   char buf[256];
   snprintf(buf, sizeof buf, "command -v %s >/dev/null 2>&1", cmd);
@@ -494,6 +500,7 @@ Test(profiler, every_export_parses) {
     cr_log_info("chromium not installed: rendering check skipped");
   }
   cc_profiler_free(p);
+  remove_dir(dir);
 }
 
 Test(profiler, whole_run_profile_from_environment) {
@@ -516,6 +523,7 @@ Test(profiler, whole_run_profile_from_environment) {
   cr_expect_not_null(strstr(html, "<b>101</b><span>allocations</span>"), "whole run counted");
   cr_expect_not_null(strstr(html, "1 blocks"), "the leak is reported");
   free(html);
+  remove_dir(dir);
 }
 
 /* ------------------------------------------------------------ reclamation */
