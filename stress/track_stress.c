@@ -272,6 +272,21 @@ static int phase_profiler_exact(void) {
         "matrix: only i -> i+1 cells, all of them used");
   cc_profile_free(s);
   cc_profiler_free(p);
+
+  /* the counting profiler: every block counted, none remembered */
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.cross_thread = o.leaks = false;
+  p = cc_profiler_new(&o);
+  cc_profiler_start(p);
+  atomic_store(&snapping, true);
+  pthread_create(&snap, NULL, snapshotter, p);
+  run_workers(cc_make, cc_drop);
+  atomic_store(&snapping, false);
+  pthread_join(snap, NULL);
+  s = cc_profiler_snapshot(p);
+  check(s->allocs == total && s->frees == total && s->live_blocks == 0, "counting profiler: exact totals");
+  cc_profile_free(s);
+  cc_profiler_free(p);
   return failed;
 }
 

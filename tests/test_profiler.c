@@ -589,3 +589,33 @@ Test(profiler, rate_one_is_exact_after_a_sampling_run) {
   cc_profile_free(s);
   cc_profiler_free(p);
 }
+
+Test(profiler, counting_profiler_without_block_memory) {
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.cross_thread = o.leaks = o.latency = false; /* nothing needs a block's owner */
+  cc_profiler_t *p = cc_profiler_new(&o);
+  cr_assert_eq(cc_profiler_start(p), CC_OK);
+  for (int i = 0; i < 1000; i++) cc_free(cc_alloc_node((size_t)(i % 100) + 1), (size_t)(i % 100) + 1);
+  void *keep = cc_alloc(500);
+  pthread_t t;
+  pthread_create(&t, NULL, producer, NULL);
+  pthread_join(t, NULL);
+  pthread_create(&t, NULL, consumer, NULL);
+  pthread_join(t, NULL);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->allocs, 1001 + ITEMS);
+  cr_expect_eq(s->frees, 1000 + ITEMS);
+  cr_expect_eq(s->live_bytes, 500);
+  cr_expect_eq(s->leak_blocks, 1, "live blocks are the leak figure");
+  cr_expect_eq(s->nleaks, 0, "no block list without the leaks option");
+  cr_expect_eq(s->cross_frees, 0, "not measured without the cross-thread option");
+  uint64_t n = 0;
+  for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) n += s->size_hist[b];
+  cr_expect_eq(n, 1001 + ITEMS);
+  cc_profile_free(s);
+  cc_free_unsized(keep); /* unsized: counted with the usable size */
+  s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->frees, 1001 + ITEMS);
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}

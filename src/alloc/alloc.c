@@ -26,9 +26,11 @@ enum {
   MODE_FAIL  = 1u << 4,
   MODE_PROF  = 1u << 5, /* a profiler is running */
   MODE_PROF_ALL = 1u << 6, /* ... sampling every allocation */
+  MODE_PROF_TALLY = 1u << 7, /* ... and remembering no block */
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
   MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
-  MODE_FAST_PROF = MODE_READY | MODE_PROF    /* mimalloc + sampling profiler: unsampled blocks skip the slow path */
+  MODE_FAST_PROF = MODE_READY | MODE_PROF,   /* mimalloc + sampling profiler: unsampled blocks skip the slow path */
+  MODE_FAST_TALLY = MODE_READY | MODE_PROF | MODE_PROF_ALL | MODE_PROF_TALLY /* mimalloc + counting profiler */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -38,7 +40,7 @@ static cc_atomic(unsigned) alloc_mode;
 static pthread_mutex_t mode_lock = PTHREAD_MUTEX_INITIALIZER;
 static cc_atomic(uint64_t) fail_every;
 static cc_atomic(uint64_t) fail_counter;
-static cc_atomic(unsigned) profiling; /* 0, MODE_PROF or MODE_PROF | MODE_PROF_ALL */
+static cc_atomic(unsigned) profiling; /* 0, or MODE_PROF with MODE_PROF_ALL and MODE_PROF_TALLY */
 static pthread_once_t profile_env_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ backend */
@@ -213,8 +215,9 @@ void cc__alloc_options_changed(void) {
   if (cc_atomic_load_relaxed(&alloc_mode) & MODE_READY) mode_resolve();
 }
 
-void cc__alloc_set_profiling(bool on, bool every) {
-  cc_atomic_store_relaxed(&profiling, on ? MODE_PROF | (every ? MODE_PROF_ALL : 0u) : 0u);
+void cc__alloc_set_profiling(bool on, bool every, bool tally) {
+  unsigned bits = MODE_PROF | (every ? MODE_PROF_ALL : 0u) | (every && tally ? MODE_PROF_TALLY : 0u);
+  cc_atomic_store_relaxed(&profiling, on ? bits : 0u);
   cc__alloc_options_changed();
 }
 
@@ -280,7 +283,7 @@ static void release(unsigned m, void *p, size_t size) {
     return;
   }
   cc__prof_free_t tok;
-  cc__prof_free_begin(p, &tok); /* before the free: the address may be reused at once */
+  cc__prof_free_begin(p, size, &tok); /* before the free: the address may be reused at once */
   uint64_t t0 = tok.sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
   backend_free(m, p);
   uint64_t t1 = t0 ? cc__prof_ticks() : 0;
@@ -318,11 +321,19 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
   else release(MODE_FAST_PROF, ptr, size);
 }
 
+/* Counting profiler (rate 1, nothing remembered): no slow-path detour. */
+static cc_noinline void *alloc_tally(size_t size, size_t requested, size_t align) {
+  return alloc_observed(MODE_FAST_TALLY, size, requested, align, false, true);
+}
+
+static cc_noinline void free_tally(void *ptr, size_t size) { release(MODE_FAST_TALLY, ptr, size); }
+
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
   if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
+  if (m == MODE_FAST_TALLY) return alloc_tally(size, size, 0);
   return alloc_slow(size, size, 0, false);
 }
 
@@ -361,6 +372,7 @@ void *cc_alloc_node(size_t size) {
   if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
   if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
+  if (m == MODE_FAST_TALLY) return alloc_tally(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
@@ -371,6 +383,7 @@ void cc_free(void *ptr, size_t size) {
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
   if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
   if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
+  if (m == MODE_FAST_TALLY) { free_tally(ptr, size); return; }
   free_slow(ptr, size);
 }
 

@@ -34,7 +34,9 @@ struct cc_profiler {
 
 typedef struct prec {
   cc_atomic(uint64_t) gen;
-  cc_atomic(uint64_t) allocs, frees, alloc_bytes, free_bytes, cross_sent, requested, usable;
+  /* frag_*: requested and usable bytes of the allocations that measured
+   * their usable size (all sampled ones below rate 1, one in 8 at rate 1) */
+  cc_atomic(uint64_t) allocs, frees, alloc_bytes, free_bytes, cross_sent, frag_requested, frag_usable;
   cc_atomic(uint64_t) size_hist[CC_PROFILE_SIZE_BUCKETS];
   cc_atomic(uint64_t) lat[2][CC_PROFILE_LAT_BUCKETS];
   uint32_t tid;
@@ -54,6 +56,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cc_registry_t *table;       /* sampled blocks still allocated */
 cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
 static cc_atomic(bool) sample_all; /* rate 1: no filter */
+static cc_atomic(bool) tally;      /* rate 1, no block remembered */
 static cc_atomic(uint64_t) matrix[MDIM * MDIM];
 static cc_atomic(int64_t) live_bytes, peak_bytes; /* for the peak: one shared counter */
 static cc_atomic(uint64_t) peak_ns;
@@ -84,6 +87,7 @@ static cc_thread_local uint64_t t_rng;
 static cc_thread_local prec_t *t_rec;
 static cc_thread_local bool t_rec_gone;
 static cc_thread_local unsigned t_tl_tick;
+static cc_thread_local unsigned t_frag_tick;
 static cc_thread_local bool t_unobserved; /* the profiler's own allocations */
 static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
 static cc_thread_local unsigned t_live_ops;
@@ -314,8 +318,10 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
   if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
-  bool filtered = !cc_atomic_load_relaxed(&sample_all);
-  if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
+  bool all = cc_atomic_load_relaxed(&sample_all), filtered = !all;
+  if (cc_atomic_load_relaxed(&tally)) {
+    /* counted below, not remembered */
+  } else if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
     cc_atomic_fetch_add_relaxed(&dropped, 1);
     return;
   }
@@ -324,15 +330,25 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   own_add(&r->alloc_bytes, requested);
   if (cc_atomic_load_relaxed(&want_sizes)) {
     own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
-    own_add(&r->requested, requested);
-    own_add(&r->usable, cc__alloc_usable_size(p));
+    /* the usable size costs an allocator lookup: at rate 1 a subsample
+     * of one in 8 gives the fragmentation ratio */
+    if (!all || ++t_frag_tick % 8 == 0) {
+      own_add(&r->frag_requested, requested);
+      own_add(&r->frag_usable, cc__alloc_usable_size(p));
+    }
   }
   if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
   live_add((int64_t)requested);
   timeline_maybe();
 }
 
-void cc__prof_free_begin(const void *p, cc__prof_free_t *tok) {
+void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok) {
+  if (cc_atomic_load_relaxed(&tally)) { /* every block counts; its owner is unknown */
+    tok->sampled = true;
+    tok->owner = 0;
+    tok->bytes = size != SIZE_MAX ? size : cc__alloc_usable_size(p);
+    return;
+  }
   cc__reg_entry_t e;
   tok->sampled = table != NULL && cc__registry_take(table, p, &e);
   if (!tok->sampled) return;
@@ -348,7 +364,7 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks) {
   if (r == NULL) return;
   own_add(&r->frees, 1);
   own_add(&r->free_bytes, tok->bytes);
-  if (tok->owner != r->tid) {
+  if (tok->owner != 0 && tok->owner != r->tid) {
     own_add(&r->cross_sent, 1);
     cc_atomic_fetch_add_relaxed(&matrix[midx(tok->owner) * MDIM + midx(r->tid)], 1);
   }
@@ -429,6 +445,12 @@ static void reset_all(void) {
   pthread_mutex_unlock(&tl_lock);
 }
 
+/* Every block counted and none remembered: nothing in the options needs
+ * to know a block's owner or that it is still live. */
+static bool counts_only(const cc_profiler_options_t *o) {
+  return o->sample_rate >= 1.0 && !o->cross_thread && !o->leaks && !o->stacks;
+}
+
 int cc_profiler_start(cc_profiler_t *p) {
   if (p == NULL) return CC_EINVAL;
   pthread_mutex_lock(&p->lock);
@@ -448,10 +470,12 @@ int cc_profiler_start(cc_profiler_t *p) {
   cc_atomic_store_relaxed(&rate_bits, bits);
   cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
   cc_atomic_store_relaxed(&sample_all, mean <= 1.0);
+  bool count_only = counts_only(&p->opt);
+  cc_atomic_store_relaxed(&tally, count_only);
   cc_atomic_store_relaxed(&want_sizes, p->opt.sizes);
   p->running = true;
   p->run_start_ns = cc__now_ns();
-  cc__alloc_set_profiling(true, mean <= 1.0);
+  cc__alloc_set_profiling(true, mean <= 1.0, count_only);
   pthread_mutex_unlock(&p->lock);
   return CC_OK;
 }
@@ -461,7 +485,7 @@ int cc_profiler_stop(cc_profiler_t *p) {
   pthread_mutex_lock(&p->lock);
   int status = CC_EINVAL;
   if (p->running) {
-    cc__alloc_set_profiling(false, false);
+    cc__alloc_set_profiling(false, false, false);
     p->accumulated_ns += cc__now_ns() - p->run_start_ns;
     p->running = false;
     cc_atomic_store_release(&active, NULL);
@@ -556,8 +580,8 @@ static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_
       t->free_bytes = scaled(cc_atomic_load_relaxed(&src->free_bytes), w);
       t->cross_sent = scaled(cc_atomic_load_relaxed(&src->cross_sent), w);
     }
-    req += cc_atomic_load_relaxed(&src->requested);
-    usable += cc_atomic_load_relaxed(&src->usable);
+    req += cc_atomic_load_relaxed(&src->frag_requested);
+    usable += cc_atomic_load_relaxed(&src->frag_usable);
     for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) sizes[b] += cc_atomic_load_relaxed(&src->size_hist[b]);
     for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) {
       lat_a[b] += cc_atomic_load_relaxed(&src->lat[0][b]);
@@ -567,9 +591,11 @@ static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_
   }
   pthread_mutex_unlock(&list_lock);
   qsort(s->threads, s->nthreads, sizeof *s->threads, cmp_thread);
-  s->requested_bytes = scaled(req, w);
-  s->usable_bytes = scaled(usable, w);
   s->fragmentation = usable ? 1.0 - (double)req / (double)usable : 0;
+  if (s->options.sizes) { /* filled in by the caller once alloc_bytes is summed */
+    s->requested_bytes = req;
+    s->usable_bytes = usable;
+  }
   for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) s->size_hist[b] = scaled(sizes[b], w);
   return true;
 }
@@ -655,6 +681,11 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
     s->cross_frees += s->threads[i].cross_sent;
   }
   s->cross_share = s->frees ? (double)s->cross_frees / (double)s->frees : 0;
+  if (s->usable_bytes && s->requested_bytes) { /* scale the measured ratio to every allocation */
+    double ratio = (double)s->usable_bytes / (double)s->requested_bytes;
+    s->requested_bytes = s->alloc_bytes;
+    s->usable_bytes = (uint64_t)((double)s->alloc_bytes * ratio + 0.5);
+  }
   s->live_bytes = s->alloc_bytes > s->free_bytes ? s->alloc_bytes - s->free_bytes : 0;
   s->live_blocks = s->allocs > s->frees ? s->allocs - s->frees : 0;
   s->peak_bytes = scaled((uint64_t)cc_atomic_load_relaxed(&peak_bytes), w);
@@ -677,6 +708,10 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   cc__registry_visit(table, false, collect_leak, &lc);
   s->leak_blocks = scaled(s->leak_blocks, w);
   s->leak_bytes = scaled(s->leak_bytes, w);
+  if (counts_only(&p->opt)) { /* no block list: what is live is what leaked */
+    s->leak_blocks = s->live_blocks;
+    s->leak_bytes = s->live_bytes;
+  }
   if (!snapshot_domains(s) || !snapshot_timeline(s)) goto fail;
   free(lat);
   return s;

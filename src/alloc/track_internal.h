@@ -124,12 +124,15 @@ typedef struct {
   uint32_t owner;
   size_t bytes;
 } cc__prof_free_t;
-void cc__prof_free_begin(const void *p, cc__prof_free_t *tok);
+/* size: as given to cc_free, SIZE_MAX when unknown. */
+void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok);
 void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks);
 
 /* profiler.c -> alloc.c: the profiler hooks are wanted (or no longer);
- * `every` when every allocation is sampled (rate 1). */
-void cc__alloc_set_profiling(bool on, bool every);
+ * `every` when every allocation is sampled (rate 1); `tally` when blocks
+ * need not be remembered (no cross-thread matrix, no leak list): then
+ * allocations and frees only add to per-thread counters. */
+void cc__alloc_set_profiling(bool on, bool every, bool tally);
 
 /* alloc.c -> profiler.c, once, before the allocation mode is first
  * resolved: starts the whole-run profiler when CCOLL_PROFILE is set. */
