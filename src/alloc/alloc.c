@@ -321,12 +321,28 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
   else release(MODE_FAST_PROF, ptr, size);
 }
 
-/* Counting profiler (rate 1, nothing remembered): no slow-path detour. */
+/* Counting profiler (rate 1, nothing remembered): no slow-path detour,
+ * one call into the profiler per operation. */
 static cc_noinline void *alloc_tally(size_t size, size_t requested, size_t align) {
-  return alloc_observed(MODE_FAST_TALLY, size, requested, align, false, true);
+  bool timed = cc_atomic_load_relaxed(&cc__prof_time_ops);
+  uint64_t t0 = timed ? cc__prof_ticks() : 0;
+  void *p = align ? mi_malloc_aligned(size, align) : mi_malloc(size);
+  uint64_t t1 = timed ? cc__prof_ticks() : 0;
+  if (cc_likely(p != NULL)) cc__prof_count_alloc(p, requested, t1 - t0);
+  return p;
 }
 
-static cc_noinline void free_tally(void *ptr, size_t size) { release(MODE_FAST_TALLY, ptr, size); }
+static cc_noinline void free_tally(void *ptr, size_t size) {
+  if (!cc_atomic_load_relaxed(&cc__prof_time_ops)) {
+    cc__prof_count_free(ptr, size, 0); /* before the free: an unknown size is read from the block */
+    mi_free(ptr);
+    return;
+  }
+  size_t known = size != SIZE_UNKNOWN ? size : mi_usable_size(ptr);
+  uint64_t t0 = cc__prof_ticks();
+  mi_free(ptr);
+  cc__prof_count_free(NULL, known, cc__prof_ticks() - t0);
+}
 
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;

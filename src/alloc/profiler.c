@@ -314,6 +314,16 @@ void cc__prof_record_latency(int which, uint64_t ns) {
 
 static inline uint64_t ticks_to_ns(uint64_t ticks) { return (uint64_t)((double)ticks * ns_per_tick); }
 
+static inline void count_sizes(prec_t *r, const void *p, size_t requested, bool all) {
+  own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
+  /* the usable size costs an allocator lookup: at rate 1 a subsample of
+   * one in 8 gives the fragmentation ratio */
+  if (!all || ++t_frag_tick % 8 == 0) {
+    own_add(&r->frag_requested, requested);
+    own_add(&r->frag_usable, cc__alloc_usable_size(p));
+  }
+}
+
 void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
@@ -328,17 +338,31 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   if (filtered) cc_atomic_fetch_add_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
   own_add(&r->allocs, 1);
   own_add(&r->alloc_bytes, requested);
-  if (cc_atomic_load_relaxed(&want_sizes)) {
-    own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
-    /* the usable size costs an allocator lookup: at rate 1 a subsample
-     * of one in 8 gives the fragmentation ratio */
-    if (!all || ++t_frag_tick % 8 == 0) {
-      own_add(&r->frag_requested, requested);
-      own_add(&r->frag_usable, cc__alloc_usable_size(p));
-    }
-  }
+  if (cc_atomic_load_relaxed(&want_sizes)) count_sizes(r, p, requested, all);
   if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
   live_add((int64_t)requested);
+  timeline_maybe();
+}
+
+void cc__prof_count_alloc(void *p, size_t requested, uint64_t ticks) {
+  prec_t *r;
+  if (t_unobserved || (r = rec_get()) == NULL) return;
+  own_add(&r->allocs, 1);
+  own_add(&r->alloc_bytes, requested);
+  if (cc_atomic_load_relaxed(&want_sizes)) count_sizes(r, p, requested, true);
+  if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  live_add((int64_t)requested);
+  timeline_maybe();
+}
+
+void cc__prof_count_free(const void *p, size_t size, uint64_t ticks) {
+  prec_t *r = rec_get();
+  if (r == NULL) return;
+  if (size == SIZE_MAX) size = cc__alloc_usable_size(p);
+  own_add(&r->frees, 1);
+  own_add(&r->free_bytes, size);
+  if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  live_add(-(int64_t)size);
   timeline_maybe();
 }
 

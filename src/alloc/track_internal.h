@@ -128,6 +128,11 @@ typedef struct {
 void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok);
 void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks);
 
+/* The counting profiler's own entry points (mimalloc, nothing else on):
+ * one call per operation. size SIZE_MAX: unknown (usable size counted). */
+void cc__prof_count_alloc(void *p, size_t requested, uint64_t ticks);
+void cc__prof_count_free(const void *p, size_t size, uint64_t ticks);
+
 /* profiler.c -> alloc.c: the profiler hooks are wanted (or no longer);
  * `every` when every allocation is sampled (rate 1); `tally` when blocks
  * need not be remembered (no cross-thread matrix, no leak list): then
