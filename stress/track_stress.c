@@ -39,33 +39,34 @@ static void check(bool ok, const char *what) {
 /* ------------------------------------------------------------ SPSC rings: thread i -> thread (i+1) % THREADS */
 
 typedef struct {
-  _Alignas(64) atomic_ulong head; /* consumer */
-  _Alignas(64) atomic_ulong tail; /* producer */
+  _Alignas(64) cc_atomic(unsigned long) head; /* consumer */
+  _Alignas(64) cc_atomic(unsigned long) tail; /* producer */
   void *slot[RING];
 } ring_t;
 
 static ring_t rings[THREADS];
 
 static bool ring_put(ring_t *r, void *p) {
-  unsigned long t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-  if (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING) return false;
+  unsigned long t = cc_atomic_load_relaxed(&r->tail); /* our own index */
+  /* acquire: the consumer is done with the slot it released */
+  if (t - cc_atomic_load_acquire(&r->head) == RING) return false;
   r->slot[t % RING] = p;
-  atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+  cc_atomic_store_release(&r->tail, t + 1); /* publishes the slot */
   return true;
 }
 
 static void *ring_get(ring_t *r) {
-  unsigned long h = atomic_load_explicit(&r->head, memory_order_relaxed);
-  if (h == atomic_load_explicit(&r->tail, memory_order_acquire)) return NULL;
+  unsigned long h = cc_atomic_load_relaxed(&r->head); /* our own index */
+  if (h == cc_atomic_load_acquire(&r->tail)) return NULL; /* acquire: the slot's contents */
   void *p = r->slot[h % RING];
-  atomic_store_explicit(&r->head, h + 1, memory_order_release);
+  cc_atomic_store_release(&r->head, h + 1); /* the slot may be reused */
   return p;
 }
 
 static void rings_reset(void) {
   for (int i = 0; i < THREADS; i++) {
-    atomic_store(&rings[i].head, 0);
-    atomic_store(&rings[i].tail, 0);
+    cc_atomic_store_relaxed(&rings[i].head, 0); /* before the threads start */
+    cc_atomic_store_relaxed(&rings[i].tail, 0);
   }
 }
 

@@ -156,7 +156,10 @@ double cc__prof_percentile(const uint64_t *hist, double q) {
 
 static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner(c, v); }
 
+/* Everything from `allocs` up to `tid` is a uint64_t counter: folds and
+ * resets walk them as one array. Keep other fields out of that range. */
 enum { REC_COUNTERS = (offsetof(prec_t, tid) - offsetof(prec_t, allocs)) / sizeof(uint64_t) };
+_Static_assert(sizeof(cc_atomic(uint64_t)) == sizeof(uint64_t), "counters are plain words");
 
 /* By the owner (or under list_lock for a dead record); snapshots may read
  * concurrently, hence atomic stores. */
@@ -257,7 +260,8 @@ static void live_add(int64_t bytes) {
   int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
   int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
   while (now > peak) {
-    if (cc_atomic_cas_weak_acq_rel(&peak_bytes, &peak, now)) {
+    /* relaxed: the peak is a figure; it orders no other memory */
+    if (cc_atomic_cas_strong_relaxed(&peak_bytes, &peak, now)) {
       cc_atomic_store_relaxed(&peak_ns, cc__now_coarse_ns());
       break;
     }
