@@ -39,33 +39,34 @@ static void check(bool ok, const char *what) {
 /* ------------------------------------------------------------ SPSC rings: thread i -> thread (i+1) % THREADS */
 
 typedef struct {
-  _Alignas(64) atomic_ulong head; /* consumer */
-  _Alignas(64) atomic_ulong tail; /* producer */
+  _Alignas(64) cc_atomic(unsigned long) head; /* consumer */
+  _Alignas(64) cc_atomic(unsigned long) tail; /* producer */
   void *slot[RING];
 } ring_t;
 
 static ring_t rings[THREADS];
 
 static bool ring_put(ring_t *r, void *p) {
-  unsigned long t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-  if (t - atomic_load_explicit(&r->head, memory_order_acquire) == RING) return false;
+  unsigned long t = cc_atomic_load_relaxed(&r->tail); /* our own index */
+  /* acquire: the consumer is done with the slot it released */
+  if (t - cc_atomic_load_acquire(&r->head) == RING) return false;
   r->slot[t % RING] = p;
-  atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+  cc_atomic_store_release(&r->tail, t + 1); /* publishes the slot */
   return true;
 }
 
 static void *ring_get(ring_t *r) {
-  unsigned long h = atomic_load_explicit(&r->head, memory_order_relaxed);
-  if (h == atomic_load_explicit(&r->tail, memory_order_acquire)) return NULL;
+  unsigned long h = cc_atomic_load_relaxed(&r->head); /* our own index */
+  if (h == cc_atomic_load_acquire(&r->tail)) return NULL; /* acquire: the slot's contents */
   void *p = r->slot[h % RING];
-  atomic_store_explicit(&r->head, h + 1, memory_order_release);
+  cc_atomic_store_release(&r->head, h + 1); /* the slot may be reused */
   return p;
 }
 
 static void rings_reset(void) {
   for (int i = 0; i < THREADS; i++) {
-    atomic_store(&rings[i].head, 0);
-    atomic_store(&rings[i].tail, 0);
+    cc_atomic_store_relaxed(&rings[i].head, 0); /* before the threads start */
+    cc_atomic_store_relaxed(&rings[i].tail, 0);
   }
 }
 
@@ -270,6 +271,21 @@ static int phase_profiler_exact(void) {
     }
   check(expected_cells == THREADS && diag_ok == s->matrix_dim * s->matrix_dim,
         "matrix: only i -> i+1 cells, all of them used");
+  cc_profile_free(s);
+  cc_profiler_free(p);
+
+  /* the counting profiler: every block counted, none remembered */
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.cross_thread = o.leaks = false;
+  p = cc_profiler_new(&o);
+  cc_profiler_start(p);
+  atomic_store(&snapping, true);
+  pthread_create(&snap, NULL, snapshotter, p);
+  run_workers(cc_make, cc_drop);
+  atomic_store(&snapping, false);
+  pthread_join(snap, NULL);
+  s = cc_profiler_snapshot(p);
+  check(s->allocs == total && s->frees == total && s->live_blocks == 0, "counting profiler: exact totals");
   cc_profile_free(s);
   cc_profiler_free(p);
   return failed;

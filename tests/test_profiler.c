@@ -407,6 +407,12 @@ static void write_all(cc_profiler_t *p, const char *dir) {
   }
 }
 
+static void remove_dir(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  cr_expect_eq(system(cmd), 0);
+}
+
 static bool have(const char *cmd) {
   char buf[256];
   snprintf(buf, sizeof buf, "command -v %s >/dev/null 2>&1", cmd);
@@ -494,6 +500,7 @@ Test(profiler, every_export_parses) {
     cr_log_info("chromium not installed: rendering check skipped");
   }
   cc_profiler_free(p);
+  remove_dir(dir);
 }
 
 Test(profiler, whole_run_profile_from_environment) {
@@ -516,6 +523,7 @@ Test(profiler, whole_run_profile_from_environment) {
   cr_expect_not_null(strstr(html, "<b>101</b><span>allocations</span>"), "whole run counted");
   cr_expect_not_null(strstr(html, "1 blocks"), "the leak is reported");
   free(html);
+  remove_dir(dir);
 }
 
 /* ------------------------------------------------------------ reclamation */
@@ -565,6 +573,49 @@ Test(profiler, reclamation_figures_of_live_domains) {
   s = cc_profiler_snapshot(p);
   cr_expect_eq(s->ndomains, 1);
   cr_expect_null(domain_of(s, CC_SMR_DEBRA));
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
+Test(profiler, rate_one_is_exact_after_a_sampling_run) {
+  cc_profiler_t *p = start_profiler(0.001, false);
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc(8), 8); /* leaves a long countdown behind */
+  cc_profiler_free(p);
+  p = start_profiler(1.0, false);
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->allocs, 10, "every allocation sampled at rate 1, whatever came before");
+  cr_expect_eq(s->frees, 10);
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
+Test(profiler, counting_profiler_without_block_memory) {
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.cross_thread = o.leaks = o.latency = false; /* nothing needs a block's owner */
+  cc_profiler_t *p = cc_profiler_new(&o);
+  cr_assert_eq(cc_profiler_start(p), CC_OK);
+  for (int i = 0; i < 1000; i++) cc_free(cc_alloc_node((size_t)(i % 100) + 1), (size_t)(i % 100) + 1);
+  void *keep = cc_alloc(500);
+  pthread_t t;
+  pthread_create(&t, NULL, producer, NULL);
+  pthread_join(t, NULL);
+  pthread_create(&t, NULL, consumer, NULL);
+  pthread_join(t, NULL);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->allocs, 1001 + ITEMS);
+  cr_expect_eq(s->frees, 1000 + ITEMS);
+  cr_expect_eq(s->live_bytes, 500);
+  cr_expect_eq(s->leak_blocks, 1, "live blocks are the leak figure");
+  cr_expect_eq(s->nleaks, 0, "no block list without the leaks option");
+  cr_expect_eq(s->cross_frees, 0, "not measured without the cross-thread option");
+  uint64_t n = 0;
+  for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) n += s->size_hist[b];
+  cr_expect_eq(n, 1001 + ITEMS);
+  cc_profile_free(s);
+  cc_free_unsized(keep); /* unsized: counted with the usable size */
+  s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->frees, 1001 + ITEMS);
   cc_profile_free(s);
   cc_profiler_free(p);
 }

@@ -25,9 +25,12 @@ enum {
   MODE_TRACK = 1u << 3,
   MODE_FAIL  = 1u << 4,
   MODE_PROF  = 1u << 5, /* a profiler is running */
+  MODE_PROF_ALL = 1u << 6, /* ... sampling every allocation */
+  MODE_PROF_TALLY = 1u << 7, /* ... and remembering no block */
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
   MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
-  MODE_FAST_PROF = MODE_READY | MODE_PROF    /* mimalloc + profiler: unsampled blocks skip the slow path */
+  MODE_FAST_PROF = MODE_READY | MODE_PROF,   /* mimalloc + sampling profiler: unsampled blocks skip the slow path */
+  MODE_FAST_TALLY = MODE_READY | MODE_PROF | MODE_PROF_ALL | MODE_PROF_TALLY /* mimalloc + counting profiler */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -37,7 +40,7 @@ static cc_atomic(unsigned) alloc_mode;
 static pthread_mutex_t mode_lock = PTHREAD_MUTEX_INITIALIZER;
 static cc_atomic(uint64_t) fail_every;
 static cc_atomic(uint64_t) fail_counter;
-static cc_atomic(bool) profiling;
+static cc_atomic(unsigned) profiling; /* 0, or MODE_PROF with MODE_PROF_ALL and MODE_PROF_TALLY */
 static pthread_once_t profile_env_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ backend */
@@ -191,7 +194,7 @@ static unsigned compute_mode(void) {
   if (cc__option_freeze(CC_OPT_TRACK)) m |= MODE_TRACK;
   if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
   if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
-  if (cc_atomic_load_relaxed(&profiling)) m |= MODE_PROF;
+  m |= cc_atomic_load_relaxed(&profiling);
   return m;
 }
 
@@ -212,8 +215,9 @@ void cc__alloc_options_changed(void) {
   if (cc_atomic_load_relaxed(&alloc_mode) & MODE_READY) mode_resolve();
 }
 
-void cc__alloc_set_profiling(bool on) {
-  cc_atomic_store_relaxed(&profiling, on);
+void cc__alloc_set_profiling(bool on, bool every, bool tally) {
+  unsigned bits = MODE_PROF | (every ? MODE_PROF_ALL : 0u) | (every && tally ? MODE_PROF_TALLY : 0u);
+  cc_atomic_store_relaxed(&profiling, on ? bits : 0u);
   cc__alloc_options_changed();
 }
 
@@ -257,7 +261,8 @@ static void *alloc_observed(unsigned m, size_t size, size_t requested, size_t al
 }
 
 static void *alloc_counted(unsigned m, size_t size, size_t requested, size_t align, bool zero) {
-  return alloc_observed(m, size, requested, align, zero, (m & MODE_PROF) && cc__prof_sample());
+  bool sampled = (m & MODE_PROF) && ((m & MODE_PROF_ALL) || cc__prof_sample());
+  return alloc_observed(m, size, requested, align, zero, sampled);
 }
 
 static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align, bool zero) {
@@ -273,12 +278,12 @@ static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align,
  * the request. */
 static void release(unsigned m, void *p, size_t size) {
   if (m & MODE_STATS) stats_count(false, size != SIZE_UNKNOWN ? size : backend_usable(m, p));
-  if (!(m & MODE_PROF) || !cc__prof_maybe_sampled(p)) {
+  if (!(m & MODE_PROF) || !((m & MODE_PROF_ALL) || cc__prof_maybe_sampled(p))) {
     backend_free(m, p);
     return;
   }
   cc__prof_free_t tok;
-  cc__prof_free_begin(p, &tok); /* before the free: the address may be reused at once */
+  cc__prof_free_begin(p, size, &tok); /* before the free: the address may be reused at once */
   uint64_t t0 = tok.sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
   backend_free(m, p);
   uint64_t t1 = t0 ? cc__prof_ticks() : 0;
@@ -316,11 +321,35 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
   else release(MODE_FAST_PROF, ptr, size);
 }
 
+/* Counting profiler (rate 1, nothing remembered): no slow-path detour,
+ * one call into the profiler per operation. */
+static cc_noinline void *alloc_tally(size_t size, size_t requested, size_t align) {
+  bool timed = cc_atomic_load_relaxed(&cc__prof_time_ops);
+  uint64_t t0 = timed ? cc__prof_ticks() : 0;
+  void *p = align ? mi_malloc_aligned(size, align) : mi_malloc(size);
+  uint64_t t1 = timed ? cc__prof_ticks() : 0;
+  if (cc_likely(p != NULL)) cc__prof_count_alloc(p, requested, t1 - t0);
+  return p;
+}
+
+static cc_noinline void free_tally(void *ptr, size_t size) {
+  if (!cc_atomic_load_relaxed(&cc__prof_time_ops)) {
+    cc__prof_count_free(ptr, size, 0); /* before the free: an unknown size is read from the block */
+    mi_free(ptr);
+    return;
+  }
+  size_t known = size != SIZE_UNKNOWN ? size : mi_usable_size(ptr);
+  uint64_t t0 = cc__prof_ticks();
+  mi_free(ptr);
+  cc__prof_count_free(NULL, known, cc__prof_ticks() - t0);
+}
+
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
   if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
+  if (m == MODE_FAST_TALLY) return alloc_tally(size, size, 0);
   return alloc_slow(size, size, 0, false);
 }
 
@@ -359,6 +388,7 @@ void *cc_alloc_node(size_t size) {
   if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
   if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
+  if (m == MODE_FAST_TALLY) return alloc_tally(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
@@ -369,6 +399,7 @@ void cc_free(void *ptr, size_t size) {
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
   if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
   if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
+  if (m == MODE_FAST_TALLY) { free_tally(ptr, size); return; }
   free_slow(ptr, size);
 }
 

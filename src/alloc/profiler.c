@@ -34,7 +34,9 @@ struct cc_profiler {
 
 typedef struct prec {
   cc_atomic(uint64_t) gen;
-  cc_atomic(uint64_t) allocs, frees, alloc_bytes, free_bytes, cross_sent, requested, usable;
+  /* frag_*: requested and usable bytes of the allocations that measured
+   * their usable size (all sampled ones below rate 1, one in 8 at rate 1) */
+  cc_atomic(uint64_t) allocs, frees, alloc_bytes, free_bytes, cross_sent, frag_requested, frag_usable;
   cc_atomic(uint64_t) size_hist[CC_PROFILE_SIZE_BUCKETS];
   cc_atomic(uint64_t) lat[2][CC_PROFILE_LAT_BUCKETS];
   uint32_t tid;
@@ -53,7 +55,8 @@ static cc_atomic(uint64_t) rate_bits; /* bits of 1 / rate of the running profile
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cc_registry_t *table;       /* sampled blocks still allocated */
 cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
-cc_atomic(bool) cc__prof_check_all;
+static cc_atomic(bool) sample_all; /* rate 1: no filter */
+static cc_atomic(bool) tally;      /* rate 1, no block remembered */
 static cc_atomic(uint64_t) matrix[MDIM * MDIM];
 static cc_atomic(int64_t) live_bytes, peak_bytes; /* for the peak: one shared counter */
 static cc_atomic(uint64_t) peak_ns;
@@ -84,6 +87,7 @@ static cc_thread_local uint64_t t_rng;
 static cc_thread_local prec_t *t_rec;
 static cc_thread_local bool t_rec_gone;
 static cc_thread_local unsigned t_tl_tick;
+static cc_thread_local unsigned t_frag_tick;
 static cc_thread_local bool t_unobserved; /* the profiler's own allocations */
 static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
 static cc_thread_local unsigned t_live_ops;
@@ -152,7 +156,10 @@ double cc__prof_percentile(const uint64_t *hist, double q) {
 
 static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner(c, v); }
 
+/* Everything from `allocs` up to `tid` is a uint64_t counter: folds and
+ * resets walk them as one array. Keep other fields out of that range. */
 enum { REC_COUNTERS = (offsetof(prec_t, tid) - offsetof(prec_t, allocs)) / sizeof(uint64_t) };
+_Static_assert(sizeof(cc_atomic(uint64_t)) == sizeof(uint64_t), "counters are plain words");
 
 /* By the owner (or under list_lock for a dead record); snapshots may read
  * concurrently, hence atomic stores. */
@@ -253,7 +260,8 @@ static void live_add(int64_t bytes) {
   int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
   int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
   while (now > peak) {
-    if (cc_atomic_cas_weak_acq_rel(&peak_bytes, &peak, now)) {
+    /* relaxed: the peak is a figure; it orders no other memory */
+    if (cc_atomic_cas_strong_relaxed(&peak_bytes, &peak, now)) {
       cc_atomic_store_relaxed(&peak_ns, cc__now_coarse_ns());
       break;
     }
@@ -310,29 +318,65 @@ void cc__prof_record_latency(int which, uint64_t ns) {
 
 static inline uint64_t ticks_to_ns(uint64_t ticks) { return (uint64_t)((double)ticks * ns_per_tick); }
 
+static inline void count_sizes(prec_t *r, const void *p, size_t requested, bool all) {
+  own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
+  /* the usable size costs an allocator lookup: at rate 1 a subsample of
+   * one in 8 gives the fragmentation ratio */
+  if (!all || ++t_frag_tick % 8 == 0) {
+    own_add(&r->frag_requested, requested);
+    own_add(&r->frag_usable, cc__alloc_usable_size(p));
+  }
+}
+
 void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
   if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
-  bool filtered = !cc_atomic_load_relaxed(&cc__prof_check_all);
-  if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
+  bool all = cc_atomic_load_relaxed(&sample_all), filtered = !all;
+  if (cc_atomic_load_relaxed(&tally)) {
+    /* counted below, not remembered */
+  } else if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
     cc_atomic_fetch_add_relaxed(&dropped, 1);
     return;
   }
   if (filtered) cc_atomic_fetch_add_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
   own_add(&r->allocs, 1);
   own_add(&r->alloc_bytes, requested);
-  if (cc_atomic_load_relaxed(&want_sizes)) {
-    own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
-    own_add(&r->requested, requested);
-    own_add(&r->usable, cc__alloc_usable_size(p));
-  }
+  if (cc_atomic_load_relaxed(&want_sizes)) count_sizes(r, p, requested, all);
   if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
   live_add((int64_t)requested);
   timeline_maybe();
 }
 
-void cc__prof_free_begin(const void *p, cc__prof_free_t *tok) {
+void cc__prof_count_alloc(void *p, size_t requested, uint64_t ticks) {
+  prec_t *r;
+  if (t_unobserved || (r = rec_get()) == NULL) return;
+  own_add(&r->allocs, 1);
+  own_add(&r->alloc_bytes, requested);
+  if (cc_atomic_load_relaxed(&want_sizes)) count_sizes(r, p, requested, true);
+  if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  live_add((int64_t)requested);
+  timeline_maybe();
+}
+
+void cc__prof_count_free(const void *p, size_t size, uint64_t ticks) {
+  prec_t *r = rec_get();
+  if (r == NULL) return;
+  if (size == SIZE_MAX) size = cc__alloc_usable_size(p);
+  own_add(&r->frees, 1);
+  own_add(&r->free_bytes, size);
+  if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  live_add(-(int64_t)size);
+  timeline_maybe();
+}
+
+void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok) {
+  if (cc_atomic_load_relaxed(&tally)) { /* every block counts; its owner is unknown */
+    tok->sampled = true;
+    tok->owner = 0;
+    tok->bytes = size != SIZE_MAX ? size : cc__alloc_usable_size(p);
+    return;
+  }
   cc__reg_entry_t e;
   tok->sampled = table != NULL && cc__registry_take(table, p, &e);
   if (!tok->sampled) return;
@@ -348,7 +392,7 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks) {
   if (r == NULL) return;
   own_add(&r->frees, 1);
   own_add(&r->free_bytes, tok->bytes);
-  if (tok->owner != r->tid) {
+  if (tok->owner != 0 && tok->owner != r->tid) {
     own_add(&r->cross_sent, 1);
     cc_atomic_fetch_add_relaxed(&matrix[midx(tok->owner) * MDIM + midx(r->tid)], 1);
   }
@@ -429,6 +473,12 @@ static void reset_all(void) {
   pthread_mutex_unlock(&tl_lock);
 }
 
+/* Every block counted and none remembered: nothing in the options needs
+ * to know a block's owner or that it is still live. */
+static bool counts_only(const cc_profiler_options_t *o) {
+  return o->sample_rate >= 1.0 && !o->cross_thread && !o->leaks && !o->stacks;
+}
+
 int cc_profiler_start(cc_profiler_t *p) {
   if (p == NULL) return CC_EINVAL;
   pthread_mutex_lock(&p->lock);
@@ -447,11 +497,13 @@ int cc_profiler_start(cc_profiler_t *p) {
   memcpy(&bits, &mean, sizeof bits);
   cc_atomic_store_relaxed(&rate_bits, bits);
   cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
-  cc_atomic_store_relaxed(&cc__prof_check_all, mean <= 1.0);
+  cc_atomic_store_relaxed(&sample_all, mean <= 1.0);
+  bool count_only = counts_only(&p->opt);
+  cc_atomic_store_relaxed(&tally, count_only);
   cc_atomic_store_relaxed(&want_sizes, p->opt.sizes);
   p->running = true;
   p->run_start_ns = cc__now_ns();
-  cc__alloc_set_profiling(true);
+  cc__alloc_set_profiling(true, mean <= 1.0, count_only);
   pthread_mutex_unlock(&p->lock);
   return CC_OK;
 }
@@ -461,7 +513,7 @@ int cc_profiler_stop(cc_profiler_t *p) {
   pthread_mutex_lock(&p->lock);
   int status = CC_EINVAL;
   if (p->running) {
-    cc__alloc_set_profiling(false);
+    cc__alloc_set_profiling(false, false, false);
     p->accumulated_ns += cc__now_ns() - p->run_start_ns;
     p->running = false;
     cc_atomic_store_release(&active, NULL);
@@ -556,8 +608,8 @@ static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_
       t->free_bytes = scaled(cc_atomic_load_relaxed(&src->free_bytes), w);
       t->cross_sent = scaled(cc_atomic_load_relaxed(&src->cross_sent), w);
     }
-    req += cc_atomic_load_relaxed(&src->requested);
-    usable += cc_atomic_load_relaxed(&src->usable);
+    req += cc_atomic_load_relaxed(&src->frag_requested);
+    usable += cc_atomic_load_relaxed(&src->frag_usable);
     for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) sizes[b] += cc_atomic_load_relaxed(&src->size_hist[b]);
     for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) {
       lat_a[b] += cc_atomic_load_relaxed(&src->lat[0][b]);
@@ -567,9 +619,11 @@ static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_
   }
   pthread_mutex_unlock(&list_lock);
   qsort(s->threads, s->nthreads, sizeof *s->threads, cmp_thread);
-  s->requested_bytes = scaled(req, w);
-  s->usable_bytes = scaled(usable, w);
   s->fragmentation = usable ? 1.0 - (double)req / (double)usable : 0;
+  if (s->options.sizes) { /* filled in by the caller once alloc_bytes is summed */
+    s->requested_bytes = req;
+    s->usable_bytes = usable;
+  }
   for (unsigned b = 0; b < CC_PROFILE_SIZE_BUCKETS; b++) s->size_hist[b] = scaled(sizes[b], w);
   return true;
 }
@@ -655,6 +709,11 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
     s->cross_frees += s->threads[i].cross_sent;
   }
   s->cross_share = s->frees ? (double)s->cross_frees / (double)s->frees : 0;
+  if (s->usable_bytes && s->requested_bytes) { /* scale the measured ratio to every allocation */
+    double ratio = (double)s->usable_bytes / (double)s->requested_bytes;
+    s->requested_bytes = s->alloc_bytes;
+    s->usable_bytes = (uint64_t)((double)s->alloc_bytes * ratio + 0.5);
+  }
   s->live_bytes = s->alloc_bytes > s->free_bytes ? s->alloc_bytes - s->free_bytes : 0;
   s->live_blocks = s->allocs > s->frees ? s->allocs - s->frees : 0;
   s->peak_bytes = scaled((uint64_t)cc_atomic_load_relaxed(&peak_bytes), w);
@@ -677,6 +736,10 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   cc__registry_visit(table, false, collect_leak, &lc);
   s->leak_blocks = scaled(s->leak_blocks, w);
   s->leak_bytes = scaled(s->leak_bytes, w);
+  if (counts_only(&p->opt)) { /* no block list: what is live is what leaked */
+    s->leak_blocks = s->live_blocks;
+    s->leak_bytes = s->live_bytes;
+  }
   if (!snapshot_domains(s) || !snapshot_timeline(s)) goto fail;
   free(lat);
   return s;

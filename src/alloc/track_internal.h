@@ -107,29 +107,37 @@ void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks);
 
 /* Free side: a counting filter says cheaply whether p may be a sampled
  * block; only then is the profiler's table consulted. At sample rate 1
- * every block is sampled: the filter is skipped and the table always is. */
+ * (the mode word says so) every block is sampled: no countdown, no filter,
+ * the table is always consulted. */
 #define CC__PROF_FILTER_BITS 16
 extern cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
-extern cc_atomic(bool) cc__prof_check_all;
 static inline size_t cc__prof_filter_index(const void *p) {
   return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - CC__PROF_FILTER_BITS));
 }
 static inline bool cc__prof_maybe_sampled(const void *p) {
   /* relaxed: a block reaches its freeing thread through the user's own
    * synchronisation, which orders the sampler's increment before this */
-  return cc_atomic_load_relaxed(&cc__prof_check_all) ||
-         cc_atomic_load_relaxed(&cc__prof_filter[cc__prof_filter_index(p)]) != 0;
+  return cc_atomic_load_relaxed(&cc__prof_filter[cc__prof_filter_index(p)]) != 0;
 }
 typedef struct {
   bool sampled;
   uint32_t owner;
   size_t bytes;
 } cc__prof_free_t;
-void cc__prof_free_begin(const void *p, cc__prof_free_t *tok);
+/* size: as given to cc_free, SIZE_MAX when unknown. */
+void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok);
 void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks);
 
-/* profiler.c -> alloc.c: the profiler hooks are wanted (or no longer). */
-void cc__alloc_set_profiling(bool on);
+/* The counting profiler's own entry points (mimalloc, nothing else on):
+ * one call per operation. size SIZE_MAX: unknown (usable size counted). */
+void cc__prof_count_alloc(void *p, size_t requested, uint64_t ticks);
+void cc__prof_count_free(const void *p, size_t size, uint64_t ticks);
+
+/* profiler.c -> alloc.c: the profiler hooks are wanted (or no longer);
+ * `every` when every allocation is sampled (rate 1); `tally` when blocks
+ * need not be remembered (no cross-thread matrix, no leak list): then
+ * allocations and frees only add to per-thread counters. */
+void cc__alloc_set_profiling(bool on, bool every, bool tally);
 
 /* alloc.c -> profiler.c, once, before the allocation mode is first
  * resolved: starts the whole-run profiler when CCOLL_PROFILE is set. */
