@@ -41,27 +41,40 @@
  *         reachable at t, and so is that edge's target.
  * A marked edge is frozen, so (F): if X is reachable at t and X->Y is
  * marked, Y is reachable at t.
- * The published NM seek follows marked edges blindly: it can stand on a node
- * excised long ago and step into a node excised (and, with IBR or HP, freed)
- * before this operation reserved anything. SCOT fix used here: the seek
- * keeps (anc, succ), the endpoints of the last unmarked edge on its path.
- * After loading a MARKED edge X->Y with CC__SMR(S, read) (which publishes
- * the reservation covering Y), and before touching Y, it re-loads
- * anc->child toward succ: if it still holds exactly `succ` unmarked, then by
- * (C) anc and succ are reachable now, the edges succ..X are marked (frozen),
- * so by (F) Y is reachable now: not retired before now, hence after our
- * reservation started, so IBR (retire epoch >= our lower bound, birth epoch
- * <= our upper bound, raised by read) keeps Y. Otherwise the seek restarts
- * from the root. After an UNMARKED edge X->Y, (C) gives the same directly.
- * So every node the seek dereferences was reachable at some instant inside
- * the operation's reservation. DEBRA/NONE need none of this; DEBRA+ is
- * covered by restarts (a neutralised read phase restarts from the root).
+ * Why the published NM seek is unsafe under IBR: CC__SMR(ibr, read) loads a
+ * link, and when the epoch moved it raises the upper reservation and loads
+ * the link AGAIN, trusting that a link still naming Y after the raise names
+ * a node not yet retired (a reclaimer that scanned before the raise could
+ * have freed Y only if Y was retired, and then the link would have
+ * changed). That holds for links of reachable nodes, not for the frozen
+ * links of an excised node: they name Y forever, even after Y itself was
+ * excised, retired and freed by a scan that saw the old reservation. The
+ * NM seek walks such links (it stands on excised nodes whenever it passes
+ * TAGged edges), so it can step into freed memory; with hazard pointers the
+ * same hole is wider. (Measured: without the check below, the ASan runs of
+ * tests/test_bst.c report use-after-free under IBR within seconds.)
+ * SCOT fix used here: the seek keeps (anc, succ), the endpoints of the last
+ * unmarked edge on its path. After loading a MARKED edge X->Y with
+ * CC__SMR(S, read) (which has published the reservation covering Y), and
+ * before touching Y, it re-loads anc->child toward succ: if it still holds
+ * exactly `succ` unmarked, then by (C) anc and succ are reachable now, the
+ * edges succ..X are marked (frozen), so by (F) Y is reachable now, i.e. not
+ * yet retired after our reservation was visible: no scan can free it until
+ * the operation ends. Otherwise the seek restarts from the root. After an
+ * UNMARKED edge X->Y, (C) gives the same directly (IBR's own re-load).
+ * So every node the seek dereferences was reachable at an instant after its
+ * reservation was published. DEBRA and NONE need none of this (a node
+ * reachable during an operation outlives it); under DEBRA+ a neutralised
+ * read phase restarts from the root and the write phase touches only nodes
+ * protected in slots (plus nodes this thread excised and not yet retired).
  *
  * DEBRA+: the read phase (seek and decisions) calls nothing but the routing
  * comparisons (memcmp is async-signal-safe and stateless); before any write
  * the nodes the write touches (anc, succ, par, leaf) are protected, then
  * write_phase; every retry re-enters CC__SMR_READ_PHASE and re-derives all
- * from the arguments and from state fixed before that phase (`volatile`).
+ * from the arguments and from state written before that phase began, never
+ * inside it (so no local is indeterminate after a jump). Allocation happens
+ * between operations (end, allocate, begin), never in a read phase.
  * A function that contains a read phase never returns inside it.
  *
  * Reclamation: the thread whose cleanup CAS succeeds retires what it
