@@ -8,5 +8,10 @@
 #include "ccoll/config.h"
 #include "ccoll/alloc.h"
 #include "ccoll/smr.h"
+#include "ccoll/map.h"
+#include "ccoll/skiplist.h"
+#include "ccoll/queue.h"
+#include "ccoll/registry.h"
+#include "ccoll/profiler.h"
 
 #endif /* CCOLL_H */

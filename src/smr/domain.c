@@ -20,6 +20,7 @@
 #include "options.h"
 #include "smr_internal.h"
 #include "smr_private.h"
+#include "alloc/track_internal.h"
 
 cc_thread_local cc__smr_tls_t cc__smr_tls;
 
@@ -334,6 +335,7 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   if (live_domains) live_domains->live_prev = d;
   live_domains = d;
   pthread_mutex_unlock(&reg_lock);
+  cc__track_domain_register(d); /* profiler reports list every live domain */
   return d;
 }
 
@@ -361,6 +363,7 @@ static void record_destroy(cc__smr_thr_t *t) {
 
 void cc_smr_free(cc_smr_t *d) {
   if (d == NULL || d == default_domain) return;
+  cc__track_domain_unregister(d);
   pthread_mutex_lock(&reg_lock);
   if (d->live_prev) d->live_prev->live_next = d->live_next;
   else live_domains = d->live_next;
