@@ -125,7 +125,10 @@ struct cc__smr_thr {
   cc_atomic(int) kill_state; /* DEBRA+: 0 alive, 1 being signalled, 2 leaving */
   cc_atomic(int) *sig_pending; /* DEBRA+: the owner thread's cc__smr_sig_pending */
   pthread_t tid;
-  sigjmp_buf env;            /* DEBRA+: start of the current read phase */
+
+  /* ---- owner only, written by every DEBRA+ read phase: apart from the
+   * registry line, which checkers read when they move past this thread */
+  sigjmp_buf env cc_cache_aligned; /* DEBRA+: start of the current read phase */
 };
 
 /* Garbage of a thread that left, waiting for a thread to adopt it. */
