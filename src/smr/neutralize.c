@@ -218,7 +218,7 @@ size_t cc__smr_debrap_snapshot_slots(cc__smr_thr_t *t) {
     if (t->scratch_cap < cap) {
       uint64_t *s = cc__alloc_internal(cap * sizeof *s, 0, false);
       if (s == NULL) cc__smr_oom("a slot snapshot");
-      cc_free_unsized(t->scratch);
+      cc__smr_scratch_free(t);
       t->scratch = s;
       t->scratch_cap = cap;
     }

@@ -79,7 +79,7 @@ struct cc__smr_thr {
   unsigned user_depth;      /* of which user sections (never restarted) */
   uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
   cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
-  unsigned epoch_ops;       /* DEBRA: operations begun since this thread's last new epoch */
+  unsigned check_tick;      /* DEBRA: operations since the last check of another thread */
   unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
   unsigned retire_tick;     /* retirements since the last scan */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
@@ -125,7 +125,10 @@ struct cc__smr_thr {
   cc_atomic(int) kill_state; /* DEBRA+: 0 alive, 1 being signalled, 2 leaving */
   cc_atomic(int) *sig_pending; /* DEBRA+: the owner thread's cc__smr_sig_pending */
   pthread_t tid;
-  sigjmp_buf env;            /* DEBRA+: start of the current read phase */
+
+  /* ---- owner only, written by every DEBRA+ read phase: apart from the
+   * registry line, which checkers read when they move past this thread */
+  sigjmp_buf env cc_cache_aligned; /* DEBRA+: start of the current read phase */
 };
 
 /* Garbage of a thread that left, waiting for a thread to adopt it. */
