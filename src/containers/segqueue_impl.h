@@ -223,23 +223,27 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     /* One load gives both counts at one instant: deq >= enq then means
      * every claimed cell was also claimed by a dequeuer. next only goes
      * from 0 to a segment, so next == 0 when loaded afterwards means it was
-     * 0 at that instant too: the queue was empty then. */
+     * 0 at that instant too: the queue was empty then. With a value in
+     * sight (deq < enq, deq < CELLS), next is not needed at all. */
     uint64_t w = cc_atomic_load_acquire(&head->idx);
     uint64_t d = cc__segq_deq(w), e = cc__segq_enq(w);
-    uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
-    if (!next && (d >= e || d >= CC__SEGQ_CELLS)) {
-      CC__QUEUE_LEAVE(CC__QS, t);
-      return CC_EMPTY;
-    }
-    if (d >= CC__SEGQ_CELLS) { /* drained: move head on */
-      uintptr_t tail = cc_atomic_load_acquire(&q->tail);
-      CC__SMR(CC__QS, protect)(t, 0, head);
-      CC__SMR(CC__QS, write_phase)(t);
-      /* Tail first: a retired segment must be unreachable from tail too. */
-      if (tail == (uintptr_t)head) cc_atomic_cas_strong_acq_rel(&q->tail, &tail, next);
-      uintptr_t exp = (uintptr_t)head;
-      if (cc_atomic_cas_strong_acq_rel(&q->head, &exp, next)) CC__SMR(CC__QS, retire)(t, head);
-      continue;
+    if (cc_unlikely(d >= e || d >= CC__SEGQ_CELLS)) {
+      uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
+      if (!next) {
+        CC__QUEUE_LEAVE(CC__QS, t);
+        return CC_EMPTY;
+      }
+      if (d >= CC__SEGQ_CELLS) { /* drained: move head on */
+        uintptr_t tail = cc_atomic_load_acquire(&q->tail);
+        CC__SMR(CC__QS, protect)(t, 0, head);
+        CC__SMR(CC__QS, write_phase)(t);
+        /* Tail first: a retired segment must be unreachable from tail too. */
+        if (tail == (uintptr_t)head) cc_atomic_cas_strong_acq_rel(&q->tail, &tail, next);
+        uintptr_t exp = (uintptr_t)head;
+        if (cc_atomic_cas_strong_acq_rel(&q->head, &exp, next)) CC__SMR(CC__QS, retire)(t, head);
+        continue;
+      }
+      /* d >= e with a next segment: the rest of this one is being filled */
     }
     CC__SMR(CC__QS, protect)(t, 0, head);
     CC__SMR(CC__QS, write_phase)(t);
