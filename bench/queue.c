@@ -431,7 +431,7 @@ int main(int argc, char **argv) {
              "set xlabel 'threads'\nset ylabel 'Mops/s'\nset logscale x 2\nset key outside right\n"
              "set grid\nplot for [v in 'segment ms ck_fifo_mpmc+epoch ck_fifo_mpmc+reuse urcu_wfcq "
              "urcu_rculfq mutex_list faa_ceiling'] '%s' using (strcol(1) eq 'pairs' && strcol(3) eq v ? "
-             "$2 : 1/0):4 with linespoints title v",
+             "$2 : 1/0):4 smooth unique with linespoints title v",
              o.csv);
     if (!bench_plot_svg(o.svg, script)) fprintf(stderr, "no SVG: gnuplot missing or failed\n");
   }

@@ -38,8 +38,7 @@ struct cc_queue {
   cc_queue_kind_t kind;
   _Alignas(CC__QUEUE_SPREAD) cc_atomic(uintptr_t) head; /* first node / segment */
   _Alignas(CC__QUEUE_SPREAD) cc_atomic(uintptr_t) tail; /* last node / segment */
-  _Alignas(CC__QUEUE_SPREAD) char end_pad[1];
-};
+}; /* sizeof is a multiple of the alignment: tail's 128 bytes are its own */
 
 /* Ops tables, one per kind x scheme (defined by the impls in queue.c). */
 #define CC__QUEUE_DECLARE_OPS(kind)                    \
