@@ -58,6 +58,7 @@ cc_queue_t *cc_queue_new(const cc_queue_config_t *cfg) {
   q->smr = smr;
   q->smr_kind = sk;
   q->kind = kind;
+  cc_atomic_store_relaxed(&q->look_first, 0u);
   if (ops->init(q) != CC_OK) {
     cc_free(q, sizeof *q);
     return NULL;

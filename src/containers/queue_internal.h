@@ -38,8 +38,11 @@ struct cc_queue {
   cc_queue_kind_t kind;
   _Alignas(CC__QUEUE_SPREAD) cc_atomic(uintptr_t) head; /* first node / segment */
   _Alignas(CC__QUEUE_SPREAD) cc_atomic(uintptr_t) tail; /* last node / segment */
-  _Alignas(CC__QUEUE_SPREAD) char end_pad[1];
-};
+  /* SEGMENT: set after an enqueue failed to allocate a segment, cleared
+   * when one is linked; while set, enqueuers look before their FAA (on
+   * tail's line, read by every enqueue anyway, written almost never). */
+  cc_atomic(unsigned) look_first;
+}; /* sizeof is a multiple of the alignment: tail's 128 bytes are its own */
 
 /* Ops tables, one per kind x scheme (defined by the impls in queue.c). */
 #define CC__QUEUE_DECLARE_OPS(kind)                    \

@@ -18,8 +18,11 @@
  * two), and each FAA returns both counts, so an enqueuer that finds its cell
  * already claimed by a dequeuer skips it without touching it, and a dequeuer
  * knows whether the enqueuer of its cell has already arrived. Each half
- * grows past CC__SEGQ_CELLS only by the few FAAs that find the segment full
- * (at most two per enqueue or dequeue call), far from 2^32.
+ * grows past CC__SEGQ_CELLS only by the few FAAs that find the segment full:
+ * a dequeuer FAAs only after seeing deq < CELLS, and an enqueuer looks
+ * first when it holds a spare or while q->look_first says allocation
+ * failed, so the overshoot is bounded by the number of threads, far from
+ * 2^32, however long CC_ENOMEM lasts.
  *
  * Values: a cell is a state word plus a value word, so every pointer value
  * (NULL too) can be stored; EMPTY/FULL/TAKEN live in the state word only.
@@ -160,9 +163,11 @@ static int CC__SEGQ(enqueue_op)(cc_queue_t *q, cc__smr_thr_t *t, void *val,
   for (;;) {
     CC__SMR_READ_PHASE(CC__QS, t);
     cc__segq_seg_t *tail = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->tail);
-    /* With a spare in hand the tail was full a moment ago: look before the
-     * FAA, so retries after CC_ENOMEM do not keep growing the count. */
-    bool full = spare && cc__segq_enq(cc_atomic_load_relaxed(&tail->idx)) >= CC__SEGQ_CELLS;
+    /* With a spare in hand, or after an enqueue could not get one, the tail
+     * was full a moment ago: look before the FAA, so that retries after
+     * CC_ENOMEM cannot keep growing the enqueue count towards 2^32. */
+    bool full = (spare || cc_atomic_load_relaxed(&q->look_first)) &&
+                cc__segq_enq(cc_atomic_load_relaxed(&tail->idx)) >= CC__SEGQ_CELLS;
     CC__SMR(CC__QS, protect)(t, 0, tail);
     CC__SMR(CC__QS, write_phase)(t);
     if (cc_likely(!full)) {
@@ -193,6 +198,7 @@ static int CC__SEGQ(enqueue_op)(cc_queue_t *q, cc__smr_thr_t *t, void *val,
     }
     if (CC__SEGQ(link)(q, tail, spare, val)) {
       *sparep = NULL;
+      if (cc_unlikely(cc_atomic_load_relaxed(&q->look_first))) cc_atomic_store_relaxed(&q->look_first, 0u);
       break;
     }
   }
@@ -206,7 +212,10 @@ static int CC__SEGQ(enqueue)(cc_queue_t *q, void *val) {
   cc__segq_seg_t *spare = NULL;
   while (cc_unlikely(CC__SEGQ(enqueue_op)(q, t, val, &spare) == CC__SEGQ_NEED_SEG)) {
     spare = CC__SEGQ(seg_new)(t);
-    if (cc_unlikely(!spare)) return CC_ENOMEM;
+    if (cc_unlikely(!spare)) {
+      cc_atomic_store_relaxed(&q->look_first, 1u);
+      return CC_ENOMEM;
+    }
   }
   /* Another enqueuer linked a segment first: ours was never published. */
   if (cc_unlikely(spare != NULL)) CC__SMR(CC__QS, dealloc)(t, spare);
@@ -223,23 +232,27 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     /* One load gives both counts at one instant: deq >= enq then means
      * every claimed cell was also claimed by a dequeuer. next only goes
      * from 0 to a segment, so next == 0 when loaded afterwards means it was
-     * 0 at that instant too: the queue was empty then. */
+     * 0 at that instant too: the queue was empty then. With a value in
+     * sight (deq < enq, deq < CELLS), next is not needed at all. */
     uint64_t w = cc_atomic_load_acquire(&head->idx);
     uint64_t d = cc__segq_deq(w), e = cc__segq_enq(w);
-    uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
-    if (!next && (d >= e || d >= CC__SEGQ_CELLS)) {
-      CC__QUEUE_LEAVE(CC__QS, t);
-      return CC_EMPTY;
-    }
-    if (d >= CC__SEGQ_CELLS) { /* drained: move head on */
-      uintptr_t tail = cc_atomic_load_acquire(&q->tail);
-      CC__SMR(CC__QS, protect)(t, 0, head);
-      CC__SMR(CC__QS, write_phase)(t);
-      /* Tail first: a retired segment must be unreachable from tail too. */
-      if (tail == (uintptr_t)head) cc_atomic_cas_strong_acq_rel(&q->tail, &tail, next);
-      uintptr_t exp = (uintptr_t)head;
-      if (cc_atomic_cas_strong_acq_rel(&q->head, &exp, next)) CC__SMR(CC__QS, retire)(t, head);
-      continue;
+    if (cc_unlikely(d >= e || d >= CC__SEGQ_CELLS)) {
+      uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
+      if (!next) {
+        CC__QUEUE_LEAVE(CC__QS, t);
+        return CC_EMPTY;
+      }
+      if (d >= CC__SEGQ_CELLS) { /* drained: move head on */
+        uintptr_t tail = cc_atomic_load_acquire(&q->tail);
+        CC__SMR(CC__QS, protect)(t, 0, head);
+        CC__SMR(CC__QS, write_phase)(t);
+        /* Tail first: a retired segment must be unreachable from tail too. */
+        if (tail == (uintptr_t)head) cc_atomic_cas_strong_acq_rel(&q->tail, &tail, next);
+        uintptr_t exp = (uintptr_t)head;
+        if (cc_atomic_cas_strong_acq_rel(&q->head, &exp, next)) CC__SMR(CC__QS, retire)(t, head);
+        continue;
+      }
+      /* d >= e with a next segment: the rest of this one is being filled */
     }
     CC__SMR(CC__QS, protect)(t, 0, head);
     CC__SMR(CC__QS, write_phase)(t);
