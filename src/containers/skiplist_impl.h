@@ -558,6 +558,7 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   uintptr_t v = SL_READ(t, sl_val(n));
   sl_cell_t *c = sl_live(v);
   if (!c) return SLF(help)(m, t, n, v);
+  if (!d) return SL_NEED_DESC;
   CC__SMR(S, protect)(t, 0, n);
   CC__SMR(S, protect)(t, 1, c->owner);
   CC__SMR(S, write_phase)(t);
@@ -572,12 +573,28 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   return CC_OK;
 }
 
+/* A descriptor for one pop attempt: a spare if this thread's slot has one
+ * (so a pop works when allocation fails), else a new one; NULL if neither. */
+static sl_desc_t *SLF(desc_get)(cc_map_t *m, cc__smr_thr_t *t) {
+  sl_impl_t *im = m->impl;
+  sl_desc_t *d = (sl_desc_t *)cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], 0);
+  return d ? d : CC__SMR(S, alloc)(t, sizeof *d);
+}
+
+/* Gives back an unpublished descriptor, or tops the spare slot up. */
+static void SLF(desc_put)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d) {
+  sl_impl_t *im = m->impl;
+  if (!d) d = CC__SMR(S, alloc)(t, sizeof *d);
+  if (!d) return;
+  uintptr_t old = cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], (uintptr_t)d);
+  if (old) CC__SMR(S, dealloc)(t, (void *)old);
+}
+
 static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   for (;;) {
-    sl_desc_t *d = CC__SMR(S, alloc)(t, sizeof *d);
-    if (!d) return CC_ENOMEM;
+    sl_desc_t *d = SLF(desc_get)(m, t);
     SLF(pop_res_t) res = {NULL, NULL};
     int r;
     CC__SMR(S, begin)(t);
@@ -595,13 +612,12 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
     if (r == CC_OK) {
       k = res.n->key;
       v = res.c->v;
-      SLF(deleted)(m, t, res.n, res.c);
+      SLF(deleted)(m, t, res.n, res.c); /* d now belongs to the popped node */
     }
     CC__SMR(S, end)(t);
-    if (r != CC_OK) {
-      CC__SMR(S, dealloc)(t, d);
-      return r;
-    }
+    if (r == SL_NEED_DESC) return CC_ENOMEM; /* only when no spare was left */
+    SLF(desc_put)(m, t, r == CC_OK ? NULL : d);
+    if (r != CC_OK) return r;
     if (key) *key = k;
     if (val) *val = v;
     return CC_OK;
@@ -682,11 +698,14 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
 
 /* ------------------------------------------------------------------ life of the map */
 
+static void SLF(destroy)(cc_map_t *m);
+
 static int SLF(init)(cc_map_t *m) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   sl_impl_t *im = cc_alloc_aligned(sizeof *im, CC__LINE);
   if (!im) return CC_ENOMEM;
+  memset(im, 0, sizeof *im);
   sl_node_t *head = CC__SMR(S, alloc)(t, sl_node_size(SL_MAXL, 0));
   if (!head) {
     cc_free(im, sizeof *im);
@@ -700,6 +719,14 @@ static int SLF(init)(cc_map_t *m) {
   im->head = head;
   cc_atomic_store_relaxed(&im->top, 1);
   m->impl = im;
+  for (unsigned i = 0; i < SL_SPARES; i++) {
+    sl_desc_t *d = CC__SMR(S, alloc)(t, sizeof *d);
+    cc_atomic_store_relaxed(&im->spare[i], (uintptr_t)d);
+    if (!d) {
+      SLF(destroy)(m);
+      return CC_ENOMEM;
+    }
+  }
   return CC_OK;
 }
 
@@ -726,6 +753,10 @@ static void SLF(destroy)(cc_map_t *m) {
     if (c->owner != n) CC__SMR(S, dealloc)(t, c->owner);
     CC__SMR(S, dealloc)(t, n);
     n = next;
+  }
+  for (unsigned i = 0; i < SL_SPARES; i++) {
+    void *d = (void *)cc_atomic_load_relaxed(&im->spare[i]);
+    if (d) CC__SMR(S, dealloc)(t, d);
   }
   CC__SMR(S, dealloc)(t, im->head);
   cc_free(im, sizeof *im);
