@@ -594,7 +594,8 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   for (;;) {
-    sl_desc_t *d = SLF(desc_get)(m, t);
+    /* volatile: set before the read phase's sigsetjmp, read after it */
+    sl_desc_t *volatile d = SLF(desc_get)(m, t);
     SLF(pop_res_t) res = {NULL, NULL};
     int r;
     CC__SMR(S, begin)(t);
