@@ -253,8 +253,7 @@ typedef struct {
 } SLF(res_t);
 
 static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
-                           bool put, SLF(res_t) *res) {
-  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+                           bool put, SLF(res_t) *res, sl_node_t **preds, sl_node_t **succs) {
   int r = SLF(find)(m, t, k, false, preds, succs);
   if (r != CC_OK) return r;
   sl_node_t *succ = succs[0];
@@ -284,11 +283,15 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
 }
 
 /* Links n at level i, n live and linked at level 0. */
+/* Links n at level i, n linked at level 0. `path` holds preds/succs from
+ * a search made in this operation when `have` is set (not restartable
+ * schemes only: under DEBRA+ nodes from an earlier read phase may be gone). */
 static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
-                           unsigned i) {
-  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
-  int r = SLF(find)(m, t, k, false, preds, succs);
-  if (r != CC_OK) return r;
+                           unsigned i, sl_node_t **preds, sl_node_t **succs, bool have) {
+  if (!have) {
+    int r = SLF(find)(m, t, k, false, preds, succs);
+    if (r != CC_OK) return r;
+  }
   if (cc_atomic_load_acquire(sl_val(n)) & SL_DEAD) return SL_STOP;
   uintptr_t old = cc_atomic_load_acquire(&n->next[i]);
   if (old & SL_MARK) return SL_STOP;
@@ -304,14 +307,19 @@ static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   return CC_OK;
 }
 
-/* Upper levels of n (linked at level 0), then the inserter's reference. */
-static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n) {
+/* Upper levels of n (linked at level 0), then the inserter's reference.
+ * The path of the insert's own search is tried first where it is safe. */
+static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
+                       sl_node_t **preds, sl_node_t **succs) {
+  bool have = !SL_RESTARTABLE;
   for (volatile unsigned i = 1; i < n->height; i++) {
     int r;
     do {
       CC__SMR_READ_PHASE(S, t);
-      r = SLF(link_level)(m, t, k, n, i);
+      r = SLF(link_level)(m, t, k, n, i, preds, succs, have);
+      have = false;
     } while (r == SL_RETRY);
+    have = !SL_RESTARTABLE;
     if (r == SL_STOP) break;
   }
   CC__SMR(S, write_phase)(t);
@@ -351,15 +359,16 @@ static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, vo
   if (!n) return CC_ENOMEM;
   sl_raise_top(m->impl, h);
   SLF(res_t) res = {0};
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
   int r;
   CC__SMR(S, begin)(t);
   do {
     CC__SMR_READ_PHASE(S, t);
-    r = SLF(insert_try)(m, t, k, n, put, &res);
+    r = SLF(insert_try)(m, t, k, n, put, &res, preds, succs);
   } while (r == SL_RETRY);
   if (r == CC_OK) {
     cc__map_count_add(m, 1);
-    SLF(build)(m, t, k, n);
+    SLF(build)(m, t, k, n, preds, succs);
   }
   CC__SMR(S, end)(t);
   if (r == CC_EXISTS && !put) CC__SMR(S, dealloc)(t, n); /* never published */
