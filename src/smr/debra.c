@@ -140,7 +140,7 @@ static void adopt_orphans(cc__smr_thr_t *t, uint64_t e) {
     cc__smr_blk_t *tail = take->blocks;
     while (tail != NULL && tail->next != NULL) tail = tail->next;
     to_freeable(t, take->blocks, tail, take->count);
-    cc_free_unsized(take);
+    cc_free(take, sizeof *take);
     take = next;
   }
 }
