@@ -57,10 +57,23 @@ typedef struct sl_cellblk {
   sl_cell_t cell;
 } sl_cellblk_t;
 
+/* pop_first needs a fresh descriptor per attempt. Spares allocated ahead
+ * (at creation, then after each pop) let it pop under memory pressure:
+ * a thread takes one by exchange, so each spare has one user. */
+#define SL_SPARES 16
+
 typedef struct sl_impl {
   sl_node_t *head;          /* tower of SL_MAXL levels, never deleted */
   cc_atomic(unsigned) top;  /* levels in use: searches start there */
+  cc_atomic(uintptr_t) spare[SL_SPARES];
 } sl_impl_t;
+
+static inline unsigned sl_spare_slot(void) {
+  static cc_atomic(unsigned) next;
+  static cc_thread_local unsigned mine; /* slot + 1; 0: not chosen yet */
+  if (cc_unlikely(mine == 0)) mine = cc_atomic_fetch_add_relaxed(&next, 1) % SL_SPARES + 1;
+  return mine - 1;
+}
 
 /* Attempt results besides the CC_ statuses. */
 enum {
@@ -69,6 +82,7 @@ enum {
   SL_STOP,        /* build: the node was deleted, stop linking levels */
   SL_EMIT,        /* range: a node to report */
   SL_DONE,        /* range: past the upper bound */
+  SL_NEED_DESC,   /* pop: there is a node to pop, but no descriptor */
 };
 
 static inline sl_node_t *sl_ptr(uintptr_t w) { return (sl_node_t *)(w & ~SL_BITS); }

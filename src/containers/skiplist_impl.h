@@ -253,8 +253,7 @@ typedef struct {
 } SLF(res_t);
 
 static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
-                           bool put, SLF(res_t) *res) {
-  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+                           bool put, SLF(res_t) *res, sl_node_t **preds, sl_node_t **succs) {
   int r = SLF(find)(m, t, k, false, preds, succs);
   if (r != CC_OK) return r;
   sl_node_t *succ = succs[0];
@@ -284,11 +283,15 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
 }
 
 /* Links n at level i, n live and linked at level 0. */
+/* Links n at level i, n linked at level 0. `path` holds preds/succs from
+ * a search made in this operation when `have` is set (not restartable
+ * schemes only: under DEBRA+ nodes from an earlier read phase may be gone). */
 static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
-                           unsigned i) {
-  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
-  int r = SLF(find)(m, t, k, false, preds, succs);
-  if (r != CC_OK) return r;
+                           unsigned i, sl_node_t **preds, sl_node_t **succs, bool have) {
+  if (!have) {
+    int r = SLF(find)(m, t, k, false, preds, succs);
+    if (r != CC_OK) return r;
+  }
   if (cc_atomic_load_acquire(sl_val(n)) & SL_DEAD) return SL_STOP;
   uintptr_t old = cc_atomic_load_acquire(&n->next[i]);
   if (old & SL_MARK) return SL_STOP;
@@ -304,14 +307,19 @@ static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   return CC_OK;
 }
 
-/* Upper levels of n (linked at level 0), then the inserter's reference. */
-static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n) {
+/* Upper levels of n (linked at level 0), then the inserter's reference.
+ * The path of the insert's own search is tried first where it is safe. */
+static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
+                       sl_node_t **preds, sl_node_t **succs) {
+  bool have = !SL_RESTARTABLE;
   for (volatile unsigned i = 1; i < n->height; i++) {
     int r;
     do {
       CC__SMR_READ_PHASE(S, t);
-      r = SLF(link_level)(m, t, k, n, i);
+      r = SLF(link_level)(m, t, k, n, i, preds, succs, have);
+      have = false;
     } while (r == SL_RETRY);
+    have = !SL_RESTARTABLE;
     if (r == SL_STOP) break;
   }
   CC__SMR(S, write_phase)(t);
@@ -351,15 +359,16 @@ static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, vo
   if (!n) return CC_ENOMEM;
   sl_raise_top(m->impl, h);
   SLF(res_t) res = {0};
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
   int r;
   CC__SMR(S, begin)(t);
   do {
     CC__SMR_READ_PHASE(S, t);
-    r = SLF(insert_try)(m, t, k, n, put, &res);
+    r = SLF(insert_try)(m, t, k, n, put, &res, preds, succs);
   } while (r == SL_RETRY);
   if (r == CC_OK) {
     cc__map_count_add(m, 1);
-    SLF(build)(m, t, k, n);
+    SLF(build)(m, t, k, n, preds, succs);
   }
   CC__SMR(S, end)(t);
   if (r == CC_EXISTS && !put) CC__SMR(S, dealloc)(t, n); /* never published */
@@ -558,6 +567,7 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   uintptr_t v = SL_READ(t, sl_val(n));
   sl_cell_t *c = sl_live(v);
   if (!c) return SLF(help)(m, t, n, v);
+  if (!d) return SL_NEED_DESC;
   CC__SMR(S, protect)(t, 0, n);
   CC__SMR(S, protect)(t, 1, c->owner);
   CC__SMR(S, write_phase)(t);
@@ -572,12 +582,29 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   return CC_OK;
 }
 
+/* A descriptor for one pop attempt: a spare if this thread's slot has one
+ * (so a pop works when allocation fails), else a new one; NULL if neither. */
+static sl_desc_t *SLF(desc_get)(cc_map_t *m, cc__smr_thr_t *t) {
+  sl_impl_t *im = m->impl;
+  sl_desc_t *d = (sl_desc_t *)cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], 0);
+  return d ? d : CC__SMR(S, alloc)(t, sizeof *d);
+}
+
+/* Gives back an unpublished descriptor, or tops the spare slot up. */
+static void SLF(desc_put)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d) {
+  sl_impl_t *im = m->impl;
+  if (!d) d = CC__SMR(S, alloc)(t, sizeof *d);
+  if (!d) return;
+  uintptr_t old = cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], (uintptr_t)d);
+  if (old) CC__SMR(S, dealloc)(t, (void *)old);
+}
+
 static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   for (;;) {
-    sl_desc_t *d = CC__SMR(S, alloc)(t, sizeof *d);
-    if (!d) return CC_ENOMEM;
+    /* volatile: set before the read phase's sigsetjmp, read after it */
+    sl_desc_t *volatile d = SLF(desc_get)(m, t);
     SLF(pop_res_t) res = {NULL, NULL};
     int r;
     CC__SMR(S, begin)(t);
@@ -595,13 +622,12 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
     if (r == CC_OK) {
       k = res.n->key;
       v = res.c->v;
-      SLF(deleted)(m, t, res.n, res.c);
+      SLF(deleted)(m, t, res.n, res.c); /* d now belongs to the popped node */
     }
     CC__SMR(S, end)(t);
-    if (r != CC_OK) {
-      CC__SMR(S, dealloc)(t, d);
-      return r;
-    }
+    if (r == SL_NEED_DESC) return CC_ENOMEM; /* only when no spare was left */
+    SLF(desc_put)(m, t, r == CC_OK ? NULL : d);
+    if (r != CC_OK) return r;
     if (key) *key = k;
     if (val) *val = v;
     return CC_OK;
@@ -682,11 +708,14 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
 
 /* ------------------------------------------------------------------ life of the map */
 
+static void SLF(destroy)(cc_map_t *m);
+
 static int SLF(init)(cc_map_t *m) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   sl_impl_t *im = cc_alloc_aligned(sizeof *im, CC__LINE);
   if (!im) return CC_ENOMEM;
+  memset(im, 0, sizeof *im);
   sl_node_t *head = CC__SMR(S, alloc)(t, sl_node_size(SL_MAXL, 0));
   if (!head) {
     cc_free(im, sizeof *im);
@@ -700,6 +729,14 @@ static int SLF(init)(cc_map_t *m) {
   im->head = head;
   cc_atomic_store_relaxed(&im->top, 1);
   m->impl = im;
+  for (unsigned i = 0; i < SL_SPARES; i++) {
+    sl_desc_t *d = CC__SMR(S, alloc)(t, sizeof *d);
+    cc_atomic_store_relaxed(&im->spare[i], (uintptr_t)d);
+    if (!d) {
+      SLF(destroy)(m);
+      return CC_ENOMEM;
+    }
+  }
   return CC_OK;
 }
 
@@ -726,6 +763,10 @@ static void SLF(destroy)(cc_map_t *m) {
     if (c->owner != n) CC__SMR(S, dealloc)(t, c->owner);
     CC__SMR(S, dealloc)(t, n);
     n = next;
+  }
+  for (unsigned i = 0; i < SL_SPARES; i++) {
+    void *d = (void *)cc_atomic_load_relaxed(&im->spare[i]);
+    if (d) CC__SMR(S, dealloc)(t, d);
   }
   CC__SMR(S, dealloc)(t, im->head);
   cc_free(im, sizeof *im);
