@@ -79,7 +79,7 @@ struct cc__smr_thr {
   unsigned user_depth;      /* of which user sections (never restarted) */
   uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
   cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
-  unsigned epoch_ops;       /* DEBRA: operations begun since this thread's last new epoch */
+  unsigned check_tick;      /* DEBRA: operations since the last check of another thread */
   unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
   unsigned retire_tick;     /* retirements since the last scan */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
