@@ -28,9 +28,10 @@
  * Bytes maps have no navigation ops and keep the neighbour (one node less).
  *
  * Routing keys: u64 internal nodes hold max(new, neighbour) (NM). Bytes
- * internal nodes hold a COPY of the new key (allocated before the read
- * phase, size known) with le = (new < neighbour); they never point into a
- * leaf's block, so a leaf can be reclaimed while its routing key lives on.
+ * internal nodes hold a COPY of the new key (its size is known before the
+ * read phase that publishes the node) with le = (new < neighbour); they
+ * never point into a leaf's block, so a leaf can be reclaimed while its
+ * routing key lives on.
  *
  * ------------------------------------------------------------------ safety (why the traversal is safe under IBR)
  * Removal invariant: an internal node is excised only by a cleanup CAS, and
@@ -107,7 +108,6 @@
  */
 
 #include "containers/bst_internal.h"
-
 
 /* ------------------------------------------------------------------ per scheme */
 #ifndef CC__BST_S
