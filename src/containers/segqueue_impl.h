@@ -1,0 +1,273 @@
+/* Segmented fetch-and-add queue (the FAAArrayQueue / LCRQ / LSCQ family),
+ * written once against the reclamation contract (smr/smr_internal.h) and
+ * included by queue.c once per scheme with CC__QS defined to the scheme
+ * token (none, debra, debrap, ibr).
+ *
+ * The queue is a linked list of segments of CC__SEGQ_CELLS cells. Each
+ * segment has an enqueue index and a dequeue index; an enqueue takes a cell
+ * with one FAA on the tail segment's enqueue index and fills it with one CAS,
+ * a dequeue takes a cell with one FAA on the head segment's dequeue index
+ * and empties it with one exchange. When a dequeuer reaches a cell before
+ * its enqueuer, the exchange marks it TAKEN and the enqueuer's CAS fails: the
+ * enqueuer takes another cell. Single-width atomics only.
+ *
+ * Values: a cell is a state word plus a value word, so every pointer value
+ * (NULL too) can be stored; EMPTY/FULL/TAKEN live in the state word only.
+ *
+ * Memory: a dequeuer checks emptiness (dequeue index >= enqueue index, no
+ * next segment) before its FAA, so an empty queue polled by any number of
+ * threads consumes no cells. Cells are burnt only when a dequeuer overtakes
+ * an enqueuer that has claimed a cell, at most one per racing dequeuer.
+ * A segment is retired through SMR once head has moved past it, and head
+ * never moves past tail, so a retired segment is unreachable from the queue.
+ *
+ * Allocation: a new segment is allocated outside any operation (DEBRA+ read
+ * phases make no allocator call); when it cannot be, the enqueue returns
+ * CC_ENOMEM and nothing has been stored.
+ *
+ * DEBRA+: the FAA is not idempotent (a restarted FAA would skip a cell and
+ * leave it for a dequeuer to burn, or lose a value), so it is done in the
+ * write phase, after the segment it targets is protected. The read phase
+ * only loads. */
+#ifndef CC__QS
+#error "define CC__QS to the reclamation scheme before including segqueue_impl.h"
+#endif
+
+#ifndef CC__SEGQ_COMMON
+#define CC__SEGQ_COMMON
+#include <string.h>
+
+#define CC__SEGQ_CELLS 1024u
+
+enum { CC__SEGQ_EMPTY = 0, CC__SEGQ_FULL = 1, CC__SEGQ_TAKEN = 2 };
+
+typedef struct {
+  cc_atomic(uintptr_t) state;
+  void *val; /* written before the state's release CAS, read after its acquire */
+} cc__segq_cell_t;
+
+/* Cells on one cache line. Consecutive indices are spread over different
+ * lines (see cc__segq_cell), so threads that take neighbouring indices do
+ * not write the same line. */
+#define CC__SEGQ_LINE_CELLS (CC__LINE / sizeof(cc__segq_cell_t))
+
+typedef struct cc__segq_seg {
+  cc__smr_hdr_t hdr;
+  cc_atomic(uintptr_t) next;
+  uint64_t base; /* queue position of index 0, for cc_queue_size */
+  /* enq and deq on lines 128 bytes apart (adjacent-line prefetch) */
+  _Alignas(CC__LINE) cc_atomic(uint64_t) enq;
+  char pad_enq[CC__LINE];
+  _Alignas(CC__LINE) cc_atomic(uint64_t) deq;
+  char pad_deq[CC__LINE];
+  _Alignas(CC__LINE) cc__segq_cell_t cells[CC__SEGQ_CELLS];
+} cc__segq_seg_t;
+
+static inline cc__segq_cell_t *cc__segq_cell(cc__segq_seg_t *s, uint64_t i) {
+  uint64_t lines = CC__SEGQ_CELLS / CC__SEGQ_LINE_CELLS;
+  return &s->cells[(i % CC__SEGQ_LINE_CELLS) * lines + i / CC__SEGQ_LINE_CELLS];
+}
+
+/* A dequeuer that finds its cell still EMPTY while the enqueuer of that
+ * index is already inside its operation waits this many pauses for the
+ * value before marking the cell TAKEN (which costs the enqueuer a retry and
+ * a burnt cell). Short: under oversubscription the enqueuer may be
+ * descheduled. */
+#define CC__SEGQ_SPIN 64
+
+static inline uint64_t cc__segq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+#define CC__SEGQ_CAT(a, b, c) a##b##_##c
+#define CC__SEGQ_XCAT(a, b, c) CC__SEGQ_CAT(a, b, c)
+#define CC__SEGQ(name) CC__SEGQ_XCAT(cc__segq_, CC__QS, name)
+
+/* Enqueue attempt needs a fresh segment before it can go on. */
+#define CC__SEGQ_NEED_SEG 1
+/* Waits briefly for the enqueuer that claimed index i of s to fill it. */
+static inline void cc__segq_wait_fill(cc__segq_seg_t *s, cc__segq_cell_t *c, uint64_t i) {
+  for (int n = 0; n < CC__SEGQ_SPIN; n++) {
+    if (cc_atomic_load_acquire(&c->state) != CC__SEGQ_EMPTY) return;
+    if (cc_atomic_load_relaxed(&s->enq) <= i) return; /* no enqueuer yet */
+    cc_atomic_pause();
+  }
+}
+#endif /* CC__SEGQ_COMMON */
+
+/* Outside any operation: may call the allocator and libc. */
+static cc__segq_seg_t *CC__SEGQ(seg_new)(cc__smr_thr_t *t) {
+  cc__segq_seg_t *s = CC__SMR(CC__QS, alloc)(t, sizeof *s);
+  if (cc_unlikely(!s)) return NULL;
+  /* Everything after the reclamation header; not shared yet. */
+  size_t off = offsetof(cc__segq_seg_t, next);
+  memset((char *)s + off, 0, sizeof *s - off);
+  return s;
+}
+
+static int CC__SEGQ(init)(cc_queue_t *q) {
+  cc__smr_thr_t *t = cc__smr_thr(q->smr);
+  if (cc_unlikely(!t)) return CC_ENOMEM;
+  cc__segq_seg_t *s = CC__SEGQ(seg_new)(t);
+  if (cc_unlikely(!s)) return CC_ENOMEM;
+  cc_atomic_store_relaxed(&q->head, (uintptr_t)s);
+  cc_atomic_store_relaxed(&q->tail, (uintptr_t)s);
+  return CC_OK;
+}
+
+/* Links `spare` (holding val in its first cell) after the full segment
+ * `tail`, in the write phase with `tail` protected. True when linked. */
+static bool CC__SEGQ(link)(cc_queue_t *q, cc__segq_seg_t *tail, cc__segq_seg_t *spare,
+                           void *val) {
+  cc__segq_cell_t *c0 = cc__segq_cell(spare, 0);
+  spare->base = tail->base + CC__SEGQ_CELLS;
+  c0->val = val;
+  cc_atomic_store_relaxed(&c0->state, (uintptr_t)CC__SEGQ_FULL);
+  cc_atomic_store_relaxed(&spare->enq, (uint64_t)1);
+  uintptr_t exp = 0;
+  /* acq_rel: publishes the segment's initial contents with the link */
+  if (cc_atomic_cas_strong_acq_rel(&tail->next, &exp, (uintptr_t)spare)) {
+    exp = (uintptr_t)tail;
+    cc_atomic_cas_strong_acq_rel(&q->tail, &exp, (uintptr_t)spare);
+    return true;
+  }
+  /* Lost to another enqueuer: spare stays private, undo for the retry. */
+  cc_atomic_store_relaxed(&c0->state, (uintptr_t)CC__SEGQ_EMPTY);
+  cc_atomic_store_relaxed(&spare->enq, (uint64_t)0);
+  return false;
+}
+
+/* One enqueue operation. *sparep is a segment allocated beforehand (or
+ * NULL); it is set to NULL when the operation links it. Returns CC_OK, or
+ * CC__SEGQ_NEED_SEG (operation ended, nothing stored) when the tail
+ * segment is full and no spare is at hand. */
+static int CC__SEGQ(enqueue_op)(cc_queue_t *q, cc__smr_thr_t *t, void *val,
+                                cc__segq_seg_t **sparep) {
+  cc__segq_seg_t *const spare = *sparep; /* fixed before any read phase */
+  CC__SMR(CC__QS, begin)(t);
+  for (;;) {
+    CC__SMR_READ_PHASE(CC__QS, t);
+    cc__segq_seg_t *tail = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->tail);
+    if (cc_unlikely(cc_atomic_load_relaxed(&tail->enq) >= CC__SEGQ_CELLS)) {
+      uintptr_t next = CC__SMR(CC__QS, read)(t, &tail->next);
+      if (!next && !spare) {
+        CC__QUEUE_LEAVE(CC__QS, t);
+        return CC__SEGQ_NEED_SEG;
+      }
+      CC__SMR(CC__QS, protect)(t, 0, tail);
+      CC__SMR(CC__QS, write_phase)(t);
+      if (next) { /* tail lags: help it on */
+        uintptr_t exp = (uintptr_t)tail;
+        cc_atomic_cas_strong_acq_rel(&q->tail, &exp, next);
+        continue;
+      }
+      if (CC__SEGQ(link)(q, tail, spare, val)) {
+        *sparep = NULL;
+        break;
+      }
+      continue;
+    }
+    CC__SMR(CC__QS, protect)(t, 0, tail);
+    CC__SMR(CC__QS, write_phase)(t);
+    uint64_t i = cc_atomic_fetch_add_acq_rel(&tail->enq, (uint64_t)1);
+    if (cc_unlikely(i >= CC__SEGQ_CELLS)) continue;
+    cc__segq_cell_t *c = cc__segq_cell(tail, i);
+    c->val = val;
+    uintptr_t exp = CC__SEGQ_EMPTY;
+    /* release: the value is visible to the dequeuer that sees FULL */
+    if (cc_likely(cc_atomic_cas_strong_acq_rel(&c->state, &exp, (uintptr_t)CC__SEGQ_FULL)))
+      break;
+    /* a dequeuer marked the cell TAKEN first: take another one */
+  }
+  CC__SMR(CC__QS, end)(t);
+  return CC_OK;
+}
+
+static int CC__SEGQ(enqueue)(cc_queue_t *q, void *val) {
+  cc__smr_thr_t *t = cc__smr_thr(q->smr);
+  if (cc_unlikely(!t)) return CC_ENOMEM;
+  cc__segq_seg_t *spare = NULL;
+  while (CC__SEGQ(enqueue_op)(q, t, val, &spare) == CC__SEGQ_NEED_SEG) {
+    spare = CC__SEGQ(seg_new)(t);
+    if (cc_unlikely(!spare)) return CC_ENOMEM;
+  }
+  /* Another enqueuer linked a segment first: ours was never published. */
+  if (spare) CC__SMR(CC__QS, dealloc)(t, spare);
+  return CC_OK;
+}
+
+static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
+  cc__smr_thr_t *t = cc__smr_thr(q->smr);
+  if (cc_unlikely(!t)) return CC_ENOMEM;
+  CC__SMR(CC__QS, begin)(t);
+  for (;;) {
+    CC__SMR_READ_PHASE(CC__QS, t);
+    cc__segq_seg_t *head = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->head);
+    /* Order: deq, enq, next. deq only grows, so deq >= enq at the load of
+     * enq means every claimed cell was also claimed by a dequeuer then;
+     * next only goes from 0 to a segment, so next == 0 now means it was 0
+     * then too: the queue was empty at the load of enq. */
+    uint64_t d = cc_atomic_load_acquire(&head->deq);
+    uint64_t e = cc_atomic_load_acquire(&head->enq);
+    uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
+    if (!next && (d >= e || d >= CC__SEGQ_CELLS)) {
+      CC__QUEUE_LEAVE(CC__QS, t);
+      return CC_EMPTY;
+    }
+    if (d >= CC__SEGQ_CELLS) { /* drained: move head on */
+      uintptr_t tail = cc_atomic_load_acquire(&q->tail);
+      CC__SMR(CC__QS, protect)(t, 0, head);
+      CC__SMR(CC__QS, write_phase)(t);
+      /* Tail first: a retired segment must be unreachable from tail too. */
+      if (tail == (uintptr_t)head) cc_atomic_cas_strong_acq_rel(&q->tail, &tail, next);
+      uintptr_t exp = (uintptr_t)head;
+      if (cc_atomic_cas_strong_acq_rel(&q->head, &exp, next)) CC__SMR(CC__QS, retire)(t, head);
+      continue;
+    }
+    CC__SMR(CC__QS, protect)(t, 0, head);
+    CC__SMR(CC__QS, write_phase)(t);
+    uint64_t i = cc_atomic_fetch_add_acq_rel(&head->deq, (uint64_t)1);
+    if (cc_unlikely(i >= CC__SEGQ_CELLS)) continue;
+    cc__segq_cell_t *c = cc__segq_cell(head, i);
+    if (cc_atomic_load_relaxed(&c->state) == CC__SEGQ_EMPTY) cc__segq_wait_fill(head, c, i);
+    /* acquire: pairs with the enqueuer's release CAS, makes val visible */
+    if (cc_atomic_exchange_acq_rel(&c->state, (uintptr_t)CC__SEGQ_TAKEN) == CC__SEGQ_FULL) {
+      void *val = c->val;
+      CC__SMR(CC__QS, end)(t);
+      *out = val;
+      return CC_OK;
+    }
+  }
+}
+
+static size_t CC__SEGQ(size)(const cc_queue_t *cq) {
+  cc_queue_t *q = (cc_queue_t *)(uintptr_t)cq; /* links are read through SMR */
+  cc__smr_thr_t *t = cc__smr_thr(q->smr);
+  if (cc_unlikely(!t)) return 0;
+  CC__SMR(CC__QS, begin)(t);
+  CC__SMR_READ_PHASE(CC__QS, t);
+  cc__segq_seg_t *head = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->head);
+  cc__segq_seg_t *tail = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->tail);
+  /* Segments strictly between head and tail are full and untouched by
+   * dequeuers; cells burnt by a dequeuer are counted on both sides. */
+  uint64_t out = head->base + cc__segq_min(cc_atomic_load_acquire(&head->deq), CC__SEGQ_CELLS);
+  uint64_t in = tail->base + cc__segq_min(cc_atomic_load_acquire(&tail->enq), CC__SEGQ_CELLS);
+  CC__QUEUE_LEAVE(CC__QS, t);
+  return in > out ? (size_t)(in - out) : 0;
+}
+
+static void CC__SEGQ(destroy)(cc_queue_t *q) {
+  cc__smr_thr_t *t = cc__smr_thr(q->smr);
+  uintptr_t p = cc_atomic_load_acquire(&q->head);
+  while (p) {
+    cc__segq_seg_t *s = (cc__segq_seg_t *)p;
+    p = cc_atomic_load_relaxed(&s->next);
+    if (cc_likely(t)) CC__SMR(CC__QS, dealloc)(t, s);
+  }
+}
+
+const cc__queue_ops_t CC__SEGQ(ops) = {
+  .enqueue = CC__SEGQ(enqueue),
+  .dequeue = CC__SEGQ(dequeue),
+  .size = CC__SEGQ(size),
+  .init = CC__SEGQ(init),
+  .destroy = CC__SEGQ(destroy),
+};

@@ -1,0 +1,209 @@
+/* Queue stress: every queue kind x every reclamation scheme, P producers
+ * and C consumers on one queue, then a pairs phase (every thread enqueues
+ * then dequeues). Values are tagged (producer << 40 | sequence; producer 0's
+ * first value is NULL), and the checker verifies that nothing is lost,
+ * nothing is duplicated, and every consumer sees each producer's values in
+ * increasing order. At the end the queue must be empty with size 0, and
+ * after cc_queue_free + cc_smr_free the allocation statistics must be back
+ * where they started.
+ *
+ *   queue_stress [--short | --long]
+ * Prints one line per combination and "N passed, N failed" last. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ccoll/alloc.h"
+#include "ccoll/queue.h"
+#include "ccoll/smr.h"
+#include "ccoll/status.h"
+
+#define TAG_SHIFT 40
+#define MAX_THREADS 16
+
+typedef struct {
+  cc_queue_t *q;
+  int producers, consumers;
+  uint64_t per_producer;
+  _Atomic uint64_t dequeued;
+  _Atomic uint8_t *seen; /* producers * per_producer flags */
+  _Atomic int errors;
+  _Atomic int ready;
+  int nthreads;
+} run_t;
+
+typedef struct {
+  run_t *r;
+  int id;
+} arg_t;
+
+static void fail(run_t *r, const char *what, uint64_t v) {
+  if (atomic_fetch_add(&r->errors, 1) < 5) fprintf(stderr, "  error: %s (value %#llx)\n", what, (unsigned long long)v);
+}
+
+static void start_together(run_t *r) {
+  atomic_fetch_add(&r->ready, 1);
+  while (atomic_load(&r->ready) < r->nthreads) {
+  }
+}
+
+/* Records one dequeued value; last[] is this consumer's per-producer
+ * high-water mark (sequence + 1). */
+static void check_value(run_t *r, uint64_t v, uint64_t *last) {
+  uint64_t p = v >> TAG_SHIFT, seq = v & ((UINT64_C(1) << TAG_SHIFT) - 1);
+  if (p >= (uint64_t)r->producers || seq >= r->per_producer) {
+    fail(r, "value never enqueued", v);
+    return;
+  }
+  if (seq + 1 <= last[p]) fail(r, "producer order broken", v);
+  last[p] = seq + 1;
+  if (atomic_exchange(&r->seen[p * r->per_producer + seq], 1)) fail(r, "value dequeued twice", v);
+}
+
+static void *producer(void *a) {
+  arg_t *g = a;
+  run_t *r = g->r;
+  start_together(r);
+  for (uint64_t s = 0; s < r->per_producer; s++) {
+    void *v = (void *)(uintptr_t)(((uint64_t)g->id << TAG_SHIFT) | s);
+    int st;
+    while ((st = cc_queue_enqueue(r->q, v)) == CC_ENOMEM) {
+    }
+    if (st != CC_OK) fail(r, "enqueue status", (uint64_t)st);
+  }
+  return NULL;
+}
+
+static void *consumer(void *a) {
+  arg_t *g = a;
+  run_t *r = g->r;
+  uint64_t last[MAX_THREADS] = {0};
+  uint64_t total = (uint64_t)r->producers * r->per_producer;
+  start_together(r);
+  while (atomic_load_explicit(&r->dequeued, memory_order_relaxed) < total) {
+    void *v;
+    int st = cc_queue_dequeue(r->q, &v);
+    if (st == CC_EMPTY) continue;
+    if (st != CC_OK) {
+      fail(r, "dequeue status", (uint64_t)st);
+      break;
+    }
+    check_value(r, (uint64_t)(uintptr_t)v, last);
+    atomic_fetch_add_explicit(&r->dequeued, 1, memory_order_relaxed);
+  }
+  return NULL;
+}
+
+/* Pairs: thread id enqueues its own tagged values and dequeues one value
+ * after each; what it dequeues is anyone's. */
+static void *pairs(void *a) {
+  arg_t *g = a;
+  run_t *r = g->r;
+  uint64_t last[MAX_THREADS] = {0};
+  start_together(r);
+  for (uint64_t s = 0; s < r->per_producer; s++) {
+    void *v = (void *)(uintptr_t)(((uint64_t)g->id << TAG_SHIFT) | s);
+    if (cc_queue_enqueue(r->q, v) != CC_OK) fail(r, "pairs enqueue", s);
+    int st = cc_queue_dequeue(r->q, &v);
+    /* this thread's own enqueue precedes the dequeue: never empty */
+    if (st != CC_OK) {
+      fail(r, "pairs dequeue found the queue empty", (uint64_t)st);
+      continue;
+    }
+    check_value(r, (uint64_t)(uintptr_t)v, last);
+    atomic_fetch_add_explicit(&r->dequeued, 1, memory_order_relaxed);
+  }
+  return NULL;
+}
+
+static bool run_phase(cc_queue_t *q, int producers, int consumers, bool pairs_mode,
+                      uint64_t per_producer) {
+  run_t r = {.q = q, .producers = producers, .consumers = consumers, .per_producer = per_producer};
+  r.nthreads = pairs_mode ? producers : producers + consumers;
+  r.seen = calloc((size_t)producers * per_producer, 1);
+  if (!r.seen) return false;
+  pthread_t th[MAX_THREADS];
+  arg_t args[MAX_THREADS];
+  for (int i = 0; i < r.nthreads; i++) {
+    args[i] = (arg_t){&r, pairs_mode ? i : (i < producers ? i : i - producers)};
+    void *(*fn)(void *) = pairs_mode ? pairs : (i < producers ? producer : consumer);
+    pthread_create(&th[i], NULL, fn, &args[i]);
+  }
+  for (int i = 0; i < r.nthreads; i++) pthread_join(th[i], NULL);
+  uint64_t total = (uint64_t)producers * per_producer;
+  if (atomic_load(&r.dequeued) != total) fail(&r, "dequeued count", atomic_load(&r.dequeued));
+  for (uint64_t i = 0; i < total; i++)
+    if (!atomic_load(&r.seen[i])) {
+      fail(&r, "value lost", ((i / per_producer) << TAG_SHIFT) | (i % per_producer));
+      break;
+    }
+  void *v;
+  if (cc_queue_size(q) != 0) fail(&r, "size after the run", cc_queue_size(q));
+  if (cc_queue_dequeue(q, &v) != CC_EMPTY) fail(&r, "queue not empty after the run", 0);
+  free(r.seen);
+  return atomic_load(&r.errors) == 0;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, uint64_t n) {
+  cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+  cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = smr_kind});
+  if (!d) return false;
+  cc_queue_t *q = cc_queue_new(&(cc_queue_config_t){.kind = kind, .smr = d});
+  if (!q) {
+    cc_smr_free(d);
+    return false;
+  }
+  double t0 = now();
+  bool ok = run_phase(q, 3, 3, false, n);   /* 3 producers, 3 consumers */
+  ok = run_phase(q, 1, 4, false, n) && ok;  /* dequeuers overtake the enqueuer */
+  ok = run_phase(q, 4, 1, false, n) && ok;  /* the queue grows */
+  ok = run_phase(q, 4, 0, true, n) && ok;   /* pairs, near-empty queue */
+  double secs = now() - t0;
+  cc_queue_free(q);
+  cc_smr_free(d);
+  cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
+  int64_t leaked = (int64_t)(after.current_allocated - before.current_allocated);
+  if (leaked != 0) {
+    fprintf(stderr, "  error: %lld bytes still allocated after free\n", (long long)leaked);
+    ok = false;
+  }
+  printf("%-7s %-6s %8llu values/thread  %6.2fs  %s\n",
+         kind == CC_QUEUE_MS ? "ms" : "segment", cc_smr_kind_name(smr_kind),
+         (unsigned long long)n, secs, ok ? "ok" : "FAILED");
+  fflush(stdout);
+  return ok;
+}
+
+int main(int argc, char **argv) {
+  uint64_t n = 20000;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--short")) n = 20000;
+    else if (!strcmp(argv[i], "--long")) n = 1000000;
+    else {
+      fprintf(stderr, "usage: %s [--short | --long]\n", argv[0]);
+      return 2;
+    }
+  }
+  cc_alloc_stats_enable(true);
+  const cc_queue_kind_t kinds[] = {CC_QUEUE_SEGMENT, CC_QUEUE_MS};
+  const cc_smr_kind_t schemes[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
+  int passed = 0, failed = 0;
+  for (size_t k = 0; k < 2; k++)
+    for (size_t s = 0; s < 4; s++) {
+      if (run_combo(kinds[k], schemes[s], n)) passed++;
+      else failed++;
+    }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
