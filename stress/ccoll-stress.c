@@ -26,6 +26,7 @@
  * --fail-alloc N (every Nth allocation fails), --neutralize-every N (DEBRA+
  * forced neutralisation), --lin (linearizability spot check, <= 8 keys). */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1041,7 +1042,8 @@ static struct {
   unsigned nthreads, per_thread;
   lin_model_t model;
   lin_op_t ops[LIN_MAXOPS];
-  uint64_t burst;
+  uint64_t burst;             /* bursts started (written by main between barriers) */
+  cc_atomic(unsigned) arrived; /* threads arrived at a burst's rendezvous, all bursts */
 } L;
 
 typedef struct {
@@ -1114,12 +1116,28 @@ static void lin_queue_op(lin_worker_t *w, lin_op_t *o) {
   o->rv = (uint64_t)(uintptr_t)out;
 }
 
+/* Barrier wake-ups are tens of microseconds apart, longer than a whole
+ * burst: without a spinning rendezvous the bursts would run one after the
+ * other and the history would be sequential. */
+static void lin_rendezvous(void) {
+  cc_atomic_fetch_add_seq_cst(&L.arrived, 1);
+  for (unsigned spins = 0; cc_atomic_load_acquire(&L.arrived) < L.nthreads * L.burst; spins++)
+    if (spins > 20000) sched_yield();
+    else cc_atomic_pause();
+}
+
+static void lin_jitter(lin_worker_t *w) {
+  for (uint64_t i = st_rng_below(&w->rng, 64); i > 0; i--) cc_atomic_pause();
+}
+
 static void *lin_worker_main(void *arg) {
   lin_worker_t *w = arg;
   for (;;) {
     pthread_barrier_wait(&L.start);
     if (cc_atomic_load_seq_cst(&L.quit)) break;
+    lin_rendezvous();
     for (unsigned j = 0; j < L.per_thread; j++) {
+      lin_jitter(w);
       lin_op_t *o = &L.ops[w->id * L.per_thread + j];
       o->thread = (uint8_t)w->id;
       if (G.c.is_map) lin_map_op(w, o);
@@ -1153,7 +1171,8 @@ static void lin_observe(lin_state_t *s) {
   }
 }
 
-static void run_lin(const combo_t *c, double dur, result_t *res, uint64_t *checked, uint64_t *undecided) {
+static void run_lin(const combo_t *c, double dur, result_t *res, uint64_t *checked, uint64_t *undecided,
+                    uint64_t *overlapped) {
   memset(&G, 0, sizeof G);
   memset(&L, 0, sizeof L);
   G.c = *c;
@@ -1163,7 +1182,7 @@ static void run_lin(const combo_t *c, double dur, result_t *res, uint64_t *check
     return;
   }
   L.nthreads = O.threads < 2 ? 2 : O.threads > LIN_THREADS_MAX ? LIN_THREADS_MAX : O.threads;
-  L.per_thread = LIN_MAXOPS / L.nthreads > 8 ? 8 : LIN_MAXOPS / L.nthreads;
+  L.per_thread = LIN_MAXOPS / L.nthreads > 16 ? 16 : LIN_MAXOPS / L.nthreads;
   lin_model_t *md = &L.model;
   md->queue = !c->is_map;
   md->nkeys = O.keys > LIN_MAXK ? LIN_MAXK : (unsigned)O.keys;
@@ -1185,19 +1204,23 @@ static void run_lin(const combo_t *c, double dur, result_t *res, uint64_t *check
   lin_state_t init, fin;
   lin_observe(&init);
   while (st_now_ns() < end && *checked < 20000) {
+    L.burst++;
     pthread_barrier_wait(&L.start);
     pthread_barrier_wait(&L.done);
     lin_observe(&fin);
     if (md->queue && fin.w[0] + 1 >= LIN_WORDS) st_violation("lin: queue left with %llu items", (unsigned long long)fin.w[0]);
     int r = lin_check(&srch, md, L.ops, n, &init, &fin);
     (*checked)++;
+    *overlapped += lin_concurrent(L.ops, n);
     if (r < 0) (*undecided)++;
     if (r == 0) {
       st_violation("lin: history %llu of %s/%s is not linearizable", (unsigned long long)*checked,
                    combo_container(c), cc_smr_kind_name(c->sk));
       if (failed++ < 2) lin_print_history(md, L.ops, n, &init, &fin);
     }
-    init = fin;
+    /* a drained queue starts the next burst empty */
+    if (md->queue) memset(&init, 0, sizeof init);
+    else init = fin;
     res->ops += n;
   }
   cc_atomic_store_seq_cst(&L.quit, 1);
@@ -1223,9 +1246,9 @@ static void run_lin(const combo_t *c, double dur, result_t *res, uint64_t *check
 static bool run_combo(const combo_t *c) {
   uint64_t v0 = st_violation_count();
   result_t r = { 0 };
-  uint64_t checked = 0, undecided = 0;
+  uint64_t checked = 0, undecided = 0, overlapped = 0;
   if (O.lin) {
-    run_lin(c, O.seconds, &r, &checked, &undecided);
+    run_lin(c, O.seconds, &r, &checked, &undecided, &overlapped);
   } else {
     /* NONE frees nothing before its domain goes: short rounds keep memory
      * (and the value pool) finite. Every round is checked in full. */
@@ -1238,11 +1261,11 @@ static bool run_combo(const combo_t *c) {
     }
   }
   uint64_t v = st_violation_count() - v0;
-  char extra[200];
+  char extra[256];
   int off = 0;
   if (O.lin)
-    off += snprintf(extra + off, sizeof extra - off, " %llu histories checked (%llu undecided)",
-                    (unsigned long long)checked, (unsigned long long)undecided);
+    off += snprintf(extra + off, sizeof extra - off, " %llu histories checked (%llu with concurrent ops, %llu undecided)",
+                    (unsigned long long)checked, (unsigned long long)overlapped, (unsigned long long)undecided);
   else
     off += snprintf(extra + off, sizeof extra - off, " pending_peak=%llu", (unsigned long long)r.pending_peak);
   if (O.stall) off += snprintf(extra + off, sizeof extra - off, " stall_peak=%llu/bound=%llu%s",
@@ -1269,6 +1292,10 @@ static bool run_combo(const combo_t *c) {
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  if (O.lin && !lin_selftest()) {
+    printf("ccoll-stress: the linearizability checker failed its self-test\n");
+    return 2;
+  }
   setvbuf(stdout, NULL, _IOLBF, 0);
   cc_alloc_stats_enable(true);
   g_ntok = (size_t)O.threads * TOK_PER_SLOT;
