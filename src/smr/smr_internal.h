@@ -75,6 +75,8 @@
 #ifndef CCOLL_SMR_INTERNAL_H
 #define CCOLL_SMR_INTERNAL_H
 
+#include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,5 +89,16 @@
 #define CC__SMR_CAT3(a, b, c) a##b##c
 #define CC__SMR_XCAT3(a, b, c) CC__SMR_CAT3(a, b, c)
 #define CC__SMR(S, op) CC__SMR_XCAT3(cc__smr_, S, _##op)
+
+/* Dispatches the statement macro to CC__SMR_READ_PHASE_<S>(t). */
+#define CC__SMR_CAT2(a, b) a##b
+#define CC__SMR_XCAT2(a, b) CC__SMR_CAT2(a, b)
+#define CC__SMR_READ_PHASE(S, t) CC__SMR_XCAT2(CC__SMR_READ_PHASE_, S)(t)
+
+#include "smr_types.h"
+#include "smr_none.h"
+#include "smr_debra.h"
+#include "smr_debrap.h"
+#include "smr_ibr.h"
 
 #endif /* CCOLL_SMR_INTERNAL_H */

@@ -1,0 +1,251 @@
+/* DEBRA and DEBRA+ slow paths: limbo blocks, bag rotation, orphans, drain. */
+#include "alloc/alloc_internal.h"
+#include "smr_private.h"
+
+#define POOL_MAX 8          /* empty blocks a thread keeps */
+#define SAMPLE_EVERY 8      /* rotations between pending-peak samples */
+
+/* ------------------------------------------------------------ blocks */
+
+static cc__smr_blk_t *blk_get(cc__smr_thr_t *t) {
+  cc__smr_blk_t *b = t->pool;
+  if (b != NULL) {
+    t->pool = b->next;
+    t->pool_n--;
+  } else {
+    b = cc__alloc_internal(sizeof *b, CC__LINE, false);
+    if (b == NULL) cc__smr_oom("a limbo block");
+  }
+  b->next = NULL;
+  b->n = 0;
+  return b;
+}
+
+static void blk_put(cc__smr_thr_t *t, cc__smr_blk_t *b) {
+  if (t->pool_n < POOL_MAX) {
+    b->next = t->pool;
+    t->pool = b;
+    t->pool_n++;
+  } else {
+    cc_free(b, sizeof *b);
+  }
+}
+
+static void pool_drop(cc__smr_thr_t *t) {
+  while (t->pool != NULL) {
+    cc__smr_blk_t *b = t->pool;
+    t->pool = b->next;
+    cc_free(b, sizeof *b);
+  }
+  t->pool_n = 0;
+}
+
+cc__smr_blk_t *cc__smr_debra_grow(cc__smr_thr_t *t) {
+  cc__smr_bag_t *bag = &t->bag[t->cur];
+  cc__smr_blk_t *b = blk_get(t);
+  b->next = bag->head;
+  bag->head = b;
+  if (bag->tail == NULL) bag->tail = b;
+  return b;
+}
+
+void cc__smr_debra_drop_block(cc__smr_thr_t *t) {
+  cc__smr_blk_t *b = t->freeable.head;
+  t->freeable.head = b->next;
+  if (t->freeable.head == NULL) t->freeable.tail = NULL;
+  blk_put(t, b);
+}
+
+size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b) {
+  size_t n = 0;
+  while (b != NULL) {
+    cc__smr_blk_t *next = b->next;
+    for (size_t i = 0; i < b->n; i++) cc__smr_node_free(NULL, b->p[i]);
+    n += b->n;
+    cc_free(b, sizeof *b);
+    b = next;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------ bags */
+
+static void bag_append(cc__smr_bag_t *dst, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count) {
+  if (head == NULL) return;
+  if (dst->tail != NULL) dst->tail->next = head;
+  else dst->head = head;
+  dst->tail = tail;
+  dst->count += count;
+}
+
+/* Into the current bag again, uncounted (it was counted when retired). */
+static void requeue(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  cc__smr_bag_t *bag = &t->bag[t->cur];
+  cc__smr_blk_t *b = bag->head;
+  if (b == NULL || b->n == CC__SMR_BLK_CAP) b = cc__smr_debra_grow(t);
+  b->p[b->n++] = h;
+  bag->count++;
+}
+
+/* Moves a chain of safe blocks to the freeable list. Under DEBRA+ a block
+ * some thread still protects in a slot (a neutralised thread finishing its
+ * write phase) goes back to the current bag instead. The slots are read
+ * after the epoch that made these blocks safe was observed, and a thread
+ * can protect a block only in a read phase that began before the block was
+ * unlinked; so no slot can name one of them later than this snapshot. */
+static void to_freeable(cc__smr_thr_t *t, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count) {
+  if (head == NULL) return;
+  size_t held = 0;
+  if (t->dom->kind == CC_SMR_DEBRA_PLUS) held = cc__smr_debrap_snapshot_slots(t);
+  if (held == 0) {
+    bag_append(&t->freeable, head, tail, count);
+    return;
+  }
+  while (head != NULL) {
+    cc__smr_blk_t *b = head;
+    head = b->next;
+    b->next = NULL;
+    size_t j = 0;
+    for (size_t i = 0; i < b->n; i++) {
+      if (cc__smr_debrap_slot_held(t, held, b->p[i])) requeue(t, b->p[i]);
+      else b->p[j++] = b->p[i];
+    }
+    b->n = j;
+    if (j == 0) blk_put(t, b);
+    else bag_append(&t->freeable, b, b, j);
+  }
+}
+
+/* Orphans handed off at epoch E are safe from E + 3 on. */
+static void adopt_orphans(cc__smr_thr_t *t, uint64_t e) {
+  cc_smr_t *d = t->dom;
+  cc__smr_orphan_t *take = NULL;
+  pthread_mutex_lock(&d->lock);
+  cc__smr_orphan_t *o = cc_atomic_load_relaxed(&d->orphans), *keep = NULL;
+  while (o != NULL) {
+    cc__smr_orphan_t *next = o->next;
+    if (o->epoch + 3 <= e) {
+      o->next = take;
+      take = o;
+    } else {
+      o->next = keep;
+      keep = o;
+    }
+    o = next;
+  }
+  cc_atomic_store_relaxed(&d->orphans, keep);
+  pthread_mutex_unlock(&d->lock);
+  while (take != NULL) {
+    cc__smr_orphan_t *next = take->next;
+    cc__smr_blk_t *tail = take->blocks;
+    while (tail != NULL && tail->next != NULL) tail = tail->next;
+    to_freeable(t, take->blocks, tail, take->count);
+    cc_free_unsized(take);
+    take = next;
+  }
+}
+
+void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e) {
+  cc__smr_bag_t safe[3];
+  int ns = 0;
+  for (int i = 0; i < 3; i++) {
+    cc__smr_bag_t *b = &t->bag[i];
+    if (b->count != 0 && b->epoch + 3 <= e) {
+      safe[ns++] = *b;
+      b->head = b->tail = NULL;
+      b->count = 0;
+    }
+  }
+  /* the oldest bag: its label is at most local_epoch - 2 <= e - 3 */
+  t->cur = (t->cur + 1) % 3;
+  t->bag[t->cur].epoch = e;
+  t->local_epoch = e;
+  t->cursor = cc_atomic_load_acquire(&t->dom->threads);
+  for (int i = 0; i < ns; i++) to_freeable(t, safe[i].head, safe[i].tail, safe[i].count);
+  if (cc_atomic_load_relaxed(&t->dom->orphans) != NULL) adopt_orphans(t, e);
+  if (++t->retire_tick >= SAMPLE_EVERY) {
+    t->retire_tick = 0;
+    cc__smr_sample_pending(t);
+  }
+}
+
+void cc__smr_debra_reannounce(cc__smr_thr_t *t) {
+  cc_smr_t *d = t->dom;
+  for (;;) {
+    uint64_t e = cc_atomic_load_acquire(&d->epoch);
+    if (e == t->local_epoch) return;
+    cc__smr_debra_new_epoch(t, e);
+    cc_atomic_store_seq_cst(&t->announce, e << 1);
+    if (cc_atomic_load_seq_cst(&d->epoch) == e) return;
+  }
+}
+
+void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
+  uint64_t expected = e;
+  /* seq_cst: orders every announcement read in this round before the
+   * advance; a loser simply finds the epoch already moved */
+  cc_atomic_cas_strong_seq_cst(&t->dom->epoch, &expected, e + 1);
+  cc_atomic_add_owner(&t->st_scans, 1);
+  t->cursor = cc_atomic_load_acquire(&t->dom->threads);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void free_freeable(cc__smr_thr_t *t) {
+  while (t->freeable.head != NULL) cc__smr_debra_free_some(t);
+}
+
+/* Whether every thread is quiescent or in epoch e. */
+static bool all_caught_up(cc_smr_t *d, uint64_t e) {
+  for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
+       c = cc_atomic_load_acquire(&c->next)) {
+    uint64_t a = cc_atomic_load_acquire(&c->announce);
+    if (!(a & CC__SMR_QUIESCENT) && (a >> 1) != e) return false;
+  }
+  return true;
+}
+
+void cc__smr_debra_drain(cc__smr_thr_t *t) {
+  cc_smr_t *d = t->dom;
+  if (t->depth == 0) {
+    /* three advances make every bag of this thread safe, if nobody is
+     * inside an operation that started before them */
+    for (int i = 0; i < 3; i++) {
+      uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
+      if (!all_caught_up(d, e)) break;
+      cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
+    }
+    uint64_t e = cc_atomic_load_acquire(&d->epoch);
+    if (e != t->local_epoch) cc__smr_debra_new_epoch(t, e);
+    if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t, e);
+  }
+  free_freeable(t);
+}
+
+void cc__smr_debra_release(cc__smr_thr_t *t) {
+  cc__smr_orphan_t *o = NULL;
+  cc__smr_bag_t all = {NULL, NULL, 0, 0};
+  for (int i = 0; i < 3; i++) {
+    bag_append(&all, t->bag[i].head, t->bag[i].tail, t->bag[i].count);
+    t->bag[i].head = t->bag[i].tail = NULL;
+    t->bag[i].count = 0;
+  }
+  bag_append(&all, t->freeable.head, t->freeable.tail, t->freeable.count);
+  t->freeable.head = t->freeable.tail = NULL;
+  t->freeable.count = 0;
+  if (all.head != NULL) {
+    o = cc__smr_orphan_new();
+    /* every label is at most the epoch now */
+    o->epoch = cc_atomic_load_acquire(&t->dom->epoch);
+    o->blocks = all.head;
+    o->count = all.count;
+    cc__smr_orphan_push(t->dom, o);
+  }
+  pool_drop(t);
+}
+
+void cc__smr_debra_destroy(cc__smr_thr_t *t) {
+  for (int i = 0; i < 3; i++) cc__smr_reclaim_blocks(t->bag[i].head);
+  cc__smr_reclaim_blocks(t->freeable.head);
+  pool_drop(t);
+}

@@ -1,0 +1,150 @@
+/* IBR slow paths: the reservation scan and drain.
+ *
+ * A scan costs O(T log T + n log T) for T threads and n blocks pending in
+ * this thread: the reservations are copied once into a sorted array of
+ * disjoint intervals, then each block is one binary search. */
+#include <stdlib.h>
+
+#include "alloc/alloc_internal.h"
+#include "smr_private.h"
+
+#define SAMPLE_EVERY 4 /* scans between pending-peak samples */
+
+typedef struct {
+  uint64_t lo, hi;
+} interval_t;
+
+static int interval_cmp(const void *a, const void *b) {
+  const interval_t *x = a, *y = b;
+  return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static bool scratch_reserve(cc__smr_thr_t *t, size_t intervals) {
+  size_t need = 2 * intervals;
+  if (need <= t->scratch_cap) return true;
+  size_t cap = need + 16;
+  uint64_t *s = cc__alloc_internal(cap * sizeof *s, 0, false);
+  if (s == NULL) return false;
+  cc_free_unsized(t->scratch);
+  t->scratch = s;
+  t->scratch_cap = cap;
+  return true;
+}
+
+/* Sorted disjoint reservations of every thread into t->scratch; returns
+ * their number, or SIZE_MAX when no room could be had (then nothing may be
+ * freed). */
+static size_t collect_reservations(cc__smr_thr_t *t) {
+  cc_smr_t *d = t->dom;
+  for (;;) {
+    size_t cap = cc_atomic_load_acquire(&d->nthreads) + 4;
+    if (!scratch_reserve(t, cap)) return SIZE_MAX;
+    interval_t *iv = (interval_t *)(void *)t->scratch;
+    size_t k = 0;
+    bool overflow = false;
+    for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
+         c = cc_atomic_load_acquire(&c->next)) {
+      /* seq_cst: pairs with the seq_cst reservation stores (store-load) */
+      uint64_t lo = cc_atomic_load_seq_cst(&c->lower);
+      if (lo == CC__SMR_NO_RESERVATION) continue;
+      /* read after lower: this upper or a later one, never less than lo
+       * for the operation that published lo */
+      uint64_t hi = cc_atomic_load_seq_cst(&c->upper);
+      if (hi < lo) hi = lo;
+      if (k == cap) {
+        overflow = true;
+        break;
+      }
+      iv[k++] = (interval_t){lo, hi};
+    }
+    if (overflow) continue; /* threads registered meanwhile: retry bigger */
+    if (k > 1) qsort(iv, k, sizeof *iv, interval_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+      if (m > 0 && iv[i].lo <= iv[m - 1].hi) {
+        if (iv[i].hi > iv[m - 1].hi) iv[m - 1].hi = iv[i].hi;
+      } else {
+        iv[m++] = iv[i];
+      }
+    }
+    return m;
+  }
+}
+
+/* Whether [birth, retire] meets one of the m sorted disjoint intervals. */
+static bool reserved(const interval_t *iv, size_t m, uint64_t birth, uint64_t retire) {
+  size_t lo = 0, hi = m; /* first interval with hi >= birth */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (iv[mid].hi < birth) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < m && iv[lo].lo <= retire;
+}
+
+static void adopt_orphans(cc__smr_thr_t *t) {
+  cc_smr_t *d = t->dom;
+  pthread_mutex_lock(&d->lock);
+  cc__smr_orphan_t *o = cc_atomic_load_relaxed(&d->orphans);
+  cc_atomic_store_relaxed(&d->orphans, NULL);
+  pthread_mutex_unlock(&d->lock);
+  while (o != NULL) {
+    cc__smr_orphan_t *next = o->next;
+    cc__smr_hdr_t *h = o->list;
+    while (h != NULL) {
+      cc__smr_hdr_t *hn = h->next;
+      h->next = t->rlist;
+      t->rlist = h;
+      t->rcount++;
+      h = hn;
+    }
+    cc_free_unsized(o);
+    o = next;
+  }
+}
+
+void cc__smr_ibr_scan(cc__smr_thr_t *t) {
+  t->retire_tick = 0;
+  if (t->in_scan) return;
+  t->in_scan = true;
+  cc_smr_t *d = t->dom;
+  cc_atomic_add_owner(&t->st_scans, 1);
+  if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t);
+
+  /* A workload that retires without allocating would never move the
+   * epoch, and every block would stay reserved by the running operations:
+   * advance it when no allocation did since the previous scan. */
+  uint64_t e = cc_atomic_load_acquire(&d->epoch);
+  if (e == t->last_scan_epoch && cc_atomic_cas_strong_acq_rel(&d->epoch, &e, e + 1)) e++;
+  t->last_scan_epoch = e;
+
+  if ((cc_atomic_load_relaxed(&t->st_scans) % SAMPLE_EVERY) == 0) cc__smr_sample_pending(t);
+  size_t m = collect_reservations(t);
+  if (m != SIZE_MAX) {
+    const interval_t *iv = (const interval_t *)(void *)t->scratch;
+    /* detached first: a retire_fn callback may retire into t->rlist */
+    cc__smr_hdr_t *h = t->rlist;
+    t->rlist = NULL;
+    t->rcount = 0;
+    while (h != NULL) {
+      cc__smr_hdr_t *next = h->next;
+      if (reserved(iv, m, h->birth, h->retire)) {
+        h->next = t->rlist;
+        t->rlist = h;
+        t->rcount++;
+      } else {
+        cc__smr_reclaim(t, h);
+      }
+      h = next;
+    }
+  }
+  t->in_scan = false;
+}
+
+void cc__smr_ibr_drain(cc__smr_thr_t *t) {
+  if (t->depth == 0) {
+    /* past every retire epoch: what no running operation reserves goes */
+    cc_atomic_fetch_add_acq_rel(&t->dom->epoch, 1);
+  }
+  cc__smr_ibr_scan(t);
+}

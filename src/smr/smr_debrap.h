@@ -1,0 +1,148 @@
+/* Internal: DEBRA+ (Brown, PODC'15): DEBRA that neutralises a thread holding
+ * the epoch back.
+ *
+ * An operation is split in a restartable read phase and a write phase
+ * (NBR, Singh/Brown/Mashtizadeh PPoPP'21, uses the same split). When a
+ * thread's limbo bags grow past a threshold while another thread blocks the
+ * epoch, it signals that thread (neutralize.c). The handler, running in the
+ * blocking thread:
+ *   - read phase: announces quiescence and jumps back to the start of the
+ *     read phase (sigsetjmp in CC__SMR_READ_PHASE), which re-announces the
+ *     current epoch before reading again;
+ *   - write phase: announces quiescence and returns; the operation goes on
+ *     touching only the nodes it protected in its slots, which every DEBRA+
+ *     reclaimer honours, and its own new nodes;
+ *   - otherwise (between operations, in a user section or an operation
+ *     nested in one): does nothing. User sections are never restarted.
+ * Without neutralisation (TSan builds) this is DEBRA plus unused slots. */
+#ifndef CCOLL_SMR_DEBRAP_H
+#define CCOLL_SMR_DEBRAP_H
+
+void cc__smr_debrap_recover(cc__smr_thr_t *t);
+void cc__smr_debrap_force(cc__smr_thr_t *t);
+
+#if CC__SMR_NEUTRALIZE
+/* The record of the operation this thread is running in a DEBRA+ domain:
+ * the signal handler's only way to it. */
+extern cc_thread_local cc__smr_thr_t *volatile cc__smr_cur;
+
+static inline void cc__smr_debrap_set_phase(cc__smr_thr_t *t, int phase) {
+  /* relaxed: other threads read the phase as a hint only; the handler runs
+   * on this thread, ordered by the signal fence */
+  atomic_signal_fence(memory_order_seq_cst);
+  cc_atomic_store_relaxed(&t->phase, phase);
+  atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* Entered after sigsetjmp, also after a jump back. Leaves the thread in its
+ * read phase with an announcement no reclaimer has passed over. */
+static inline void cc__smr_debrap_enter_read(cc__smr_thr_t *t) {
+  for (;;) {
+    if (cc_unlikely(t->neutralized_flag)) cc__smr_debrap_recover(t);
+    cc__smr_debrap_set_phase(t, CC__SMR_READ);
+    /* a signal after this point jumps back; one before it only set the flag */
+    if (cc_likely(!t->neutralized_flag)) return;
+    cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
+  }
+}
+
+/* Restartable only for an outermost operation outside user sections. */
+#  define CC__SMR_READ_PHASE_debrap(t)                                      \
+    do {                                                                   \
+      cc__smr_thr_t *const cc__rp_t = (t);                                 \
+      if (cc__rp_t->depth == 1 && cc__rp_t->user_depth == 0) {             \
+        (void)sigsetjmp(cc__rp_t->env, 0);                                 \
+        cc__smr_debrap_enter_read(cc__rp_t);                               \
+      }                                                                    \
+    } while (0)
+#else
+static inline void cc__smr_debrap_set_phase(cc__smr_thr_t *t, int phase) {
+  (void)t, (void)phase;
+}
+#  define CC__SMR_READ_PHASE_debrap(t) ((void)(t))
+#endif
+
+static inline void cc__smr_debrap_begin(cc__smr_thr_t *t) {
+  if (t->depth != 0) {
+    t->depth++;
+    return;
+  }
+  if (t->freeable.head != NULL) cc__smr_debra_free_some(t);
+  t->depth = 1;
+#if CC__SMR_NEUTRALIZE
+  t->prev_cur = cc__smr_cur;
+  cc__smr_cur = t;
+#endif
+  cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
+  cc__smr_debra_announce(t, true);
+  /* CCOLL_DEBRA_NEUTRALIZE_EVERY: exercise the recovery paths */
+  if (cc_unlikely(t->dom->neutralize_every != 0) && ++t->ops >= t->dom->neutralize_every)
+    cc__smr_debrap_force(t);
+}
+
+static inline void cc__smr_debrap_clear_slots(cc__smr_thr_t *t) {
+  unsigned m = t->slots_used;
+  t->slots_used = 0;
+  while (m != 0) {
+    unsigned i = (unsigned)__builtin_ctz(m);
+    m &= m - 1;
+    cc_atomic_store_relaxed(&t->slots[i], 0);
+  }
+}
+
+static inline void cc__smr_debrap_end(cc__smr_thr_t *t) {
+  if (--t->depth != 0) return;
+  cc__smr_debrap_set_phase(t, CC__SMR_IDLE);
+#if CC__SMR_NEUTRALIZE
+  cc__smr_cur = t->prev_cur;
+  t->neutralized_flag = 0;
+#endif
+  if (t->slots_used != 0) cc__smr_debrap_clear_slots(t);
+  cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
+}
+
+static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
+  (void)t;
+  return cc_atomic_load_acquire(src);
+}
+
+static inline void *cc__smr_debrap_alloc(cc__smr_thr_t *t, size_t size) {
+  (void)t;
+  return cc__smr_node_alloc(size);
+}
+
+static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {
+  cc__smr_node_free(t, (cc__smr_hdr_t *)node);
+}
+
+/* A neutralised thread keeps working in its write phase after the epoch
+ * moved on without it, so the bag label cannot be its announcement: it is
+ * the epoch read here, after the unlink, which a reader of the block could
+ * not have announced past. */
+static inline void cc__smr_debrap_retire(cc__smr_thr_t *t, void *node) {
+  uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
+  if (cc_unlikely(e != t->local_epoch)) cc__smr_debra_new_epoch(t, e);
+  cc__smr_debra_push(t, (cc__smr_hdr_t *)node);
+}
+
+static inline void cc__smr_debrap_retire_fn(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *),
+                                            void *ctx) {
+  cc__smr_retire_fn_slow(t, p, fn, ctx, cc__smr_debrap_retire);
+}
+
+static inline void cc__smr_debrap_protect(cc__smr_thr_t *t, unsigned slot, const void *node) {
+  /* release: published before the handler's quiescent announcement, which
+   * a reclaimer reads before it reads the slots */
+  cc_atomic_store_release(&t->slots[slot], (uintptr_t)node & ~(uintptr_t)(CC__LINE - 1));
+  t->slots_used |= 1u << slot;
+}
+
+static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t) {
+#if CC__SMR_NEUTRALIZE
+  if (cc_atomic_load_relaxed(&t->phase) == CC__SMR_READ) cc__smr_debrap_set_phase(t, CC__SMR_WRITE);
+#else
+  (void)t;
+#endif
+}
+
+#endif /* CCOLL_SMR_DEBRAP_H */

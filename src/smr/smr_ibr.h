@@ -1,0 +1,93 @@
+/* Internal: IBR, the 2GEIBR variant (Wen, Izraelevitz, Cai, Beadle, Scott,
+ * PPoPP'18).
+ *
+ * Every block carries its birth epoch; retiring stamps its retire epoch.
+ * A thread in an operation reserves the interval [lower, upper] of epochs:
+ * lower is the epoch at begin, upper is raised by a protected read only
+ * when the global epoch moved since the last one. A retired block whose
+ * [birth, retire] meets no reservation cannot be reached by anyone and is
+ * freed. Unlike epoch schemes a stalled thread pins only the blocks alive
+ * during its interval: blocks born after its upper reservation stay
+ * reclaimable, so garbage stays bounded. The global epoch moves every
+ * epoch_freq allocations of a thread, and on a scan that found the epoch
+ * where the thread's previous scan left it (a workload that retires
+ * without allocating). Scans (ibr.c) run every empty_freq retirements. */
+#ifndef CCOLL_SMR_IBR_H
+#define CCOLL_SMR_IBR_H
+
+#define CC__SMR_READ_PHASE_ibr(t) ((void)(t))
+
+void cc__smr_ibr_scan(cc__smr_thr_t *t);
+
+static inline void cc__smr_ibr_begin(cc__smr_thr_t *t) {
+  if (t->depth++ != 0) return;
+  uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
+  t->local_epoch = e;
+  /* upper first: a scanner that sees the new lower (seq_cst, hence
+   * release) sees this upper or a later one */
+  cc_atomic_store_relaxed(&t->upper, e);
+  /* seq_cst: the reservation is visible before the first protected load */
+  cc_atomic_store_seq_cst(&t->lower, e);
+}
+
+static inline void cc__smr_ibr_end(cc__smr_thr_t *t) {
+  if (--t->depth != 0) return;
+  /* release: the operation's reads happen before the reservation goes */
+  cc_atomic_store_release(&t->lower, CC__SMR_NO_RESERVATION);
+}
+
+/* The target of the pointer loaded is covered by [lower, upper] once the
+ * epoch read after the load equals upper: it was reachable (so not yet
+ * retired) at that load, which happened within the reservation. */
+static inline uintptr_t cc__smr_ibr_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
+  cc_atomic(uint64_t) *ep = &t->dom->epoch;
+  for (;;) {
+    uintptr_t x = cc_atomic_load_acquire(src);
+    uint64_t e = cc_atomic_load_seq_cst(ep);
+    if (cc_likely(e == t->local_epoch)) return x;
+    t->local_epoch = e;
+    cc_atomic_store_seq_cst(&t->upper, e);
+  }
+}
+
+static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
+  cc__smr_hdr_t *h = (cc__smr_hdr_t *)cc__smr_node_alloc(size);
+  if (cc_unlikely(h == NULL)) return NULL;
+  cc_smr_t *d = t->dom;
+  if (cc_unlikely(++t->alloc_tick >= d->epoch_freq)) {
+    t->alloc_tick = 0;
+    cc_atomic_fetch_add_acq_rel(&d->epoch, 1);
+  }
+  /* dated before it can be published (the publishing CAS releases it) */
+  h->birth = cc_atomic_load_acquire(&d->epoch);
+  return h;
+}
+
+static inline void cc__smr_ibr_dealloc(cc__smr_thr_t *t, void *node) {
+  cc__smr_node_free(t, (cc__smr_hdr_t *)node);
+}
+
+static inline void cc__smr_ibr_retire(cc__smr_thr_t *t, void *node) {
+  cc__smr_hdr_t *h = (cc__smr_hdr_t *)node;
+  /* read after the unlink: no reader reserved an epoch past the block's
+   * reachability without this value being at least that epoch */
+  h->retire = cc_atomic_load_acquire(&t->dom->epoch);
+  h->next = t->rlist;
+  t->rlist = h;
+  t->rcount++;
+  cc_atomic_add_owner(&t->st_retired, 1);
+  if (cc_unlikely(++t->retire_tick >= t->dom->empty_freq)) cc__smr_ibr_scan(t);
+}
+
+static inline void cc__smr_ibr_retire_fn(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *),
+                                         void *ctx) {
+  cc__smr_retire_fn_slow(t, p, fn, ctx, cc__smr_ibr_retire);
+}
+
+static inline void cc__smr_ibr_protect(cc__smr_thr_t *t, unsigned slot, const void *node) {
+  (void)t, (void)slot, (void)node;
+}
+
+static inline void cc__smr_ibr_write_phase(cc__smr_thr_t *t) { (void)t; }
+
+#endif /* CCOLL_SMR_IBR_H */

@@ -1,0 +1,44 @@
+/* Internal: NONE — never reclaims before the domain is destroyed. The
+ * baseline of the benchmarks: retiring costs a list push and two counters. */
+#ifndef CCOLL_SMR_NONE_H
+#define CCOLL_SMR_NONE_H
+
+#define CC__SMR_READ_PHASE_none(t) ((void)(t))
+
+static inline void cc__smr_none_begin(cc__smr_thr_t *t) { t->depth++; }
+static inline void cc__smr_none_end(cc__smr_thr_t *t) { t->depth--; }
+
+static inline uintptr_t cc__smr_none_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
+  (void)t;
+  return cc_atomic_load_acquire(src);
+}
+
+static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
+  (void)t;
+  return cc__smr_node_alloc(size);
+}
+
+static inline void cc__smr_none_dealloc(cc__smr_thr_t *t, void *node) {
+  cc__smr_node_free(t, (cc__smr_hdr_t *)node);
+}
+
+static inline void cc__smr_none_retire(cc__smr_thr_t *t, void *node) {
+  cc__smr_hdr_t *h = (cc__smr_hdr_t *)node;
+  h->next = t->rlist;
+  t->rlist = h;
+  t->rcount++;
+  cc_atomic_add_owner(&t->st_retired, 1);
+}
+
+static inline void cc__smr_none_retire_fn(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *),
+                                          void *ctx) {
+  cc__smr_retire_fn_slow(t, p, fn, ctx, cc__smr_none_retire);
+}
+
+static inline void cc__smr_none_protect(cc__smr_thr_t *t, unsigned slot, const void *node) {
+  (void)t, (void)slot, (void)node;
+}
+
+static inline void cc__smr_none_write_phase(cc__smr_thr_t *t) { (void)t; }
+
+#endif /* CCOLL_SMR_NONE_H */

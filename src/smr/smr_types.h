@@ -1,0 +1,198 @@
+/* Internal: the data shared by every scheme — block header, limbo blocks,
+ * thread record, domain — and the thread-record lookup. Included by
+ * smr_internal.h only. */
+#ifndef CCOLL_SMR_TYPES_H
+#define CCOLL_SMR_TYPES_H
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomic.h"
+#include "compiler.h"
+#include "ccoll/alloc.h"
+#include "ccoll/smr.h"
+
+/* DEBRA+ neutralisation needs signals delivered promptly; ThreadSanitizer
+ * defers them to its own safe points, so TSan builds leave it out and
+ * DEBRA+ runs as DEBRA there (doc/smr.md). */
+#if CC_TSAN
+#  define CC__SMR_NEUTRALIZE 0
+#else
+#  define CC__SMR_NEUTRALIZE 1
+#endif
+
+/* Every block a domain hands out starts with this header (containers embed
+ * it as the first member and never touch it). `size` is what the block was
+ * allocated with, so cc_free can be told; 0 marks a retire_fn record. */
+typedef struct cc__smr_hdr {
+  struct cc__smr_hdr *next; /* limbo chain (IBR, NONE, orphans) */
+  uint64_t birth;           /* IBR: epoch at allocation */
+  uint64_t retire;          /* IBR: epoch at retirement */
+  size_t size;
+} cc__smr_hdr_t;
+
+/* An object given to retire_fn: it has no header of its own. */
+typedef struct {
+  cc__smr_hdr_t hdr; /* size 0, birth 0: IBR dates it conservatively */
+  void *p;
+  void (*fn)(void *p, void *ctx);
+  void *ctx;
+} cc__smr_fnrec_t;
+
+/* DEBRA limbo bags are chains of these: retiring writes one pointer into a
+ * block the thread owns, never into the retired node. 1 KiB each. */
+#define CC__SMR_BLK_CAP 126
+typedef struct cc__smr_blk {
+  struct cc__smr_blk *next;
+  size_t n;
+  cc__smr_hdr_t *p[CC__SMR_BLK_CAP];
+} cc__smr_blk_t;
+
+typedef struct {
+  cc__smr_blk_t *head, *tail; /* head is the block being filled / emptied */
+  size_t count;
+  uint64_t epoch;             /* DEBRA: epoch its contents were retired in */
+} cc__smr_bag_t;
+
+/* DEBRA+ phases of the current operation (what the signal handler may do). */
+enum {
+  CC__SMR_IDLE = 0,  /* no operation: already quiescent */
+  CC__SMR_HOLD = 1,  /* in an operation or user section: leave it alone */
+  CC__SMR_READ = 2,  /* restartable read phase: jump back to its start */
+  CC__SMR_WRITE = 3, /* write phase: quiescent except for its protected slots */
+};
+
+#define CC__SMR_QUIESCENT 1u /* low bit of a DEBRA announcement */
+#define CC__SMR_NO_RESERVATION UINT64_MAX
+
+typedef struct cc__smr_thr cc__smr_thr_t;
+
+struct cc__smr_thr {
+  /* ---- owner only (first line: what every operation touches) */
+  cc_smr_t *dom;
+  unsigned depth;           /* begin/end nesting */
+  unsigned user_depth;      /* of which user sections (never restarted) */
+  uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
+  cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
+  unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
+  unsigned retire_tick;     /* retirements since the last scan */
+  cc__smr_thr_t *prev_cur;  /* DEBRA+: record of the enclosing operation */
+  uint64_t ops;             /* DEBRA+: operations, for forced neutralisation */
+  unsigned slots_used;      /* DEBRA+: bit i set: slots[i] may be non-zero */
+
+  /* ---- owner only: garbage */
+  cc__smr_bag_t bag[3] cc_cache_aligned; /* DEBRA: limbo bags, bag[cur] newest */
+  unsigned cur;
+  cc__smr_bag_t freeable;   /* DEBRA: safe, freed a few per operation */
+  cc__smr_blk_t *pool;      /* DEBRA: empty blocks kept for reuse */
+  unsigned pool_n;
+  cc__smr_hdr_t *rlist;     /* IBR, NONE: retired, not yet freed */
+  size_t rcount;
+  uint64_t last_scan_epoch; /* IBR: global epoch at the previous scan */
+  bool in_scan;             /* IBR: a retire_fn callback retiring must not rescan */
+  uint64_t *scratch;        /* IBR: reservation intervals; DEBRA+: slots */
+  size_t scratch_cap;       /* in uint64_t */
+  cc__smr_thr_t *victim;    /* DEBRA+: last thread signalled ... */
+  uint64_t victim_acks;     /* ... and its ack count then */
+
+  /* ---- read by other threads */
+  cc_atomic(uint64_t) announce cc_cache_aligned; /* DEBRA: epoch << 1 | quiescent */
+  cc_atomic(uint64_t) lower;                     /* IBR reservation [lower, upper] */
+  cc_atomic(uint64_t) upper;
+  cc_atomic(uintptr_t) slots[CC__SMR_SLOTS];      /* DEBRA+: protected in the write phase */
+  cc_atomic(int) phase;                          /* DEBRA+: CC__SMR_IDLE .. WRITE */
+  volatile sig_atomic_t neutralized_flag;        /* DEBRA+: set by the handler */
+  cc_atomic(uint64_t) acks;                      /* DEBRA+: signals handled */
+
+  /* ---- statistics: written by the owner only, summed by readers */
+  cc_atomic(uint64_t) st_retired cc_cache_aligned;
+  cc_atomic(uint64_t) st_freed;
+  cc_atomic(uint64_t) st_scans;
+  cc_atomic(uint64_t) st_neutralized;
+
+  /* ---- registry */
+  cc_atomic(cc__smr_thr_t *) next cc_cache_aligned; /* domain's list, push only */
+  cc_atomic(int) in_use;
+  cc_atomic(int) kill_state; /* DEBRA+: 0 alive, 1 being signalled, 2 leaving */
+  pthread_t tid;
+  sigjmp_buf env;            /* DEBRA+: start of the current read phase */
+};
+
+/* Garbage of a thread that left, waiting for a thread to adopt it. */
+typedef struct cc__smr_orphan {
+  struct cc__smr_orphan *next;
+  uint64_t epoch;        /* DEBRA: global epoch at hand-off */
+  cc__smr_blk_t *blocks; /* DEBRA: chained blocks */
+  cc__smr_hdr_t *list;   /* IBR, NONE: chained headers */
+  size_t count;
+} cc__smr_orphan_t;
+
+struct cc_smr {
+  /* read-mostly */
+  cc_smr_kind_t kind;
+  unsigned epoch_freq, empty_freq;
+  uint64_t id;                  /* unique for the process: TLS caches compare it */
+  cc_atomic(cc__smr_thr_t *) threads;
+  cc_atomic(size_t) nthreads;   /* records ever created (never shrinks) */
+  size_t limbo_threshold;       /* DEBRA+: own limbo size that justifies a signal */
+  uint64_t neutralize_every;    /* DEBRA+: forced neutralisation (0: off) */
+  int signo;                    /* DEBRA+ */
+
+  cc_atomic(uint64_t) epoch cc_cache_aligned;
+
+  cc_atomic(uint64_t) pending_peak cc_cache_aligned;
+  cc_atomic(cc__smr_orphan_t *) orphans; /* non-NULL hint read without the lock */
+  pthread_mutex_t lock;         /* registration, orphans */
+  struct cc_smr *live_next, *live_prev;  /* registry of live domains */
+};
+
+/* ------------------------------------------------------------ slow paths */
+
+cc__smr_thr_t *cc__smr_thr_slow(cc_smr_t *d);
+void cc__smr_free_hdr(cc__smr_thr_t *t, cc__smr_hdr_t *h);
+void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *), void *ctx,
+                            void (*retire)(cc__smr_thr_t *, void *));
+void cc__smr_sample_pending(cc__smr_thr_t *t);
+_Noreturn void cc__smr_oom(const char *what);
+
+/* ------------------------------------------------------------ lookup */
+
+/* One-entry cache of the last domain this thread used. The id (never
+ * reused) rather than the pointer is compared, so a domain freed and
+ * another allocated at the same address cannot hit a stale record. */
+typedef struct {
+  uint64_t id;
+  cc__smr_thr_t *thr;
+} cc__smr_tls_t;
+
+extern cc_thread_local cc__smr_tls_t cc__smr_tls;
+
+static inline cc__smr_thr_t *cc__smr_thr(cc_smr_t *d) {
+  if (cc_likely(cc__smr_tls.id == d->id)) return cc__smr_tls.thr;
+  return cc__smr_thr_slow(d);
+}
+
+/* ------------------------------------------------------------ common pieces */
+
+static inline void *cc__smr_node_alloc(size_t size) {
+  cc__smr_hdr_t *h = cc_alloc_node(size);
+  if (cc_likely(h != NULL)) h->size = size;
+  return h;
+}
+
+static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  if (cc_likely(h->size != 0)) cc_free(h, h->size);
+  else cc__smr_free_hdr(t, h);
+}
+
+/* Reclaims h (a node or a retire_fn record) and counts it. */
+static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  cc__smr_node_free(t, h);
+  cc_atomic_add_owner(&t->st_freed, 1);
+}
+
+#endif /* CCOLL_SMR_TYPES_H */
