@@ -1,0 +1,158 @@
+/* The skip-list kind of cc_map: the layout and scheme-independent helpers
+ * shared by every instantiation, then skiplist_impl.h once per reclamation
+ * scheme (none, debra, debrap, ibr). The algorithm and its linearizability
+ * argument are at the top of skiplist_impl.h. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ccoll/alloc.h"
+#include "ccoll/skiplist.h"
+#include "containers/map_internal.h"
+
+#define SL_MAXL CC_SKIPLIST_MAX_LEVEL
+
+/* Low bits of a next word: the node holding the word is deleted at that level. */
+#define SL_MARK ((uintptr_t)1)
+/* Low bits of a value word (cells and descriptors are 8-aligned). */
+#define SL_DEAD ((uintptr_t)1) /* terminal: the node's key is deleted */
+#define SL_DESC ((uintptr_t)2) /* points at a pop descriptor, not a cell */
+#define SL_BITS ((uintptr_t)3)
+
+/* A value lives in an immutable cell; a put or replace installs a new cell
+ * rather than overwriting the word, so a value word never returns to an
+ * earlier content while its cells are protected (no ABA: validations that
+ * read it twice are sound). `owner` is the block that carries the cell:
+ * the node itself for the value it was inserted with, else a separate
+ * block retired when the cell is dropped. */
+typedef struct sl_cell {
+  void *v;
+  void *owner;
+} sl_cell_t;
+
+/* One block: header, key, value word, tower, the inline cell, then the
+ * bytes of a bytes key. Key, value and the low levels share the first
+ * cache line, which is all a traversal touches on most nodes. */
+typedef struct sl_node {
+  cc__smr_hdr_t hdr;
+  uint32_t height;
+  cc_atomic(uint32_t) refs; /* inserter + deleter: the last one retires */
+  uint64_t key;             /* u64 key, or the length of a bytes key */
+  cc_atomic(uintptr_t) val; /* cell | SL_DEAD, or descriptor | SL_DESC [| SL_DEAD] */
+  cc_atomic(uintptr_t) next[];
+} sl_node_t;
+
+/* A pop_first in progress on node n whose value word held cell c. */
+typedef struct sl_desc {
+  cc__smr_hdr_t hdr;
+  sl_node_t *n;
+  sl_cell_t *c;
+} sl_desc_t;
+
+/* A cell made by replace (put reuses the node it allocated for the insert). */
+typedef struct sl_cellblk {
+  cc__smr_hdr_t hdr;
+  sl_cell_t cell;
+} sl_cellblk_t;
+
+typedef struct sl_impl {
+  sl_node_t *head;          /* tower of SL_MAXL levels, never deleted */
+  cc_atomic(unsigned) top;  /* levels in use: searches start there */
+} sl_impl_t;
+
+/* Attempt results besides the CC_ statuses. */
+enum {
+  SL_RETRY = 100, /* go round again (after a write, or a failed validation) */
+  SL_LOST,        /* pop: the descriptor was published but the pop did not take */
+  SL_STOP,        /* build: the node was deleted, stop linking levels */
+  SL_EMIT,        /* range: a node to report */
+  SL_DONE,        /* range: past the upper bound */
+};
+
+static inline sl_node_t *sl_ptr(uintptr_t w) { return (sl_node_t *)(w & ~SL_BITS); }
+static inline sl_cell_t *sl_inline_cell(const sl_node_t *n) {
+  return (sl_cell_t *)(void *)&((sl_node_t *)n)->next[n->height];
+}
+static inline const unsigned char *sl_kbytes(const sl_node_t *n) {
+  return (const unsigned char *)(sl_inline_cell(n) + 1);
+}
+
+/* The live cell of value word v, or NULL. */
+static inline sl_cell_t *sl_live(uintptr_t v) {
+  return (v & SL_BITS) ? NULL : (sl_cell_t *)v;
+}
+
+static inline size_t sl_node_size(unsigned height, size_t klen) {
+  return sizeof(sl_node_t) + height * sizeof(uintptr_t) + sizeof(sl_cell_t) + klen;
+}
+
+/* Byte order compare written out: the restartable read phase of DEBRA+
+ * makes no libc call, memcmp included. */
+static inline int sl_bytes_cmp(const unsigned char *a, size_t alen, const unsigned char *b,
+                               size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  for (size_t i = 0; i < n; i++)
+    if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+  return (alen > blen) - (alen < blen);
+}
+
+/* Node key vs k: -1, 0, 1. */
+static inline int sl_cmp(const cc_map_t *m, const sl_node_t *n, const cc__mkey_t *k) {
+  if (cc_likely(m->key_kind == CC_KEY_U64)) return (n->key > k->u) - (n->key < k->u);
+  return sl_bytes_cmp(sl_kbytes(n), n->key, k->p, k->len);
+}
+
+static inline cc__mkey_t sl_key_of(const cc_map_t *m, const sl_node_t *n) {
+  cc__mkey_t k = {0};
+  if (m->key_kind == CC_KEY_U64) k.u = n->key;
+  else { k.p = sl_kbytes(n); k.len = n->key; }
+  return k;
+}
+
+/* Tower height with p = 1/2 from a per-thread xorshift64*: drawn before an
+ * operation's read phase, never through libc rand. */
+static unsigned sl_random_height(void) {
+  static cc_thread_local uint64_t s;
+  if (cc_unlikely(s == 0)) {
+    static cc_atomic(uint64_t) seed = 0x9e3779b97f4a7c15u;
+    s = cc_atomic_fetch_add_relaxed(&seed, 0x9e3779b97f4a7c15u) | 1;
+  }
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  uint64_t r = s * 0x2545f4914f6cdd1dull;
+  unsigned h = 1 + (unsigned)__builtin_ctzll(r | (1ull << (SL_MAXL - 1)));
+  return h;
+}
+
+static inline void sl_raise_top(sl_impl_t *im, unsigned h) {
+  unsigned top = cc_atomic_load_relaxed(&im->top);
+  /* relaxed: `top` is a hint; levels above it are empty or about to be
+   * linked through CASes that carry their own ordering. */
+  while (top < h && !cc_atomic_cas_strong_relaxed(&im->top, &top, h)) {
+  }
+}
+
+#define S none
+#define SL_RESTARTABLE 0
+#include "skiplist_impl.h"
+#undef S
+#undef SL_RESTARTABLE
+
+#define S debra
+#define SL_RESTARTABLE 0
+#include "skiplist_impl.h"
+#undef S
+#undef SL_RESTARTABLE
+
+#define S debrap
+#define SL_RESTARTABLE 1
+#include "skiplist_impl.h"
+#undef S
+#undef SL_RESTARTABLE
+
+#define S ibr
+#define SL_RESTARTABLE 0
+#include "skiplist_impl.h"
+#undef S
+#undef SL_RESTARTABLE

@@ -1,0 +1,731 @@
+/* The lock-free skip list of cc_map, written once against CC__SMR(S, op)
+ * and included by skiplist.c once per reclamation scheme S (with
+ * SL_RESTARTABLE set for DEBRA+). No include guard: that is the point.
+ *
+ * ------------------------------------------------------------------ structure
+ * Fraser / Herlihy-Shavit skip list. Each node (header, key, value word,
+ * tower, inline value cell, bytes key) is one cache-line-aligned block from
+ * CC__SMR(S, alloc), allocated before the read phase. A node is deleted at
+ * level i when its next[i] carries SL_MARK; marks go from the top level
+ * down, so an unmarked next[0] means "not deleted at any level".
+ *
+ * Traversals follow Michael's discipline: a link is followed only out of a
+ * node whose next word was read unmarked (so the node was still linked and
+ * its successor still reachable at that read); a marked node met on the
+ * way is unlinked by CAS on its predecessor before going on. Nothing is
+ * ever reached through an unlinked node, which is what IBR (and DEBRA+
+ * write phases) require. Every followed link is loaded with
+ * CC__SMR(S, read).
+ *
+ * ------------------------------------------------------------------ one word per key
+ * The presence and value of a key are decided on ONE word, the node's value
+ * word `val`:
+ *   cell               present, value cell->v
+ *   cell | DEAD        deleted (terminal)
+ *   desc | DESC        a pop_first is deciding whether it takes this node
+ *   desc | DESC | DEAD popped by that pop_first (terminal)
+ * Cells are immutable and a put/replace installs a fresh one (put reuses
+ * the node it allocated for the insert case; replace allocates a small
+ * block), so the word never goes back to an earlier content while a reader
+ * holds its cell: reading it twice and seeing the same word proves it did
+ * not change in between.
+ *
+ * The abstract map at time T is {key(n) -> cell->v : n reachable at level 0
+ * and val live}. A live node is reachable (nodes are unlinked only after
+ * their word went terminal), no two reachable nodes hold one key (insert
+ * links only when the first node >= key holds another key, after helping
+ * any dead one out of the way).
+ *
+ * Linearization points:
+ *   insert        the CAS linking the node at level 0;
+ *   put/replace   the CAS of the value word (fails on a dead word: put then
+ *                 retries and inserts afresh, replace reports NOT_FOUND);
+ *   remove        the CAS cell -> cell|DEAD;
+ *   get, and every "absent" answer: the read of the value word, or of the
+ *                 level-0 link that shows no node with the key (a link read
+ *                 unmarked out of a node proves that node was linked then).
+ *   floor/ceiling/lower/higher/first/last: find pred -> succ adjacent at
+ *                 level 0 around the key, read the target's value word (v1),
+ *                 read pred.next[0] again (must still be succ, unmarked),
+ *                 read the value word again (must be v1). At the middle read
+ *                 pred is linked, nothing lies between pred and succ, and the
+ *                 target holds v1 (unchanged across the two reads, no ABA):
+ *                 that read is the linearization point.
+ *   pop_first     the deletion must be decided while the node is the least
+ *                 one, but "least" lives in head.next[0] and "present" in the
+ *                 node's value word. A restricted double-compare single-swap
+ *                 (Harris, Fraser, Pratt) joins them: the popper installs a
+ *                 descriptor in the value word (cell -> desc|DESC); whoever
+ *                 meets it (the popper, or any put/remove/get/insert/range
+ *                 that reads that word) reads head.next[0] and CASes the word
+ *                 to desc|DESC|DEAD if the node is still first, else back to
+ *                 the cell. The pop linearizes at the head read of the
+ *                 resolver whose CAS wins: then the node is first and its
+ *                 word is the descriptor (standing for the live cell). An
+ *                 insert before the node and the pop thus meet on
+ *                 head.next[0]; remove/put and the pop meet on the value
+ *                 word; a descriptor is resolved by anyone, so nobody waits.
+ *                 Descriptors are fresh per attempt, so the popper knows it
+ *                 won exactly when the word reads its own desc|DESC|DEAD.
+ *                 (The naive "find first, CAS its value dead" is only
+ *                 quiescently consistent: a smaller key inserted between the
+ *                 find and the CAS breaks it; cf. Lindén & Jonsson 2013.)
+ *   range         weakly consistent: walks level 0 in key order, reports
+ *                 nodes whose word reads live, resumes after a deleted
+ *                 cursor by a search for the first key above it.
+ *
+ * ------------------------------------------------------------------ reclamation
+ * A linked node has two references: its inserter's (dropped when it has
+ * finished linking the upper levels) and its deleter's (the thread whose CAS
+ * made the word terminal, dropped after a search that unlinks the node at
+ * every level). Whoever drops the last one retires the node, together with
+ * its value cell's block and pop descriptor when those are separate. When
+ * the inserter finishes last, it sees the deletion and runs the unlinking
+ * search itself, so a level linked late is never left behind.
+ * Values owned by the map go to CC__SMR(S, retire_fn) once, from the thread
+ * whose CAS replaced or deleted them.
+ *
+ * ------------------------------------------------------------------ DEBRA+
+ * Every operation is a loop of attempts; an attempt starts with
+ * CC__SMR_READ_PHASE, traverses without allocator, libc or lock calls,
+ * protects what it will write (pred, curr, succ: slots 0-2; range keeps its
+ * cursor in 4-7), enters the write phase and makes at most one group of
+ * CASes, then returns SL_RETRY or a result. State kept across attempts lives
+ * in memory or volatile locals, never in plain locals written after the
+ * sigsetjmp. With SL_RESTARTABLE 0 the same code continues a search after a
+ * successful unlink instead of starting it over.
+ */
+
+#define SLF(name) CC__SMR_XCAT3(sl_, S, _##name)
+
+#define SL_READ(t, p) CC__SMR(S, read)((t), (p))
+
+/* ------------------------------------------------------------------ small writes */
+
+/* Unlinks curr (marked at level i) from pred; true on success. */
+static inline bool SLF(unlink)(cc__smr_thr_t *t, sl_node_t *pred, unsigned i, sl_node_t *curr,
+                               sl_node_t *succ) {
+  CC__SMR(S, protect)(t, 0, pred);
+  CC__SMR(S, protect)(t, 1, curr);
+  CC__SMR(S, protect)(t, 2, succ);
+  CC__SMR(S, write_phase)(t);
+  uintptr_t exp = (uintptr_t)curr;
+  return cc_atomic_cas_strong_acq_rel(&pred->next[i], &exp, (uintptr_t)succ);
+}
+
+/* Marks every level of n, top down (n protected, write phase). */
+static inline void SLF(mark_all)(sl_node_t *n) {
+  for (unsigned i = n->height; i-- > 0;) cc_atomic_fetch_or_acq_rel(&n->next[i], SL_MARK);
+}
+
+/* The RDCSS completion: takes n for the pop of d when n is first at level
+ * 0, else gives it back its cell. seq_cst: the head read must not move
+ * before the read that found d installed, nor the CAS before the head read. */
+static inline void SLF(resolve)(sl_impl_t *im, sl_node_t *n, sl_desc_t *d, sl_cell_t *c) {
+  uintptr_t first = cc_atomic_load_seq_cst(&im->head->next[0]);
+  uintptr_t want = sl_ptr(first) == n ? ((uintptr_t)d | SL_DESC | SL_DEAD) : (uintptr_t)c;
+  uintptr_t exp = (uintptr_t)d | SL_DESC;
+  cc_atomic_cas_strong_seq_cst(&n->val, &exp, want);
+}
+
+/* Helps the non-live value word v of n along: resolves a pending pop, or
+ * marks a dead node so that searches unlink it. Always SL_RETRY. */
+static int SLF(help)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, uintptr_t v) {
+  if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) {
+    sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
+    sl_cell_t *c = d->c;
+    CC__SMR(S, protect)(t, 0, n);
+    CC__SMR(S, protect)(t, 1, d);
+    CC__SMR(S, write_phase)(t);
+    SLF(resolve)(m->impl, n, d, c);
+  } else {
+    CC__SMR(S, protect)(t, 0, n);
+    CC__SMR(S, write_phase)(t);
+    SLF(mark_all)(n);
+  }
+  return SL_RETRY;
+}
+
+/* ------------------------------------------------------------------ search */
+
+/* At every level i: preds[i] is the last node with key < k (<= k when le),
+ * succs[i] its successor. Unlinks marked nodes met on the way. CC_OK, or
+ * SL_RETRY after a write when the scheme is restartable. */
+static int SLF(find)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
+                     sl_node_t **preds, sl_node_t **succs) {
+  sl_impl_t *im = m->impl;
+restart:;
+  sl_node_t *pred = im->head;
+  unsigned top = cc_atomic_load_relaxed(&im->top);
+  for (unsigned i = SL_MAXL; i-- > top;) {
+    preds[i] = pred;
+    succs[i] = NULL;
+  }
+  for (unsigned i = top; i-- > 0;) {
+    uintptr_t raw = SL_READ(t, &pred->next[i]);
+    if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
+    sl_node_t *curr = sl_ptr(raw);
+    while (curr) {
+      uintptr_t sraw = SL_READ(t, &curr->next[i]);
+      if (cc_unlikely(sraw & SL_MARK)) {
+        if (!SLF(unlink)(t, pred, i, curr, sl_ptr(sraw))) {
+          if (SL_RESTARTABLE) return SL_RETRY;
+          goto restart;
+        }
+        if (SL_RESTARTABLE) return SL_RETRY;
+        curr = sl_ptr(sraw);
+        continue;
+      }
+      int c = sl_cmp(m, curr, k);
+      if (c > 0 || (c == 0 && !le)) break;
+      pred = curr;
+      curr = sl_ptr(sraw);
+    }
+    preds[i] = pred;
+    succs[i] = curr;
+  }
+  return CC_OK;
+}
+
+/* ------------------------------------------------------------------ lifetime */
+
+static void SLF(retire_node)(cc__smr_thr_t *t, sl_node_t *n) {
+  uintptr_t v = cc_atomic_load_acquire(&n->val);
+  sl_cell_t *c;
+  if (v & SL_DESC) {
+    sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
+    c = d->c;
+    CC__SMR(S, retire)(t, d);
+  } else {
+    c = (sl_cell_t *)(v & ~SL_BITS);
+  }
+  if (c->owner != n) CC__SMR(S, retire)(t, c->owner);
+  CC__SMR(S, retire)(t, n);
+}
+
+static inline void SLF(unref)(cc__smr_thr_t *t, sl_node_t *n) {
+  if (cc_atomic_fetch_sub_acq_rel(&n->refs, 1) == 1) SLF(retire_node)(t, n);
+}
+
+/* After n's word went terminal (n marked at every level, our reference
+ * held): a search for n's key unlinks it everywhere, then the reference is
+ * dropped. Entered and left in the write phase. */
+static void SLF(finish)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  const cc__mkey_t k = sl_key_of(m, n); /* n is kept by our reference */
+  int r;
+  do {
+    CC__SMR_READ_PHASE(S, t);
+    r = SLF(find)(m, t, &k, false, preds, succs);
+  } while (r == SL_RETRY);
+  CC__SMR(S, write_phase)(t);
+  SLF(unref)(t, n);
+}
+
+static inline void SLF(drop_value)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t *c) {
+  if (m->val_free) CC__SMR(S, retire_fn)(t, c->v, m->val_free, m->val_ctx);
+  if (c->owner != n) CC__SMR(S, retire)(t, c->owner);
+}
+
+/* ------------------------------------------------------------------ point operations */
+
+typedef struct {
+  void *old;
+  sl_node_t *n;
+} SLF(res_t);
+
+static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
+                           bool put, SLF(res_t) *res) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  int r = SLF(find)(m, t, k, false, preds, succs);
+  if (r != CC_OK) return r;
+  sl_node_t *succ = succs[0];
+  if (succ && sl_cmp(m, succ, k) == 0) {
+    uintptr_t v = SL_READ(t, &succ->val);
+    sl_cell_t *c = sl_live(v);
+    if (!c) return SLF(help)(m, t, succ, v);
+    if (!put) return CC_EXISTS;
+    void *old = c->v;
+    CC__SMR(S, protect)(t, 0, succ);
+    CC__SMR(S, protect)(t, 1, c->owner);
+    CC__SMR(S, write_phase)(t);
+    if (!cc_atomic_cas_strong_seq_cst(&succ->val, &v, (uintptr_t)sl_inline_cell(n))) return SL_RETRY;
+    res->old = old;
+    SLF(drop_value)(m, t, succ, c);
+    return CC_EXISTS;
+  }
+  cc_atomic_store_relaxed(&n->next[0], (uintptr_t)succ); /* n unpublished */
+  CC__SMR(S, protect)(t, 0, preds[0]);
+  CC__SMR(S, protect)(t, 1, succ);
+  CC__SMR(S, write_phase)(t);
+  uintptr_t exp = (uintptr_t)succ;
+  /* seq_cst: an insert at the front must be ordered against a pop's head
+   * read in resolve (the two meet on head.next[0]). Release publishes n. */
+  if (!cc_atomic_cas_strong_seq_cst(&preds[0]->next[0], &exp, (uintptr_t)n)) return SL_RETRY;
+  return CC_OK;
+}
+
+/* Links n at level i, n live and linked at level 0. */
+static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
+                           unsigned i) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  int r = SLF(find)(m, t, k, false, preds, succs);
+  if (r != CC_OK) return r;
+  if (cc_atomic_load_acquire(&n->val) & SL_DEAD) return SL_STOP;
+  uintptr_t old = cc_atomic_load_acquire(&n->next[i]);
+  if (old & SL_MARK) return SL_STOP;
+  sl_node_t *pred = preds[i], *succ = succs[i];
+  if (succ == n) return CC_OK;
+  CC__SMR(S, protect)(t, 0, pred);
+  CC__SMR(S, protect)(t, 1, succ);
+  CC__SMR(S, write_phase)(t);
+  /* n.next[i] by CAS: a deleter that marked it first stops the build. */
+  if (!cc_atomic_cas_strong_acq_rel(&n->next[i], &old, (uintptr_t)succ)) return SL_RETRY;
+  uintptr_t exp = (uintptr_t)succ;
+  if (!cc_atomic_cas_strong_acq_rel(&pred->next[i], &exp, (uintptr_t)n)) return SL_RETRY;
+  return CC_OK;
+}
+
+/* Upper levels of n (linked at level 0), then the inserter's reference. */
+static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n) {
+  for (volatile unsigned i = 1; i < n->height; i++) {
+    int r;
+    do {
+      CC__SMR_READ_PHASE(S, t);
+      r = SLF(link_level)(m, t, k, n, i);
+    } while (r == SL_RETRY);
+    if (r == SL_STOP) break;
+  }
+  CC__SMR(S, write_phase)(t);
+  if (cc_atomic_load_acquire(&n->val) & SL_DEAD) {
+    /* Deleted while we built: a level we linked after the deleter's search
+     * would be left behind without a search of ours. */
+    SLF(mark_all)(n);
+    SLF(finish)(m, t, n);
+  } else {
+    SLF(unref)(t, n);
+  }
+}
+
+static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
+                                unsigned h) {
+  size_t klen = m->key_kind == CC_KEY_BYTES ? k->len : 0;
+  if (klen > SIZE_MAX / 2) return NULL;
+  sl_node_t *n = CC__SMR(S, alloc)(t, sl_node_size(h, klen));
+  if (!n) return NULL;
+  n->height = h;
+  cc_atomic_store_relaxed(&n->refs, 2);
+  n->key = m->key_kind == CC_KEY_U64 ? k->u : klen;
+  for (unsigned i = 0; i < h; i++) cc_atomic_store_relaxed(&n->next[i], 0);
+  sl_cell_t *c = sl_inline_cell(n);
+  c->v = val;
+  c->owner = n;
+  cc_atomic_store_relaxed(&n->val, (uintptr_t)c);
+  if (klen) memcpy((unsigned char *)(c + 1), k->p, klen);
+  return n;
+}
+
+static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  unsigned h = sl_random_height();
+  sl_node_t *n = SLF(new_node)(m, t, k, val, h);
+  if (!n) return CC_ENOMEM;
+  sl_raise_top(m->impl, h);
+  SLF(res_t) res = {0};
+  int r;
+  CC__SMR(S, begin)(t);
+  do {
+    CC__SMR_READ_PHASE(S, t);
+    r = SLF(insert_try)(m, t, k, n, put, &res);
+  } while (r == SL_RETRY);
+  if (r == CC_OK) {
+    cc__map_count_add(m, 1);
+    SLF(build)(m, t, k, n);
+  }
+  CC__SMR(S, end)(t);
+  if (r == CC_EXISTS && !put) CC__SMR(S, dealloc)(t, n); /* never published */
+  if (r == CC_EXISTS && put && old) *old = res.old;
+  return r;
+}
+
+static int SLF(get_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void **out) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  int r = SLF(find)(m, t, k, false, preds, succs);
+  if (r != CC_OK) return r;
+  sl_node_t *n = succs[0];
+  if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
+  uintptr_t v = SL_READ(t, &n->val);
+  sl_cell_t *c = sl_live(v);
+  if (c) {
+    *out = c->v;
+    return CC_OK;
+  }
+  if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
+  return CC_NOT_FOUND;
+}
+
+static int SLF(get)(cc_map_t *m, const cc__mkey_t *k, void **val) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  void *out = NULL;
+  int r;
+  CC__SMR(S, begin)(t);
+  do {
+    CC__SMR_READ_PHASE(S, t);
+    r = SLF(get_try)(m, t, k, &out);
+  } while (r == SL_RETRY);
+  CC__SMR(S, end)(t);
+  if (r == CC_OK) *val = out;
+  return r;
+}
+
+static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, SLF(res_t) *res) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  int r = SLF(find)(m, t, k, false, preds, succs);
+  if (r != CC_OK) return r;
+  sl_node_t *n = succs[0];
+  if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
+  uintptr_t v = SL_READ(t, &n->val);
+  sl_cell_t *c = sl_live(v);
+  if (!c) {
+    if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
+    return CC_NOT_FOUND;
+  }
+  void *old = c->v;
+  CC__SMR(S, protect)(t, 0, n);
+  CC__SMR(S, protect)(t, 1, c->owner);
+  CC__SMR(S, write_phase)(t);
+  if (!cc_atomic_cas_strong_seq_cst(&n->val, &v, v | SL_DEAD)) return SL_RETRY;
+  res->old = old;
+  res->n = n;
+  return CC_OK;
+}
+
+/* The deleter's part once n's word is terminal (write phase). */
+static void SLF(deleted)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t *c) {
+  cc__map_count_add(m, -1);
+  if (m->val_free) CC__SMR(S, retire_fn)(t, c->v, m->val_free, m->val_ctx);
+  SLF(mark_all)(n);
+  SLF(finish)(m, t, n);
+}
+
+static int SLF(remove)(cc_map_t *m, const cc__mkey_t *k, void **val) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  SLF(res_t) res = {0};
+  int r;
+  CC__SMR(S, begin)(t);
+  do {
+    CC__SMR_READ_PHASE(S, t);
+    r = SLF(remove_try)(m, t, k, &res);
+  } while (r == SL_RETRY);
+  if (r == CC_OK) {
+    sl_node_t *n = res.n;
+    SLF(deleted)(m, t, n, (sl_cell_t *)(cc_atomic_load_acquire(&n->val) & ~SL_BITS));
+  }
+  CC__SMR(S, end)(t);
+  if (r == CC_OK && val) *val = res.old;
+  return r;
+}
+
+static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *expected,
+                            sl_cellblk_t *nb) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  int r = SLF(find)(m, t, k, false, preds, succs);
+  if (r != CC_OK) return r;
+  sl_node_t *n = succs[0];
+  if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
+  uintptr_t v = SL_READ(t, &n->val);
+  sl_cell_t *c = sl_live(v);
+  if (!c) {
+    if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
+    return CC_NOT_FOUND;
+  }
+  if (c->v != expected) return CC_CHANGED;
+  CC__SMR(S, protect)(t, 0, n);
+  CC__SMR(S, protect)(t, 1, c->owner);
+  CC__SMR(S, write_phase)(t);
+  if (!cc_atomic_cas_strong_seq_cst(&n->val, &v, (uintptr_t)&nb->cell)) return SL_RETRY;
+  SLF(drop_value)(m, t, n, c);
+  return CC_OK;
+}
+
+static int SLF(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void *desired) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  sl_cellblk_t *nb = CC__SMR(S, alloc)(t, sizeof *nb);
+  if (!nb) return CC_ENOMEM;
+  nb->cell.v = desired;
+  nb->cell.owner = nb;
+  int r;
+  CC__SMR(S, begin)(t);
+  do {
+    CC__SMR_READ_PHASE(S, t);
+    r = SLF(replace_try)(m, t, k, expected, nb);
+  } while (r == SL_RETRY);
+  CC__SMR(S, end)(t);
+  if (r != CC_OK) CC__SMR(S, dealloc)(t, nb);
+  return r;
+}
+
+/* ------------------------------------------------------------------ navigation */
+
+typedef struct {
+  uint64_t key;
+  void *val;
+} SLF(kv_t);
+
+static int SLF(nav_try)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, cc__nav_t dir,
+                        SLF(kv_t) *out) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  const cc__mkey_t k = {.u = key};
+  bool le = dir == CC__NAV_FLOOR || dir == CC__NAV_HIGHER;
+  int r = SLF(find)(m, t, &k, le, preds, succs);
+  if (r != CC_OK) return r;
+  sl_node_t *pred = preds[0], *succ = succs[0];
+  bool above = dir == CC__NAV_CEILING || dir == CC__NAV_HIGHER;
+  sl_node_t *n = above ? succ : (pred == ((sl_impl_t *)m->impl)->head ? NULL : pred);
+  if (!n) return CC_NOT_FOUND; /* at the read that showed pred -> succ */
+  uintptr_t v1 = SL_READ(t, &n->val);
+  if (!sl_live(v1)) return SLF(help)(m, t, n, v1);
+  if (SL_READ(t, &pred->next[0]) != (uintptr_t)succ) return SL_RETRY;
+  if (SL_READ(t, &n->val) != v1) return SL_RETRY;
+  out->key = n->key;
+  out->val = sl_live(v1)->v;
+  return CC_OK;
+}
+
+static int SLF(nav)(cc_map_t *m, uint64_t key, cc__nav_t dir, uint64_t *found, void **val) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  SLF(kv_t) out = {0, NULL};
+  int r;
+  CC__SMR(S, begin)(t);
+  do {
+    CC__SMR_READ_PHASE(S, t);
+    r = SLF(nav_try)(m, t, key, dir, &out);
+  } while (r == SL_RETRY);
+  CC__SMR(S, end)(t);
+  if (r == CC_OK) {
+    if (found) *found = out.key;
+    if (val) *val = out.val;
+  }
+  return r;
+}
+
+static int SLF(first)(cc_map_t *m, bool last, uint64_t *key, void **val) {
+  int r = last ? SLF(nav)(m, UINT64_MAX, CC__NAV_FLOOR, key, val)
+               : SLF(nav)(m, 0, CC__NAV_CEILING, key, val);
+  return r == CC_NOT_FOUND ? CC_EMPTY : r;
+}
+
+/* ------------------------------------------------------------------ pop_first */
+
+typedef struct {
+  sl_node_t *n;
+  sl_cell_t *c;
+} SLF(pop_res_t);
+
+static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res_t) *res) {
+  sl_impl_t *im = m->impl;
+  sl_node_t *head = im->head;
+  sl_node_t *n = sl_ptr(SL_READ(t, &head->next[0]));
+  if (!n) return CC_EMPTY; /* at this read */
+  uintptr_t sraw = SL_READ(t, &n->next[0]);
+  if (sraw & SL_MARK) {
+    SLF(unlink)(t, head, 0, n, sl_ptr(sraw));
+    return SL_RETRY;
+  }
+  uintptr_t v = SL_READ(t, &n->val);
+  sl_cell_t *c = sl_live(v);
+  if (!c) return SLF(help)(m, t, n, v);
+  CC__SMR(S, protect)(t, 0, n);
+  CC__SMR(S, protect)(t, 1, c->owner);
+  CC__SMR(S, write_phase)(t);
+  d->n = n;
+  d->c = c;
+  /* seq_cst with resolve's head read: see there. */
+  if (!cc_atomic_cas_strong_seq_cst(&n->val, &v, (uintptr_t)d | SL_DESC)) return SL_RETRY;
+  SLF(resolve)(im, n, d, c);
+  if (cc_atomic_load_acquire(&n->val) != ((uintptr_t)d | SL_DESC | SL_DEAD)) return SL_LOST;
+  res->n = n;
+  res->c = c;
+  return CC_OK;
+}
+
+static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  for (;;) {
+    sl_desc_t *d = CC__SMR(S, alloc)(t, sizeof *d);
+    if (!d) return CC_ENOMEM;
+    SLF(pop_res_t) res = {NULL, NULL};
+    int r;
+    CC__SMR(S, begin)(t);
+    do {
+      CC__SMR_READ_PHASE(S, t);
+      r = SLF(pop_try)(m, t, d, &res);
+    } while (r == SL_RETRY);
+    if (r == SL_LOST) {
+      CC__SMR(S, retire)(t, d); /* published: others may still read it */
+      CC__SMR(S, end)(t);
+      continue;
+    }
+    uint64_t k = 0;
+    void *v = NULL;
+    if (r == CC_OK) {
+      k = res.n->key;
+      v = res.c->v;
+      SLF(deleted)(m, t, res.n, res.c);
+    }
+    CC__SMR(S, end)(t);
+    if (r != CC_OK) {
+      CC__SMR(S, dealloc)(t, d);
+      return r;
+    }
+    if (key) *key = k;
+    if (val) *val = v;
+    return CC_OK;
+  }
+}
+
+/* ------------------------------------------------------------------ range */
+
+typedef struct {
+  sl_node_t *volatile last; /* cursor: the last node reported (protected) */
+  volatile unsigned pair;   /* slot pair holding it: 4-5 or 6-7 */
+  sl_node_t *n;             /* out: next node to report, and its cell */
+  sl_cell_t *c;
+} SLF(cursor_t);
+
+/* Finds the next live node in [lo, hi] after the cursor. */
+static int SLF(range_step)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *lo,
+                           const cc__mkey_t *hi, SLF(cursor_t) *cur) {
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+  sl_node_t *from = cur->last, *curr = NULL;
+  int r;
+  if (!from) {
+    if ((r = SLF(find)(m, t, lo, false, preds, succs)) != CC_OK) return r;
+    curr = succs[0];
+  }
+  for (;;) {
+    if (from) {
+      uintptr_t sraw = SL_READ(t, &from->next[0]);
+      if (!(sraw & SL_MARK)) {
+        curr = sl_ptr(sraw);
+      } else {
+        /* from is being deleted: never step out of it; search past its key. */
+        const cc__mkey_t k = sl_key_of(m, from);
+        if ((r = SLF(find)(m, t, &k, true, preds, succs)) != CC_OK) return r;
+        curr = succs[0];
+      }
+    }
+    if (!curr || sl_cmp(m, curr, hi) > 0) return SL_DONE;
+    uintptr_t v = SL_READ(t, &curr->val);
+    if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, curr, v);
+    if (sl_live(v)) {
+      cur->n = curr;
+      cur->c = sl_live(v);
+      return SL_EMIT;
+    }
+    from = curr;
+  }
+}
+
+static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
+                      cc__map_visit_fn fn, void *arg) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  SLF(cursor_t) cur = {NULL, 0, NULL, NULL};
+  int ret = CC_OK;
+  CC__SMR(S, begin)(t);
+  for (;;) {
+    int r;
+    do {
+      CC__SMR_READ_PHASE(S, t);
+      r = SLF(range_step)(m, t, lo, hi, &cur);
+    } while (r == SL_RETRY);
+    if (r == SL_DONE) break;
+    /* Protect the node and cell in the pair not holding the old cursor,
+     * so the cursor stays protected until it is replaced. */
+    unsigned p = cur.pair == 4 ? 6 : 4;
+    CC__SMR(S, protect)(t, p, cur.n);
+    CC__SMR(S, protect)(t, p + 1, cur.c->owner);
+    CC__SMR(S, write_phase)(t);
+    cur.last = cur.n;
+    cur.pair = p;
+    const cc__mkey_t k = sl_key_of(m, cur.n);
+    if ((ret = fn(&k, cur.c->v, arg)) != 0) break;
+  }
+  CC__SMR(S, end)(t);
+  return ret;
+}
+
+/* ------------------------------------------------------------------ life of the map */
+
+static int SLF(init)(cc_map_t *m) {
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return CC_ENOMEM;
+  sl_impl_t *im = cc_alloc_aligned(sizeof *im, CC__LINE);
+  if (!im) return CC_ENOMEM;
+  sl_node_t *head = CC__SMR(S, alloc)(t, sl_node_size(SL_MAXL, 0));
+  if (!head) {
+    cc_free(im, sizeof *im);
+    return CC_ENOMEM;
+  }
+  head->height = SL_MAXL;
+  cc_atomic_store_relaxed(&head->refs, 1);
+  head->key = 0;
+  cc_atomic_store_relaxed(&head->val, 0);
+  for (unsigned i = 0; i < SL_MAXL; i++) cc_atomic_store_relaxed(&head->next[i], 0);
+  im->head = head;
+  cc_atomic_store_relaxed(&im->top, 1);
+  m->impl = im;
+  return CC_OK;
+}
+
+/* Single-threaded: every node still linked at level 0 is freed now, with
+ * its live value (val_free); everything unlinked was retired already. */
+static void SLF(destroy)(cc_map_t *m) {
+  sl_impl_t *im = m->impl;
+  if (!im) return;
+  cc__smr_thr_t *t = cc__smr_thr(m->smr);
+  if (!t) return; /* cannot register this thread: leak rather than crash */
+  sl_node_t *n = sl_ptr(cc_atomic_load_acquire(&im->head->next[0]));
+  while (n) {
+    sl_node_t *next = sl_ptr(cc_atomic_load_relaxed(&n->next[0]));
+    uintptr_t v = cc_atomic_load_relaxed(&n->val);
+    sl_cell_t *c;
+    if (v & SL_DESC) {
+      sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
+      c = d->c;
+      CC__SMR(S, dealloc)(t, d);
+    } else {
+      c = (sl_cell_t *)(v & ~SL_BITS);
+    }
+    if (!(v & SL_DEAD) && m->val_free) m->val_free(c->v, m->val_ctx);
+    if (c->owner != n) CC__SMR(S, dealloc)(t, c->owner);
+    CC__SMR(S, dealloc)(t, n);
+    n = next;
+  }
+  CC__SMR(S, dealloc)(t, im->head);
+  cc_free(im, sizeof *im);
+  m->impl = NULL;
+}
+
+const cc__map_ops_t CC__SMR_XCAT3(cc__skiplist_, S, _ops) = {
+  .insert = SLF(insert),
+  .get = SLF(get),
+  .remove = SLF(remove),
+  .replace = SLF(replace),
+  .nav = SLF(nav),
+  .first = SLF(first),
+  .pop_first = SLF(pop_first),
+  .range = SLF(range),
+  .init = SLF(init),
+  .destroy = SLF(destroy),
+};
+
+#undef SLF
+#undef SL_READ
