@@ -45,6 +45,17 @@
 #include "alloc/alloc_internal.h" /* cc__alloc_fail_every: --fail-alloc */
 #include "compiler.h"
 #include "smr/smr_internal.h"     /* the operation phase API: --stall */
+#include "containers/map_internal.h"
+
+/* map.c names the kinds' ops tables weakly while the kinds are being
+ * integrated (its INTEGRATION SCAFFOLD). A weak reference does not pull a
+ * member out of a static archive, so a program linked with libccoll.a gets
+ * NULL from cc_map_new for every kind. This program links the static
+ * library, so it names one table of each kind strongly;
+ * tests/test_regress_static_map_kinds.c keeps the bug itself visible. */
+static const void *const force_map_kinds[] __attribute__((used)) = {
+  &cc__skiplist_ibr_ops, &cc__bst_ibr_ops,
+};
 
 #include "lincheck.h"
 #include "stress_util.h"
