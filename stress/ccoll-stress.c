@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ccoll/alloc.h"
 #include "ccoll/config.h"
@@ -1192,8 +1193,12 @@ static void run_lin(const combo_t *c, double dur, result_t *res, uint64_t *check
     if (G.d) cc_smr_free(G.d);
     return;
   }
-  L.nthreads = O.threads < 2 ? 2 : O.threads > LIN_THREADS_MAX ? LIN_THREADS_MAX : O.threads;
-  L.per_thread = LIN_MAXOPS / L.nthreads > 16 ? 16 : LIN_MAXOPS / L.nthreads;
+  /* More threads than CPUs only serialise the bursts (a descheduled thread
+   * runs its burst alone), so no more than the CPUs, and at least two. */
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned cap = ncpu < 2 ? 2 : ncpu > LIN_THREADS_MAX ? LIN_THREADS_MAX : (unsigned)ncpu;
+  L.nthreads = O.threads < 2 ? 2 : O.threads > cap ? cap : O.threads;
+  L.per_thread = LIN_MAXOPS / L.nthreads > 24 ? 24 : LIN_MAXOPS / L.nthreads;
   lin_model_t *md = &L.model;
   md->queue = !c->is_map;
   md->nkeys = O.keys > LIN_MAXK ? LIN_MAXK : (unsigned)O.keys;
