@@ -672,8 +672,16 @@ static void queue_consume(worker_t *w, uint64_t v, const char *who) {
   w->deq_hash += st_mix64(v);
 }
 
+/* Thread roles: balanced, producer-heavy and consumer-heavy threads, so
+ * the queue is often empty under contention (the helping paths) and often
+ * long (the plain ones). */
+static unsigned enqueue_pct(const worker_t *w) {
+  static const unsigned pct[3] = { 50, 90, 10 };
+  return pct[w->slot % 3];
+}
+
 static void queue_op(worker_t *w) {
-  if (st_rng_next(&w->rng) & 1) {
+  if (st_rng_below(&w->rng, 100) < enqueue_pct(w)) {
     uint64_t v = (uint64_t)w->slot << Q_SEQ_BITS | w->next_seq;
     int rc = cc_queue_enqueue(G.q, (void *)(uintptr_t)v);
     if (rc == CC_OK) {
