@@ -746,7 +746,7 @@ static cc_atomic(int) stall_release;
 static cc_atomic(uint64_t) stall_phases; /* read phases begun: 1 + restarts */
 
 static void stall_wait(void) {
-  cc_atomic_fetch_add_relaxed(&stall_phases, 1);
+  cc_atomic_fetch_add_seq_cst(&stall_phases, 1);
   /* nanosleep is a bare system call: leaving it by siglongjmp (DEBRA+
    * neutralisation) is safe, unlike leaving a libc call that holds a lock. */
   while (!cc_atomic_load_acquire(&stall_release)) st_sleep_ns(200000);
@@ -768,6 +768,7 @@ static void *stall_main(void *arg) {
   cc__smr_thr_t *t = cc__smr_thr(G.d);
   if (!t) {
     st_violation("stall thread: no thread record (CC_ENOMEM)");
+    cc_atomic_fetch_add_seq_cst(&stall_phases, 1);
     return NULL;
   }
   switch (G.c.sk) {
@@ -785,6 +786,7 @@ typedef struct {
   uint64_t ops;
   double secs;
   uint64_t enomem, starved, pending_peak, neutralized, stall_bound, stall_peak;
+  uint64_t allocs; /* successful ccoll allocations while the workers ran */
   unsigned rounds;
 } result_t;
 
@@ -960,6 +962,7 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
   cc_atomic_store_seq_cst(&stall_release, 0);
   cc_atomic_store_seq_cst(&stall_phases, 0);
   if (O.fail_every) cc__alloc_fail_every(O.fail_every);
+  uint64_t allocs0 = cc_alloc_stats_snapshot().alloc_count;
   for (unsigned i = 0; i < G.nslots; i++) spawn(&G.w[i]);
 
   uint64_t t0 = st_now_ns(), dur_ns = (uint64_t)(dur * 1e9), end = t0 + dur_ns;
@@ -970,13 +973,16 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
   unsigned next_slot = 0;
   for (uint64_t now = t0; now < end; now = st_now_ns()) {
     if (O.stall && !stalling && now >= stall_at) {
+      if (pthread_create(&stall_th, NULL, stall_main, NULL) != 0) abort();
+      /* measured once the thread is inside its read phase */
+      while (!cc_atomic_load_acquire(&stall_phases)) st_sleep_ns(100000);
       cc_smr_stats_t s;
       cc_smr_stats(G.d, &s);
       /* nodes alive now may all be born before the reservation */
       bound = 2 * s.pending_peak + 4 * live_count() + 8192;
       epoch0 = s.epoch, neut0 = s.neutralized;
-      if (pthread_create(&stall_th, NULL, stall_main, NULL) != 0) abort();
       stalling = true;
+      now = st_now_ns();
       next_report = now;
     }
     if (stalling && now >= next_report) {
@@ -1022,6 +1028,7 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
     join_or_die(stall_th, "the stalled thread");
   }
   if (O.fail_every) cc__alloc_fail_every(0);
+  res->allocs += cc_alloc_stats_snapshot().alloc_count - allocs0;
 
   cc_smr_stats_t s;
   cc_smr_stats(G.d, &s);
@@ -1299,7 +1306,9 @@ static bool run_combo(const combo_t *c) {
   if (c->sk == CC_SMR_DEBRA_PLUS) off += snprintf(extra + off, sizeof extra - off, " neutralized=%llu",
                                                   (unsigned long long)r.neutralized);
   if (r.starved) snprintf(extra + off, sizeof extra - off, " value-pool-starved=%llu", (unsigned long long)r.starved);
-  if (O.fail_every && !O.lin && r.enomem == 0 && v == 0) {
+  /* The injection must have been reached where allocations were plentiful
+   * (a segment queue allocates once per many operations). */
+  if (O.fail_every && !O.lin && r.enomem == 0 && v == 0 && r.allocs >= 20 * O.fail_every) {
     st_violation("--fail-alloc %llu: no operation saw CC_ENOMEM (fault injection not reached)",
                  (unsigned long long)O.fail_every);
     v++;
