@@ -33,7 +33,12 @@ short)
   run "$S" --all --short --churn --seconds 0.5
   run "$S" --all --short --fail-alloc 7 --seconds 0.5
   run "$S" --all --smr debra+ --short --neutralize-every 64
-  run "$S" --all --short --lin --keys 5 ;;
+  run "$S" --all --short --lin --keys 5
+  # Focused forms of the bugs the harness found (see tests/test_regress_*):
+  # threads starting while others read (DEBRA epoch), MS queue under IBR.
+  run "$S" --map skiplist --map bst --smr debra --smr debra+ --churn --seconds 1 \
+      --mix insert=30,remove=30,range=20,get=20
+  run "$S" --queue ms --smr ibr --seconds 3 ;;
 long)
   run "$S" --all --long
   for m in --stall --churn "--fail-alloc 7" "--lin --keys 6"; do
