@@ -920,9 +920,12 @@ static bool create_structure(void) {
 static void stall_sample(const char *when, double t, uint64_t bound, uint64_t epoch0, uint64_t neut0) {
   cc_smr_stats_t s;
   cc_smr_stats(G.d, &s);
-  printf("    stall %-5s t=%5.2fs pending=%-8llu peak=%-8llu bound=%-8llu epoch+%llu neutralized+%llu\n", when, t,
-         (unsigned long long)s.pending, (unsigned long long)s.pending_peak, (unsigned long long)bound,
-         (unsigned long long)(s.epoch - epoch0), (unsigned long long)(s.neutralized - neut0));
+  uint64_t phases = cc_atomic_load_relaxed(&stall_phases);
+  printf("    stall %-5s t=%5.2fs pending=%-8llu peak=%-8llu bound=%-8llu epoch+%llu neutralized+%llu "
+         "stalled-thread-restarts=%llu\n",
+         when, t, (unsigned long long)s.pending, (unsigned long long)s.pending_peak, (unsigned long long)bound,
+         (unsigned long long)(s.epoch - epoch0), (unsigned long long)(s.neutralized - neut0),
+         (unsigned long long)(phases ? phases - 1 : 0));
   fflush(stdout);
 }
 
@@ -1305,6 +1308,11 @@ static bool run_combo(const combo_t *c) {
   if (O.fail_every) off += snprintf(extra + off, sizeof extra - off, " enomem=%llu", (unsigned long long)r.enomem);
   if (c->sk == CC_SMR_DEBRA_PLUS) off += snprintf(extra + off, sizeof extra - off, " neutralized=%llu",
                                                   (unsigned long long)r.neutralized);
+  /* Forced neutralisation must have run the recovery paths it exists for. */
+  if (O.neutralize_every && c->sk == CC_SMR_DEBRA_PLUS && !CC_TSAN && !O.lin && r.neutralized == 0 && v == 0) {
+    st_violation("--neutralize-every %ld: no thread was neutralised", O.neutralize_every);
+    v++;
+  }
   if (r.starved) snprintf(extra + off, sizeof extra - off, " value-pool-starved=%llu", (unsigned long long)r.starved);
   /* The injection must have been reached where allocations were plentiful
    * (a segment queue allocates once per many operations). */
