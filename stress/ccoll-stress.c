@@ -1287,11 +1287,17 @@ static bool run_combo(const combo_t *c) {
     /* NONE frees nothing before its domain goes: short rounds keep memory
      * (and the value pool) finite. Every round is checked in full. */
     double round_max = c->sk == CC_SMR_NONE ? 2 : O.round_max;
-    double left = O.seconds;
+    double left = O.seconds, shown = 0;
     for (unsigned round = 0; left > 1e-3; round++) {
       double d = left > round_max ? round_max : left;
       run_round(c, d, round, &r);
       left -= d;
+      if (O.long_form && left > 1e-3 && O.seconds - left >= shown + 10) {
+        shown = O.seconds - left;
+        printf("    ... %s %s %s: %.0f/%.0f s, %.3f Mops/s, %llu violation(s) so far\n", c->is_map ? "map" : "queue",
+               combo_container(c), cc_smr_kind_name(c->sk), shown, O.seconds,
+               r.secs > 0 ? (double)r.ops / r.secs / 1e6 : 0.0, (unsigned long long)(st_violation_count() - v0));
+      }
     }
   }
   uint64_t v = st_violation_count() - v0;
