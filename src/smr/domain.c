@@ -133,9 +133,14 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
   pthread_mutex_unlock(&d->lock);
   if (t != NULL) {
     t->tid = pthread_self();
+#if CC__SMR_NEUTRALIZE
+    t->sig_pending = &cc__smr_sig_pending;
+#endif
     t->local_epoch = cc_atomic_load_acquire(&d->epoch);
     t->last_scan_epoch = t->local_epoch;
     t->cursor = NULL;
+    t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
+    t->ops = 0;
     t->bag[t->cur].epoch = t->local_epoch; /* the label of what it retires next */
     /* release: a signaller that sees 0 sees the new tid */
     cc_atomic_store_release(&t->kill_state, 0);

@@ -28,6 +28,7 @@
 
 #if CC__SMR_NEUTRALIZE
 cc_thread_local cc__smr_thr_t *volatile cc__smr_cur;
+cc_thread_local cc_atomic(int) cc__smr_sig_pending;
 #endif
 
 static int installed_signo; /* 0: neutralisation unavailable */
@@ -37,6 +38,7 @@ static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static void neutralize_handler(int sig) {
   (void)sig;
   int saved = errno;
+  cc_atomic_store_relaxed(&cc__smr_sig_pending, 0);
   cc__smr_thr_t *t = cc__smr_cur;
   if (t != NULL) {
     int ph = cc_atomic_load_relaxed(&t->phase);
@@ -101,7 +103,12 @@ void cc__smr_debrap_setup(cc_smr_t *d) {
 static bool send(cc_smr_t *d, cc__smr_thr_t *c) {
   int st = 0;
   if (!cc_atomic_cas_strong_acq_rel(&c->kill_state, &st, 1)) return false;
-  int r = pthread_kill(c->tid, d->signo); /* ESRCH: gone meanwhile, nothing to do */
+  int r = -1, idle = 0;
+  /* the thread is alive while kill_state is 1: its flag may be touched */
+  if (cc_atomic_cas_strong_acq_rel(c->sig_pending, &idle, 1)) {
+    r = pthread_kill(c->tid, d->signo); /* ESRCH: gone meanwhile, nothing to do */
+    if (r != 0) cc_atomic_store_relaxed(c->sig_pending, 0);
+  }
   cc_atomic_store_release(&c->kill_state, 0);
   return r == 0;
 }
@@ -130,11 +137,9 @@ void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c) {
 #endif
 }
 
-void cc__smr_debrap_force(cc__smr_thr_t *t) {
-  t->ops = 0;
+static void force_other(cc__smr_thr_t *t) {
 #if CC__SMR_NEUTRALIZE
   cc_smr_t *d = t->dom;
-  if (d->signo == 0) return;
   cc__smr_thr_t *start = t->victim ? cc_atomic_load_acquire(&t->victim->next) : NULL;
   for (int pass = 0; pass < 2; pass++) {
     cc__smr_thr_t *c = pass == 0 ? start : cc_atomic_load_acquire(&d->threads);
@@ -144,7 +149,29 @@ void cc__smr_debrap_force(cc__smr_thr_t *t) {
       return;
     }
   }
+#else
+  (void)t;
 #endif
+}
+
+/* Test mode only: the self-signal is a system call inside a read phase,
+ * which production code never makes; it lands exactly where a real
+ * neutralisation would, and is handled before pthread_kill returns. */
+void cc__smr_debrap_tick(cc__smr_thr_t *t) {
+  if (++t->ops < t->force_every) return;
+  t->ops = 0;
+  if (t->dom->signo == 0) return;
+  if (++t->force_round & 1) {
+#if CC__SMR_NEUTRALIZE
+    /* no kill_state handshake: this thread is alive, and the handler may
+     * jump out of pthread_kill (glibc signals itself with a bare tgkill) */
+    int idle = 0;
+    if (in_operation(t) && cc_atomic_cas_strong_acq_rel(t->sig_pending, &idle, 1))
+      pthread_kill(pthread_self(), t->dom->signo);
+#endif
+  } else {
+    force_other(t);
+  }
 }
 
 void cc__smr_debrap_leave(cc__smr_thr_t *t) {

@@ -19,12 +19,22 @@
 #define CCOLL_SMR_DEBRAP_H
 
 void cc__smr_debrap_recover(cc__smr_thr_t *t);
-void cc__smr_debrap_force(cc__smr_thr_t *t);
+void cc__smr_debrap_tick(cc__smr_thr_t *t);
+
+/* CCOLL_DEBRA_NEUTRALIZE_EVERY=N: every N reads or write phases, a
+ * neutralisation signal goes to this thread (landing in its read or write
+ * phase) or to another one, so the recovery paths run all the time. */
+static inline void cc__smr_debrap_maybe_force(cc__smr_thr_t *t) {
+  if (cc_unlikely(t->force_every != 0)) cc__smr_debrap_tick(t);
+}
 
 #if CC__SMR_NEUTRALIZE
 /* The record of the operation this thread is running in a DEBRA+ domain:
  * the signal handler's only way to it. */
 extern cc_thread_local cc__smr_thr_t *volatile cc__smr_cur;
+/* 1 while a neutralisation signal to this thread is in flight: at most one
+ * is ever queued, so deliveries cannot pile up (SA_NODEFER nests them). */
+extern cc_thread_local cc_atomic(int) cc__smr_sig_pending;
 
 static inline void cc__smr_debrap_set_phase(cc__smr_thr_t *t, int phase) {
   /* relaxed: other threads read the phase as a hint only; the handler runs
@@ -75,9 +85,6 @@ static inline void cc__smr_debrap_begin(cc__smr_thr_t *t) {
 #endif
   cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
   cc__smr_debra_announce(t, true);
-  /* CCOLL_DEBRA_NEUTRALIZE_EVERY: exercise the recovery paths */
-  if (cc_unlikely(t->dom->neutralize_every != 0) && ++t->ops >= t->dom->neutralize_every)
-    cc__smr_debrap_force(t);
 }
 
 static inline void cc__smr_debrap_clear_slots(cc__smr_thr_t *t) {
@@ -102,7 +109,7 @@ static inline void cc__smr_debrap_end(cc__smr_thr_t *t) {
 }
 
 static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
-  (void)t;
+  cc__smr_debrap_maybe_force(t);
   return cc_atomic_load_acquire(src);
 }
 
@@ -140,6 +147,7 @@ static inline void cc__smr_debrap_protect(cc__smr_thr_t *t, unsigned slot, const
 static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t) {
 #if CC__SMR_NEUTRALIZE
   if (cc_atomic_load_relaxed(&t->phase) == CC__SMR_READ) cc__smr_debrap_set_phase(t, CC__SMR_WRITE);
+  cc__smr_debrap_maybe_force(t);
 #else
   (void)t;
 #endif

@@ -81,7 +81,9 @@ struct cc__smr_thr {
   unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
   unsigned retire_tick;     /* retirements since the last scan */
   cc__smr_thr_t *prev_cur;  /* DEBRA+: record of the enclosing operation */
-  uint64_t ops;             /* DEBRA+: operations, for forced neutralisation */
+  uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
+  uint64_t force_every;     /* DEBRA+: CCOLL_DEBRA_NEUTRALIZE_EVERY (0: off) */
+  unsigned force_round;
   unsigned slots_used;      /* DEBRA+: bit i set: slots[i] may be non-zero */
 
   /* ---- owner only: garbage */
@@ -118,6 +120,7 @@ struct cc__smr_thr {
   cc_atomic(cc__smr_thr_t *) next cc_cache_aligned; /* domain's list, push only */
   cc_atomic(int) in_use;
   cc_atomic(int) kill_state; /* DEBRA+: 0 alive, 1 being signalled, 2 leaving */
+  cc_atomic(int) *sig_pending; /* DEBRA+: the owner thread's cc__smr_sig_pending */
   pthread_t tid;
   sigjmp_buf env;            /* DEBRA+: start of the current read phase */
 };
