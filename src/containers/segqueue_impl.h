@@ -4,22 +4,32 @@
  * token (none, debra, debrap, ibr).
  *
  * The queue is a linked list of segments of CC__SEGQ_CELLS cells. Each
- * segment has an enqueue index and a dequeue index; an enqueue takes a cell
- * with one FAA on the tail segment's enqueue index and fills it with one CAS,
- * a dequeue takes a cell with one FAA on the head segment's dequeue index
- * and empties it with one exchange. When a dequeuer reaches a cell before
- * its enqueuer, the exchange marks it TAKEN and the enqueuer's CAS fails: the
- * enqueuer takes another cell. Single-width atomics only.
+ * segment has one index word: dequeue count in the high half, enqueue count
+ * in the low half. An enqueue takes a cell with one FAA of 1 on the tail
+ * segment's word and fills it with one CAS; a dequeue takes a cell with one
+ * FAA of 2^32 on the head segment's word and empties it with one CAS (or
+ * exchange). When a dequeuer reaches a cell before its enqueuer, it marks it
+ * TAKEN and the enqueuer's CAS fails: the enqueuer takes another cell.
+ * Single-width atomics only.
+ *
+ * One word for both counts: the dequeuer's emptiness check reads both
+ * counts in one load (a consistent snapshot, and one cache miss instead of
+ * two), and each FAA returns both counts, so an enqueuer that finds its cell
+ * already claimed by a dequeuer skips it without touching it, and a dequeuer
+ * knows whether the enqueuer of its cell has already arrived. Each half
+ * grows past CC__SEGQ_CELLS only by the few FAAs that find the segment full
+ * (at most two per enqueue or dequeue call), far from 2^32.
  *
  * Values: a cell is a state word plus a value word, so every pointer value
  * (NULL too) can be stored; EMPTY/FULL/TAKEN live in the state word only.
  *
- * Memory: a dequeuer checks emptiness (dequeue index >= enqueue index, no
+ * Memory: a dequeuer checks emptiness (dequeue count >= enqueue count, no
  * next segment) before its FAA, so an empty queue polled by any number of
  * threads consumes no cells. Cells are burnt only when a dequeuer overtakes
- * an enqueuer that has claimed a cell, at most one per racing dequeuer.
- * A segment is retired through SMR once head has moved past it, and head
- * never moves past tail, so a retired segment is unreachable from the queue.
+ * an enqueuer that has not yet claimed its cell, at most one per racing
+ * dequeuer. A segment is retired through SMR once head has moved past it,
+ * and head never moves past tail, so a retired segment is unreachable from
+ * the queue.
  *
  * Allocation: a new segment is allocated outside any operation (DEBRA+ read
  * phases make no allocator call); when it cannot be, the enqueue returns
@@ -51,15 +61,17 @@ typedef struct {
  * not write the same line. */
 #define CC__SEGQ_LINE_CELLS (CC__LINE / sizeof(cc__segq_cell_t))
 
+#define CC__SEGQ_DEQ_ONE (UINT64_C(1) << 32)
+static inline uint64_t cc__segq_enq(uint64_t w) { return w & 0xffffffffu; }
+static inline uint64_t cc__segq_deq(uint64_t w) { return w >> 32; }
+
 typedef struct cc__segq_seg {
   cc__smr_hdr_t hdr;
   cc_atomic(uintptr_t) next;
   uint64_t base; /* queue position of index 0, for cc_queue_size */
-  /* enq and deq on lines 128 bytes apart (adjacent-line prefetch) */
-  _Alignas(CC__LINE) cc_atomic(uint64_t) enq;
-  char pad_enq[CC__LINE];
-  _Alignas(CC__LINE) cc_atomic(uint64_t) deq;
-  char pad_deq[CC__LINE];
+  /* its own line: written by every operation on this segment */
+  _Alignas(CC__LINE) cc_atomic(uint64_t) idx; /* deq << 32 | enq */
+  char pad_idx[CC__LINE];
   _Alignas(CC__LINE) cc__segq_cell_t cells[CC__SEGQ_CELLS];
 } cc__segq_seg_t;
 
@@ -68,12 +80,21 @@ static inline cc__segq_cell_t *cc__segq_cell(cc__segq_seg_t *s, uint64_t i) {
   return &s->cells[(i % CC__SEGQ_LINE_CELLS) * lines + i / CC__SEGQ_LINE_CELLS];
 }
 
-/* A dequeuer that finds its cell still EMPTY while the enqueuer of that
- * index is already inside its operation waits this many pauses for the
- * value before marking the cell TAKEN (which costs the enqueuer a retry and
- * a burnt cell). Short: under oversubscription the enqueuer may be
- * descheduled. */
-#define CC__SEGQ_SPIN 64
+/* A dequeuer whose cell's enqueuer has already claimed it (but not yet
+ * filled it) waits this many pauses before marking the cell TAKEN, which
+ * would cost the enqueuer a retry and a burnt cell. Short: under
+ * oversubscription the enqueuer may be descheduled. */
+#define CC__SEGQ_SPIN 128
+
+/* Waits briefly for a claimed cell to be filled; the last state seen. */
+static inline uintptr_t cc__segq_wait_fill(cc__segq_cell_t *c) {
+  uintptr_t s = CC__SEGQ_EMPTY;
+  for (int n = 0; n < CC__SEGQ_SPIN && s == CC__SEGQ_EMPTY; n++) {
+    cc_atomic_pause();
+    s = cc_atomic_load_relaxed(&c->state);
+  }
+  return s;
+}
 
 static inline uint64_t cc__segq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
@@ -83,14 +104,6 @@ static inline uint64_t cc__segq_min(uint64_t a, uint64_t b) { return a < b ? a :
 
 /* Enqueue attempt needs a fresh segment before it can go on. */
 #define CC__SEGQ_NEED_SEG 1
-/* Waits briefly for the enqueuer that claimed index i of s to fill it. */
-static inline void cc__segq_wait_fill(cc__segq_seg_t *s, cc__segq_cell_t *c, uint64_t i) {
-  for (int n = 0; n < CC__SEGQ_SPIN; n++) {
-    if (cc_atomic_load_acquire(&c->state) != CC__SEGQ_EMPTY) return;
-    if (cc_atomic_load_relaxed(&s->enq) <= i) return; /* no enqueuer yet */
-    cc_atomic_pause();
-  }
-}
 #endif /* CC__SEGQ_COMMON */
 
 /* Outside any operation: may call the allocator and libc. */
@@ -121,7 +134,7 @@ static bool CC__SEGQ(link)(cc_queue_t *q, cc__segq_seg_t *tail, cc__segq_seg_t *
   spare->base = tail->base + CC__SEGQ_CELLS;
   c0->val = val;
   cc_atomic_store_relaxed(&c0->state, (uintptr_t)CC__SEGQ_FULL);
-  cc_atomic_store_relaxed(&spare->enq, (uint64_t)1);
+  cc_atomic_store_relaxed(&spare->idx, (uint64_t)1);
   uintptr_t exp = 0;
   /* acq_rel: publishes the segment's initial contents with the link */
   if (cc_atomic_cas_strong_acq_rel(&tail->next, &exp, (uintptr_t)spare)) {
@@ -131,7 +144,7 @@ static bool CC__SEGQ(link)(cc_queue_t *q, cc__segq_seg_t *tail, cc__segq_seg_t *
   }
   /* Lost to another enqueuer: spare stays private, undo for the retry. */
   cc_atomic_store_relaxed(&c0->state, (uintptr_t)CC__SEGQ_EMPTY);
-  cc_atomic_store_relaxed(&spare->enq, (uint64_t)0);
+  cc_atomic_store_relaxed(&spare->idx, (uint64_t)0);
   return false;
 }
 
@@ -146,36 +159,41 @@ static int CC__SEGQ(enqueue_op)(cc_queue_t *q, cc__smr_thr_t *t, void *val,
   for (;;) {
     CC__SMR_READ_PHASE(CC__QS, t);
     cc__segq_seg_t *tail = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->tail);
-    if (cc_unlikely(cc_atomic_load_relaxed(&tail->enq) >= CC__SEGQ_CELLS)) {
-      uintptr_t next = CC__SMR(CC__QS, read)(t, &tail->next);
-      if (!next && !spare) {
-        CC__QUEUE_LEAVE(CC__QS, t);
-        return CC__SEGQ_NEED_SEG;
-      }
-      CC__SMR(CC__QS, protect)(t, 0, tail);
-      CC__SMR(CC__QS, write_phase)(t);
-      if (next) { /* tail lags: help it on */
-        uintptr_t exp = (uintptr_t)tail;
-        cc_atomic_cas_strong_acq_rel(&q->tail, &exp, next);
-        continue;
-      }
-      if (CC__SEGQ(link)(q, tail, spare, val)) {
-        *sparep = NULL;
-        break;
-      }
-      continue;
-    }
+    /* With a spare in hand the tail was full a moment ago: look before the
+     * FAA, so retries after CC_ENOMEM do not keep growing the count. */
+    bool full = spare && cc__segq_enq(cc_atomic_load_relaxed(&tail->idx)) >= CC__SEGQ_CELLS;
     CC__SMR(CC__QS, protect)(t, 0, tail);
     CC__SMR(CC__QS, write_phase)(t);
-    uint64_t i = cc_atomic_fetch_add_acq_rel(&tail->enq, (uint64_t)1);
-    if (cc_unlikely(i >= CC__SEGQ_CELLS)) continue;
-    cc__segq_cell_t *c = cc__segq_cell(tail, i);
-    c->val = val;
-    uintptr_t exp = CC__SEGQ_EMPTY;
-    /* release: the value is visible to the dequeuer that sees FULL */
-    if (cc_likely(cc_atomic_cas_strong_acq_rel(&c->state, &exp, (uintptr_t)CC__SEGQ_FULL)))
+    if (cc_likely(!full)) {
+      uint64_t w = cc_atomic_fetch_add_acq_rel(&tail->idx, (uint64_t)1);
+      uint64_t i = cc__segq_enq(w);
+      if (cc_likely(i < CC__SEGQ_CELLS)) {
+        /* A dequeuer already holds index i: the cell is lost, take another. */
+        if (cc_unlikely(i < cc__segq_deq(w))) continue;
+        cc__segq_cell_t *c = cc__segq_cell(tail, i);
+        c->val = val;
+        uintptr_t exp = CC__SEGQ_EMPTY;
+        /* release: the value is visible to the dequeuer that sees FULL */
+        if (cc_likely(cc_atomic_cas_strong_acq_rel(&c->state, &exp, (uintptr_t)CC__SEGQ_FULL)))
+          break;
+        continue; /* a dequeuer marked the cell TAKEN first */
+      }
+    }
+    /* tail is full (and protected): help a lagging tail on or link a segment */
+    uintptr_t next = CC__SMR(CC__QS, read)(t, &tail->next);
+    if (next) {
+      uintptr_t exp = (uintptr_t)tail;
+      cc_atomic_cas_strong_acq_rel(&q->tail, &exp, next);
+      continue;
+    }
+    if (!spare) {
+      CC__SMR(CC__QS, end)(t);
+      return CC__SEGQ_NEED_SEG;
+    }
+    if (CC__SEGQ(link)(q, tail, spare, val)) {
+      *sparep = NULL;
       break;
-    /* a dequeuer marked the cell TAKEN first: take another one */
+    }
   }
   CC__SMR(CC__QS, end)(t);
   return CC_OK;
@@ -185,12 +203,12 @@ static int CC__SEGQ(enqueue)(cc_queue_t *q, void *val) {
   cc__smr_thr_t *t = cc__smr_thr(q->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
   cc__segq_seg_t *spare = NULL;
-  while (CC__SEGQ(enqueue_op)(q, t, val, &spare) == CC__SEGQ_NEED_SEG) {
+  while (cc_unlikely(CC__SEGQ(enqueue_op)(q, t, val, &spare) == CC__SEGQ_NEED_SEG)) {
     spare = CC__SEGQ(seg_new)(t);
     if (cc_unlikely(!spare)) return CC_ENOMEM;
   }
   /* Another enqueuer linked a segment first: ours was never published. */
-  if (spare) CC__SMR(CC__QS, dealloc)(t, spare);
+  if (cc_unlikely(spare != NULL)) CC__SMR(CC__QS, dealloc)(t, spare);
   return CC_OK;
 }
 
@@ -201,12 +219,12 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
   for (;;) {
     CC__SMR_READ_PHASE(CC__QS, t);
     cc__segq_seg_t *head = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->head);
-    /* Order: deq, enq, next. deq only grows, so deq >= enq at the load of
-     * enq means every claimed cell was also claimed by a dequeuer then;
-     * next only goes from 0 to a segment, so next == 0 now means it was 0
-     * then too: the queue was empty at the load of enq. */
-    uint64_t d = cc_atomic_load_acquire(&head->deq);
-    uint64_t e = cc_atomic_load_acquire(&head->enq);
+    /* One load gives both counts at one instant: deq >= enq then means
+     * every claimed cell was also claimed by a dequeuer. next only goes
+     * from 0 to a segment, so next == 0 when loaded afterwards means it was
+     * 0 at that instant too: the queue was empty then. */
+    uint64_t w = cc_atomic_load_acquire(&head->idx);
+    uint64_t d = cc__segq_deq(w), e = cc__segq_enq(w);
     uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
     if (!next && (d >= e || d >= CC__SEGQ_CELLS)) {
       CC__QUEUE_LEAVE(CC__QS, t);
@@ -224,10 +242,20 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     }
     CC__SMR(CC__QS, protect)(t, 0, head);
     CC__SMR(CC__QS, write_phase)(t);
-    uint64_t i = cc_atomic_fetch_add_acq_rel(&head->deq, (uint64_t)1);
+    w = cc_atomic_fetch_add_acq_rel(&head->idx, CC__SEGQ_DEQ_ONE);
+    uint64_t i = cc__segq_deq(w);
     if (cc_unlikely(i >= CC__SEGQ_CELLS)) continue;
     cc__segq_cell_t *c = cc__segq_cell(head, i);
-    if (cc_atomic_load_relaxed(&c->state) == CC__SEGQ_EMPTY) cc__segq_wait_fill(head, c, i);
+    /* Common case first: the value is there; one CAS takes it. */
+    uintptr_t s = CC__SEGQ_FULL;
+    if (cc_likely(cc_atomic_cas_strong_acq_rel(&c->state, &s, (uintptr_t)CC__SEGQ_TAKEN))) {
+      void *val = c->val;
+      CC__SMR(CC__QS, end)(t);
+      *out = val;
+      return CC_OK;
+    }
+    /* EMPTY: if its enqueuer has claimed the cell, give it a moment. */
+    if (i < cc__segq_enq(w)) cc__segq_wait_fill(c);
     /* acquire: pairs with the enqueuer's release CAS, makes val visible */
     if (cc_atomic_exchange_acq_rel(&c->state, (uintptr_t)CC__SEGQ_TAKEN) == CC__SEGQ_FULL) {
       void *val = c->val;
@@ -248,8 +276,10 @@ static size_t CC__SEGQ(size)(const cc_queue_t *cq) {
   cc__segq_seg_t *tail = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->tail);
   /* Segments strictly between head and tail are full and untouched by
    * dequeuers; cells burnt by a dequeuer are counted on both sides. */
-  uint64_t out = head->base + cc__segq_min(cc_atomic_load_acquire(&head->deq), CC__SEGQ_CELLS);
-  uint64_t in = tail->base + cc__segq_min(cc_atomic_load_acquire(&tail->enq), CC__SEGQ_CELLS);
+  uint64_t d = cc__segq_deq(cc_atomic_load_acquire(&head->idx));
+  uint64_t e = cc__segq_enq(cc_atomic_load_acquire(&tail->idx));
+  uint64_t out = head->base + cc__segq_min(d, CC__SEGQ_CELLS);
+  uint64_t in = tail->base + cc__segq_min(e, CC__SEGQ_CELLS);
   CC__QUEUE_LEAVE(CC__QS, t);
   return in > out ? (size_t)(in - out) : 0;
 }
