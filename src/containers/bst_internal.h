@@ -1,0 +1,131 @@
+/* Internal: the BST's node layout and the scheme-independent helpers
+ * shared by the four instantiations of bst_impl.h (see its top comment for
+ * the algorithm), plus a structural check for the tests. Never installed. */
+#ifndef CCOLL_BST_INTERNAL_H
+#define CCOLL_BST_INTERNAL_H
+
+#include "ccoll/alloc.h"
+#include "containers/map_internal.h"
+
+#define BST_FLAG ((uintptr_t)1)
+#define BST_TAG ((uintptr_t)2)
+#define BST_MARKS (BST_FLAG | BST_TAG)
+
+typedef struct bst_node {
+  cc__smr_hdr_t hdr;
+  union {
+    cc_atomic(uintptr_t) child[2]; /* internal */
+    void *val;                     /* leaf: immutable once published */
+  } u;
+  uint64_t key;  /* u64 key, or a bytes key's length */
+  uint8_t leaf;  /* 1: leaf */
+  uint8_t inf;   /* 0: real key; 1..3: sentinels inf0..inf2 */
+  uint8_t le;    /* routing: left iff key <= K (bytes internal nodes) */
+  unsigned char bytes[]; /* bytes key */
+} bst_node_t;
+
+static inline bst_node_t *bst_ptr(uintptr_t e) { return (bst_node_t *)(e & ~BST_MARKS); }
+
+/* What a seek looks for: a key (strict: just above it), or the leftmost leaf. */
+enum { BST_AT = 0, BST_ABOVE = 1, BST_LEFTMOST = 2 };
+typedef struct {
+  const cc__mkey_t *k;
+  int mode;
+} bst_target_t;
+
+typedef struct {
+  bst_node_t *anc, *succ, *par, *leaf;
+  uintptr_t pe;           /* the edge par -> leaf as read */
+  unsigned adir, pdir;    /* anc -> succ, par -> leaf */
+  const bst_node_t *lo;   /* last right turn (range lower bound), NULL: none */
+  const bst_node_t *hi;   /* last left turn (range upper bound) */
+} bst_seek_t;
+
+/* Key vs node: a sentinel is above every real key. */
+static inline int bst_cmp(bool u64, const cc__mkey_t *k, const bst_node_t *n) {
+  if (n->inf) return -1;
+  if (u64) return (k->u > n->key) - (k->u < n->key);
+  size_t nl = (size_t)n->key, l = k->len < nl ? k->len : nl;
+  int c = l ? memcmp(k->p, n->bytes, l) : 0;
+  if (c) return (c > 0) - (c < 0);
+  return (k->len > nl) - (k->len < nl);
+}
+
+/* 0 = left, 1 = right */
+static inline unsigned bst_dir(bool u64, const bst_target_t *tg, const bst_node_t *n) {
+  if (tg->mode == BST_LEFTMOST) return 0;
+  int c = bst_cmp(u64, tg->k, n);
+  if (c < 0) return 0;
+  return !(c == 0 && n->le && tg->mode == BST_AT);
+}
+
+static inline bool bst_leaf_is(bool u64, const bst_node_t *l, const cc__mkey_t *k) {
+  return !l->inf && bst_cmp(u64, k, l) == 0;
+}
+
+static inline size_t bst_node_size(bool u64, size_t len) {
+  return offsetof(bst_node_t, bytes) + (u64 ? 0 : len);
+}
+
+static inline void bst_set_key(bst_node_t *n, bool u64, const cc__mkey_t *k) {
+  n->inf = 0;
+  if (u64) {
+    n->key = k->u;
+  } else {
+    n->key = k->len;
+    if (k->len) memcpy(n->bytes, k->p, k->len);
+  }
+}
+
+static inline cc__mkey_t bst_key_of(bool u64, const bst_node_t *n) {
+  cc__mkey_t k = {0};
+  if (u64) k.u = n->key;
+  else k.p = n->bytes, k.len = (size_t)n->key;
+  return k;
+}
+
+/* Pre-allocated nodes of an insert/put: new leaf, new internal node, and
+ * (u64) the copy of the neighbour leaf. */
+typedef struct {
+  bst_node_t *leaf, *inner, *copy;
+} bst_prealloc_t;
+
+enum { BST_NAV_FOUND, BST_NAV_NONE, BST_NAV_RETRY, BST_NAV_HELP };
+
+/* The scan's cursor: the next key to look for (at or above it). Bytes keys
+ * are copied into a buffer the scan owns (nodes may be reclaimed between
+ * steps); the callback runs outside any operation. */
+typedef struct {
+  cc__mkey_t k;
+  int mode;
+  unsigned char *buf;
+  size_t cap;
+  unsigned char small[64];
+} bst_cursor_t;
+
+/* Write phase: copy node n's key into the cursor. CC_ENOMEM when a larger
+ * buffer cannot be had. */
+static inline int bst_cursor_set(bool u64, bst_cursor_t *c, const bst_node_t *n, int mode) {
+  c->mode = mode;
+  if (u64) {
+    c->k.u = n->key;
+    return CC_OK;
+  }
+  size_t len = (size_t)n->key;
+  if (len > c->cap) {
+    unsigned char *nb = cc_alloc(len);
+    if (!nb) return CC_ENOMEM;
+    if (c->buf != c->small) cc_free(c->buf, c->cap);
+    c->buf = nb, c->cap = len;
+  }
+  if (len) memcpy(c->buf, n->bytes, len);
+  c->k.p = c->buf, c->k.len = len;
+  return CC_OK;
+}
+
+/* Quiescent structural check (tests): no marked edge, routing order holds,
+ * leaves strictly ascending. Returns 0 or a negative code naming the first
+ * violation; *leaves receives the number of real keys. */
+int cc__bst_check(const cc_map_t *m, size_t *leaves);
+
+#endif /* CCOLL_BST_INTERNAL_H */
