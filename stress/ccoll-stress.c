@@ -727,14 +727,16 @@ static void spawn(worker_t *w) {
   w->running = true;
 }
 
-/* A join that takes minutes is a hang: say which and stop the run. */
+/* Workers stop within one operation of the stop flag: a join that takes
+ * half a minute is a hang (a livelock or a lost wake-up); say which and
+ * stop the run. */
 static void join_or_die(pthread_t th, const char *what) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += 120;
+  ts.tv_sec += 30;
   int rc = pthread_timedjoin_np(th, NULL, &ts);
   if (rc == 0) return;
-  printf("  HANG: %s did not finish within 120 s after stop (%s, %s, %s)\n", what,
+  printf("  HANG: %s did not finish within 30 s after stop (%s, %s, %s)\n", what,
          G.c.is_map ? "map" : "queue", combo_container(&G.c), cc_smr_kind_name(G.c.sk));
   fflush(stdout);
   abort();
