@@ -112,6 +112,7 @@ static cc__smr_thr_t *record_new(cc_smr_t *d) {
   cc_atomic_store_relaxed(&t->announce, CC__SMR_QUIESCENT);
   cc_atomic_store_relaxed(&t->lower, CC__SMR_NO_RESERVATION);
   cc_atomic_store_relaxed(&t->upper, 0);
+  cc_atomic_store_relaxed(&t->kill_state, 2); /* not signallable before its tid is known */
   return t;
 }
 

@@ -170,7 +170,14 @@ void cc__smr_debrap_tick(cc__smr_thr_t *t) {
       pthread_kill(pthread_self(), t->dom->signo);
 #endif
   } else {
+#if CC__SMR_NEUTRALIZE
+    /* not restartable meanwhile: a jump out of send() would leave the
+     * victim's kill_state taken */
+    int ph = cc_atomic_load_relaxed(&t->phase);
+    cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
     force_other(t);
+    cc__smr_debrap_set_phase(t, ph);
+#endif
   }
 }
 

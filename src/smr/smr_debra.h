@@ -19,6 +19,12 @@
  * operation, so the freeable list drains while the workload runs */
 #define CC__SMR_DEBRA_AMORT 2
 
+/* Operations a thread runs in an epoch before it may advance it. Without
+ * a floor, few threads turn the epoch over on every operation, and every
+ * operation pays a bag rotation for a bag of one block (the "minimum
+ * operations before advancing" of Brown's implementation). */
+#define CC__SMR_DEBRA_MIN_OPS 32
+
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
@@ -45,7 +51,7 @@ static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
 static inline void cc__smr_debra_check(cc__smr_thr_t *t, uint64_t e, bool plus) {
   cc__smr_thr_t *c = t->cursor;
   if (cc_unlikely(c == NULL)) {
-    cc__smr_debra_passed_all(t, e);
+    if (++t->epoch_ops >= CC__SMR_DEBRA_MIN_OPS) cc__smr_debra_passed_all(t, e);
     return;
   }
   /* acquire: a quiescent bit seen here orders c's finished reads before

@@ -21,7 +21,7 @@
 void cc__smr_debrap_recover(cc__smr_thr_t *t);
 void cc__smr_debrap_tick(cc__smr_thr_t *t);
 
-/* CCOLL_DEBRA_NEUTRALIZE_EVERY=N: every N reads or write phases, a
+/* CCOLL_DEBRA_NEUTRALIZE_EVERY=N: every N read or write phases, a
  * neutralisation signal goes to this thread (landing in its read or write
  * phase) or to another one, so the recovery paths run all the time. */
 static inline void cc__smr_debrap_maybe_force(cc__smr_thr_t *t) {
@@ -49,9 +49,13 @@ static inline void cc__smr_debrap_set_phase(cc__smr_thr_t *t, int phase) {
 static inline void cc__smr_debrap_enter_read(cc__smr_thr_t *t) {
   for (;;) {
     if (cc_unlikely(t->neutralized_flag)) cc__smr_debrap_recover(t);
+    cc__smr_cur = t; /* before the phase: the handler finds the record through it */
     cc__smr_debrap_set_phase(t, CC__SMR_READ);
     /* a signal after this point jumps back; one before it only set the flag */
-    if (cc_likely(!t->neutralized_flag)) return;
+    if (cc_likely(!t->neutralized_flag)) {
+      cc__smr_debrap_maybe_force(t);
+      return;
+    }
     cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
   }
 }
@@ -79,11 +83,8 @@ static inline void cc__smr_debrap_begin(cc__smr_thr_t *t) {
   }
   if (t->freeable.head != NULL) cc__smr_debra_free_some(t);
   t->depth = 1;
-#if CC__SMR_NEUTRALIZE
-  t->prev_cur = cc__smr_cur;
-  cc__smr_cur = t;
-#endif
-  cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
+  /* the phase stays IDLE until a read phase: the handler leaves the thread
+   * alone, as it must outside restartable or slot-protected code */
   cc__smr_debra_announce(t, true);
 }
 
@@ -101,15 +102,18 @@ static inline void cc__smr_debrap_end(cc__smr_thr_t *t) {
   if (--t->depth != 0) return;
   cc__smr_debrap_set_phase(t, CC__SMR_IDLE);
 #if CC__SMR_NEUTRALIZE
-  cc__smr_cur = t->prev_cur;
-  t->neutralized_flag = 0;
+  /* an operation nested in another's write phase (a retire_fn callback)
+   * leaves the outer one unreachable by the handler: it is then simply
+   * not neutralised. A flag left set costs the next read phase a
+   * redundant re-announcement. */
+  cc__smr_cur = NULL;
 #endif
   if (t->slots_used != 0) cc__smr_debrap_clear_slots(t);
   cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
 }
 
 static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
-  cc__smr_debrap_maybe_force(t);
+  (void)t;
   return cc_atomic_load_acquire(src);
 }
 

@@ -60,8 +60,9 @@ typedef struct {
 
 /* DEBRA+ phases of the current operation (what the signal handler may do). */
 enum {
-  CC__SMR_IDLE = 0,  /* no operation: already quiescent */
-  CC__SMR_HOLD = 1,  /* in an operation or user section: leave it alone */
+  CC__SMR_IDLE = 0,  /* no read or write phase (outside operations, user sections, between
+                        begin and the read phase): leave it alone */
+  CC__SMR_HOLD = 1,  /* leaving a read phase after a signal: leave it alone */
   CC__SMR_READ = 2,  /* restartable read phase: jump back to its start */
   CC__SMR_WRITE = 3, /* write phase: quiescent except for its protected slots */
 };
@@ -78,9 +79,9 @@ struct cc__smr_thr {
   unsigned user_depth;      /* of which user sections (never restarted) */
   uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
   cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
+  unsigned epoch_ops;       /* DEBRA: operations begun since this thread's last new epoch */
   unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
   unsigned retire_tick;     /* retirements since the last scan */
-  cc__smr_thr_t *prev_cur;  /* DEBRA+: record of the enclosing operation */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
   uint64_t force_every;     /* DEBRA+: CCOLL_DEBRA_NEUTRALIZE_EVERY (0: off) */
   unsigned force_round;

@@ -1,0 +1,106 @@
+/* bench/smr: the cost of each reclamation scheme on a Treiber stack.
+ *
+ * Every thread runs push/pop pairs on one shared stack (pre-filled so pops
+ * find nodes); every pop retires a node. The stack is the same code
+ * instantiated per scheme (tests/smr_treiber.h), so the only difference is
+ * the reclamation fast path. Thread i is pinned to CPU i mod ncpu; 1, 2, 4,
+ * 8 and 16 threads; schemes run interleaved (NONE DEBRA DEBRA+ IBR NONE
+ * ...), each repetition on a fresh domain; medians; ratios to NONE (which
+ * never frees: the cost of reclamation itself) printed last.
+ *
+ *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "benchutil.h"
+#include "ccoll.h"
+#include "../tests/smr_treiber.h"
+
+#define PREFILL 1024
+
+static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
+#define NVAR 4
+static const int thread_counts[] = {1, 2, 4, 8, 16};
+#define NTC 5
+
+typedef struct {
+  int threads;
+  uint64_t pairs_per_thread;
+  ts_stack_t s;
+  const ts_ops_t *ops;
+} run_t;
+
+static void body(int tid, void *ctx) {
+  (void)tid;
+  run_t *r = ctx;
+  cc__smr_thr_t *t = cc__smr_thr(r->s.smr);
+  uint64_t v;
+  for (uint64_t i = 0; i < r->pairs_per_thread; i++) {
+    r->ops->push(&r->s, t, i);
+    r->ops->pop(&r->s, t, &v);
+  }
+}
+
+typedef struct {
+  int threads;
+  uint64_t total_pairs;
+} cfg_t;
+
+/* One timed run: Mpairs/s. */
+static double run_once(int variant, void *ctx) {
+  const cfg_t *c = ctx;
+  run_t r = {.threads = c->threads, .pairs_per_thread = c->total_pairs / (uint64_t)c->threads};
+  cc_smr_config_t sc = {kinds[variant], 0, 0};
+  ts_init(&r.s, cc_smr_new(&sc));
+  r.ops = ts_ops(kinds[variant]);
+  cc__smr_thr_t *t = cc__smr_thr(r.s.smr);
+  for (int i = 0; i < PREFILL; i++) r.ops->push(&r.s, t, (uint64_t)i);
+  double secs = bench_threads(c->threads, body, &r);
+  ts_destroy(&r.s);
+  cc_smr_free(r.s.smr);
+  return (double)(r.pairs_per_thread * (uint64_t)c->threads) / secs / 1e6;
+}
+
+int main(int argc, char **argv) {
+  bench_opts_t o = {0};
+  if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
+  uint64_t total = o.quick ? 200000 : 2000000;
+  printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
+         bench_ncpu(), o.reps, total);
+  printf("Mpairs/s (median)\n%8s", "threads");
+  for (int v = 0; v < NVAR; v++) printf(" %10s", cc_smr_kind_name(kinds[v]));
+  printf("\n");
+  FILE *csv = bench_csv_open(o.csv, "threads,scheme,mpairs_per_s_median");
+  double med[NTC][NVAR];
+  double *samples = calloc((size_t)NVAR * (size_t)o.reps, sizeof *samples);
+  for (int i = 0; i < NTC; i++) {
+    cfg_t c = {thread_counts[i], total};
+    bench_interleave(NVAR, o.reps, run_once, &c, samples);
+    printf("%8d", c.threads);
+    for (int v = 0; v < NVAR; v++) {
+      med[i][v] = bench_median(samples + (size_t)v * (size_t)o.reps, (size_t)o.reps);
+      printf(" %10.2f", med[i][v]);
+      if (csv) fprintf(csv, "%d,%s,%.4f\n", c.threads, cc_smr_kind_name(kinds[v]), med[i][v]);
+    }
+    printf("\n");
+    fflush(stdout);
+  }
+  printf("\nratio to none (targets at 2 threads: debra >= 0.95, ibr >= 0.90; debra+ >= 0.95x debra)\n");
+  printf("%8s %10s %10s %10s %14s\n", "threads", "debra", "debra+", "ibr", "debra+/debra");
+  for (int i = 0; i < NTC; i++)
+    printf("%8d %10.3f %10.3f %10.3f %14.3f\n", thread_counts[i], med[i][1] / med[i][0],
+           med[i][2] / med[i][0], med[i][3] / med[i][0], med[i][2] / med[i][1]);
+  if (csv) fclose(csv);
+  if (o.svg && o.csv) {
+    char script[1024];
+    snprintf(script, sizeof script,
+             "set datafile separator ','\nset key left top\nset logscale x 2\n"
+             "set xlabel 'threads'\nset ylabel 'Mpairs/s'\n"
+             "plot for [s in 'none debra debra+ ibr'] '< grep ,'.s.', %s' using 1:3 with linespoints title s\n",
+             o.csv);
+    bench_plot_svg(o.svg, script);
+  }
+  free(samples);
+  return 0;
+}
