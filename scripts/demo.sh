@@ -6,3 +6,6 @@ echo "== ccoll $(sed -n 's/^#define CC_VERSION_\(MAJOR\|MINOR\|PATCH\) *//p' inc
 echo
 echo "-- allocation glue: cc_alloc_node+cc_free vs raw mi_malloc_aligned+mi_free --"
 "$B/bench/alloc" --quick
+echo
+echo "-- queue: segmented FAA queue and Michael-Scott vs ck, liburcu, a mutex list, the FAA ceiling --"
+"$B/bench/queue" --quick

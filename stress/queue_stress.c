@@ -5,11 +5,13 @@
  * nothing is duplicated, and every consumer sees each producer's values in
  * increasing order. At the end the queue must be empty with size 0, and
  * after cc_queue_free + cc_smr_free the allocation statistics must be back
- * where they started.
+ * where they started. DEBRA+ runs twice: as configured, and with
+ * neutralisation forced every few steps.
  *
  *   queue_stress [--short | --long]
  * Prints one line per combination and "N passed, N failed" last. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "compiler.h"
 #include "ccoll/alloc.h"
 #include "ccoll/queue.h"
 #include "ccoll/smr.h"
@@ -155,9 +159,15 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, uint64_t n) {
+/* forced: DEBRA+ neutralises some thread every few reads/write phases
+ * (CCOLL_DEBRA_NEUTRALIZE_EVERY, read when the domain is created), so the
+ * queue's read phases really restart and its write phases really run
+ * neutralised; TSan builds compile neutralisation out. */
+static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, bool forced, uint64_t n) {
   cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+  if (forced) setenv("CCOLL_DEBRA_NEUTRALIZE_EVERY", "37", 1);
   cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = smr_kind});
+  if (forced) unsetenv("CCOLL_DEBRA_NEUTRALIZE_EVERY");
   if (!d) return false;
   cc_queue_t *q = cc_queue_new(&(cc_queue_config_t){.kind = kind, .smr = d});
   if (!q) {
@@ -171,6 +181,12 @@ static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, uint64_t n) 
   ok = run_phase(q, 4, 0, true, n) && ok;   /* pairs, near-empty queue */
   double secs = now() - t0;
   cc_queue_free(q);
+  cc_smr_stats_t st;
+  cc_smr_stats(d, &st);
+  if (forced && !CC_TSAN && st.neutralized == 0) {
+    fprintf(stderr, "  error: forced neutralisation never happened\n");
+    ok = false;
+  }
   cc_smr_free(d);
   cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
   int64_t leaked = (int64_t)(after.current_allocated - before.current_allocated);
@@ -178,17 +194,32 @@ static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, uint64_t n) 
     fprintf(stderr, "  error: %lld bytes still allocated after free\n", (long long)leaked);
     ok = false;
   }
-  printf("%-7s %-6s %8llu values/thread  %6.2fs  %s\n",
-         kind == CC_QUEUE_MS ? "ms" : "segment", cc_smr_kind_name(smr_kind),
-         (unsigned long long)n, secs, ok ? "ok" : "FAILED");
+  printf("%-7s %-6s%-7s %8llu values/thread  %6.2fs  retired %8llu  neutralised %6llu  %s\n",
+         kind == CC_QUEUE_MS ? "ms" : "segment", cc_smr_kind_name(smr_kind), forced ? " forced" : "",
+         (unsigned long long)n, secs, (unsigned long long)st.retired,
+         (unsigned long long)st.neutralized, ok ? "ok" : "FAILED");
   fflush(stdout);
   return ok;
 }
 
+/* A combination that hangs (lost wake-up, livelock) must fail, not stall
+ * the suite: the watchdog prints the tally and exits. */
+static volatile sig_atomic_t passed_so_far, failed_so_far;
+static unsigned watchdog_secs;
+
+static void watchdog(int sig) {
+  (void)sig;
+  char buf[128];
+  int n = snprintf(buf, sizeof buf, "TIMEOUT after %us: hung\n%d passed, %d failed\n", watchdog_secs,
+                   (int)passed_so_far, (int)failed_so_far + 1);
+  if (n > 0) (void)!write(STDOUT_FILENO, buf, (size_t)n);
+  _exit(1);
+}
+
 int main(int argc, char **argv) {
-  uint64_t n = 20000;
+  uint64_t n = 10000;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--short")) n = 20000;
+    if (!strcmp(argv[i], "--short")) n = 10000;
     else if (!strcmp(argv[i], "--long")) n = 1000000;
     else {
       fprintf(stderr, "usage: %s [--short | --long]\n", argv[0]);
@@ -199,11 +230,17 @@ int main(int argc, char **argv) {
   const cc_queue_kind_t kinds[] = {CC_QUEUE_SEGMENT, CC_QUEUE_MS};
   const cc_smr_kind_t schemes[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
   int passed = 0, failed = 0;
+  watchdog_secs = n > 100000 ? 1200 : 120;
+  signal(SIGALRM, watchdog);
   for (size_t k = 0; k < 2; k++)
-    for (size_t s = 0; s < 4; s++) {
-      if (run_combo(kinds[k], schemes[s], n)) passed++;
+    for (size_t s = 0; s < 5; s++) {
+      bool forced = s == 4; /* DEBRA+ again, neutralised all the time */
+      alarm(watchdog_secs);
+      if (run_combo(kinds[k], schemes[forced ? 2 : s], forced, n)) passed++;
       else failed++;
+      passed_so_far = passed, failed_so_far = failed;
     }
+  alarm(0);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
