@@ -125,7 +125,7 @@ static inline void SLF(resolve)(sl_impl_t *im, sl_node_t *n, sl_desc_t *d, sl_ce
   uintptr_t first = cc_atomic_load_seq_cst(&im->head->next[0]);
   uintptr_t want = sl_ptr(first) == n ? ((uintptr_t)d | SL_DESC | SL_DEAD) : (uintptr_t)c;
   uintptr_t exp = (uintptr_t)d | SL_DESC;
-  cc_atomic_cas_strong_seq_cst(&n->val, &exp, want);
+  cc_atomic_cas_strong_seq_cst(sl_val(n), &exp, want);
 }
 
 /* Helps the non-live value word v of n along: resolves a pending pop, or
@@ -150,9 +150,11 @@ static int SLF(help)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, uintptr_t v) {
 
 /* At every level i: preds[i] is the last node with key < k (<= k when le),
  * succs[i] its successor. Unlinks marked nodes met on the way. CC_OK, or
- * SL_RETRY after a write when the scheme is restartable. */
-static int SLF(find)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
-                     sl_node_t **preds, sl_node_t **succs) {
+ * SL_RETRY after a write when the scheme is restartable. Written once,
+ * compiled twice (u64 and bytes keys) so the u64 compare is inline. */
+static cc_force_inline int SLF(find_as)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
+                                        bool le, sl_node_t **preds, sl_node_t **succs,
+                                        bool bytes) {
   sl_impl_t *im = m->impl;
 restart:;
   sl_node_t *pred = im->head;
@@ -176,7 +178,7 @@ restart:;
         curr = sl_ptr(sraw);
         continue;
       }
-      int c = sl_cmp(m, curr, k);
+      int c = sl_cmp_as(bytes, curr, k);
       if (c > 0 || (c == 0 && !le)) break;
       pred = curr;
       curr = sl_ptr(sraw);
@@ -187,10 +189,26 @@ restart:;
   return CC_OK;
 }
 
+static cc_noinline int SLF(find_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
+                                     sl_node_t **preds, sl_node_t **succs) {
+  return SLF(find_as)(m, t, k, le, preds, succs, false);
+}
+
+static cc_noinline int SLF(find_bytes)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
+                                       sl_node_t **preds, sl_node_t **succs) {
+  return SLF(find_as)(m, t, k, le, preds, succs, true);
+}
+
+static inline int SLF(find)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
+                            sl_node_t **preds, sl_node_t **succs) {
+  if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(find_u64)(m, t, k, le, preds, succs);
+  return SLF(find_bytes)(m, t, k, le, preds, succs);
+}
+
 /* ------------------------------------------------------------------ lifetime */
 
 static void SLF(retire_node)(cc__smr_thr_t *t, sl_node_t *n) {
-  uintptr_t v = cc_atomic_load_acquire(&n->val);
+  uintptr_t v = cc_atomic_load_acquire(sl_val(n));
   sl_cell_t *c;
   if (v & SL_DESC) {
     sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
@@ -241,7 +259,7 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   if (r != CC_OK) return r;
   sl_node_t *succ = succs[0];
   if (succ && sl_cmp(m, succ, k) == 0) {
-    uintptr_t v = SL_READ(t, &succ->val);
+    uintptr_t v = SL_READ(t, sl_val(succ));
     sl_cell_t *c = sl_live(v);
     if (!c) return SLF(help)(m, t, succ, v);
     if (!put) return CC_EXISTS;
@@ -249,7 +267,7 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
     CC__SMR(S, protect)(t, 0, succ);
     CC__SMR(S, protect)(t, 1, c->owner);
     CC__SMR(S, write_phase)(t);
-    if (!cc_atomic_cas_strong_seq_cst(&succ->val, &v, (uintptr_t)sl_inline_cell(n))) return SL_RETRY;
+    if (!cc_atomic_cas_strong_seq_cst(sl_val(succ), &v, (uintptr_t)sl_inline_cell(n))) return SL_RETRY;
     res->old = old;
     SLF(drop_value)(m, t, succ, c);
     return CC_EXISTS;
@@ -271,7 +289,7 @@ static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
   int r = SLF(find)(m, t, k, false, preds, succs);
   if (r != CC_OK) return r;
-  if (cc_atomic_load_acquire(&n->val) & SL_DEAD) return SL_STOP;
+  if (cc_atomic_load_acquire(sl_val(n)) & SL_DEAD) return SL_STOP;
   uintptr_t old = cc_atomic_load_acquire(&n->next[i]);
   if (old & SL_MARK) return SL_STOP;
   sl_node_t *pred = preds[i], *succ = succs[i];
@@ -297,7 +315,7 @@ static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_no
     if (r == SL_STOP) break;
   }
   CC__SMR(S, write_phase)(t);
-  if (cc_atomic_load_acquire(&n->val) & SL_DEAD) {
+  if (cc_atomic_load_acquire(sl_val(n)) & SL_DEAD) {
     /* Deleted while we built: a level we linked after the deleter's search
      * would be left behind without a search of ours. */
     SLF(mark_all)(n);
@@ -320,7 +338,7 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
   sl_cell_t *c = sl_inline_cell(n);
   c->v = val;
   c->owner = n;
-  cc_atomic_store_relaxed(&n->val, (uintptr_t)c);
+  cc_atomic_store_relaxed(sl_val(n), (uintptr_t)c);
   if (klen) memcpy((unsigned char *)(c + 1), k->p, klen);
   return n;
 }
@@ -355,7 +373,7 @@ static int SLF(get_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void
   if (r != CC_OK) return r;
   sl_node_t *n = succs[0];
   if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
-  uintptr_t v = SL_READ(t, &n->val);
+  uintptr_t v = SL_READ(t, sl_val(n));
   sl_cell_t *c = sl_live(v);
   if (c) {
     *out = c->v;
@@ -386,7 +404,7 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   if (r != CC_OK) return r;
   sl_node_t *n = succs[0];
   if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
-  uintptr_t v = SL_READ(t, &n->val);
+  uintptr_t v = SL_READ(t, sl_val(n));
   sl_cell_t *c = sl_live(v);
   if (!c) {
     if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
@@ -396,7 +414,7 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   CC__SMR(S, protect)(t, 0, n);
   CC__SMR(S, protect)(t, 1, c->owner);
   CC__SMR(S, write_phase)(t);
-  if (!cc_atomic_cas_strong_seq_cst(&n->val, &v, v | SL_DEAD)) return SL_RETRY;
+  if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, v | SL_DEAD)) return SL_RETRY;
   res->old = old;
   res->n = n;
   return CC_OK;
@@ -422,7 +440,7 @@ static int SLF(remove)(cc_map_t *m, const cc__mkey_t *k, void **val) {
   } while (r == SL_RETRY);
   if (r == CC_OK) {
     sl_node_t *n = res.n;
-    SLF(deleted)(m, t, n, (sl_cell_t *)(cc_atomic_load_acquire(&n->val) & ~SL_BITS));
+    SLF(deleted)(m, t, n, (sl_cell_t *)(cc_atomic_load_acquire(sl_val(n)) & ~SL_BITS));
   }
   CC__SMR(S, end)(t);
   if (r == CC_OK && val) *val = res.old;
@@ -436,7 +454,7 @@ static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, 
   if (r != CC_OK) return r;
   sl_node_t *n = succs[0];
   if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
-  uintptr_t v = SL_READ(t, &n->val);
+  uintptr_t v = SL_READ(t, sl_val(n));
   sl_cell_t *c = sl_live(v);
   if (!c) {
     if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
@@ -446,7 +464,7 @@ static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, 
   CC__SMR(S, protect)(t, 0, n);
   CC__SMR(S, protect)(t, 1, c->owner);
   CC__SMR(S, write_phase)(t);
-  if (!cc_atomic_cas_strong_seq_cst(&n->val, &v, (uintptr_t)&nb->cell)) return SL_RETRY;
+  if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, (uintptr_t)&nb->cell)) return SL_RETRY;
   SLF(drop_value)(m, t, n, c);
   return CC_OK;
 }
@@ -487,10 +505,10 @@ static int SLF(nav_try)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, cc__nav_t d
   bool above = dir == CC__NAV_CEILING || dir == CC__NAV_HIGHER;
   sl_node_t *n = above ? succ : (pred == ((sl_impl_t *)m->impl)->head ? NULL : pred);
   if (!n) return CC_NOT_FOUND; /* at the read that showed pred -> succ */
-  uintptr_t v1 = SL_READ(t, &n->val);
+  uintptr_t v1 = SL_READ(t, sl_val(n));
   if (!sl_live(v1)) return SLF(help)(m, t, n, v1);
   if (SL_READ(t, &pred->next[0]) != (uintptr_t)succ) return SL_RETRY;
-  if (SL_READ(t, &n->val) != v1) return SL_RETRY;
+  if (SL_READ(t, sl_val(n)) != v1) return SL_RETRY;
   out->key = n->key;
   out->val = sl_live(v1)->v;
   return CC_OK;
@@ -537,7 +555,7 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
     SLF(unlink)(t, head, 0, n, sl_ptr(sraw));
     return SL_RETRY;
   }
-  uintptr_t v = SL_READ(t, &n->val);
+  uintptr_t v = SL_READ(t, sl_val(n));
   sl_cell_t *c = sl_live(v);
   if (!c) return SLF(help)(m, t, n, v);
   CC__SMR(S, protect)(t, 0, n);
@@ -546,9 +564,9 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   d->n = n;
   d->c = c;
   /* seq_cst with resolve's head read: see there. */
-  if (!cc_atomic_cas_strong_seq_cst(&n->val, &v, (uintptr_t)d | SL_DESC)) return SL_RETRY;
+  if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, (uintptr_t)d | SL_DESC)) return SL_RETRY;
   SLF(resolve)(im, n, d, c);
-  if (cc_atomic_load_acquire(&n->val) != ((uintptr_t)d | SL_DESC | SL_DEAD)) return SL_LOST;
+  if (cc_atomic_load_acquire(sl_val(n)) != ((uintptr_t)d | SL_DESC | SL_DEAD)) return SL_LOST;
   res->n = n;
   res->c = c;
   return CC_OK;
@@ -622,7 +640,7 @@ static int SLF(range_step)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *lo,
       }
     }
     if (!curr || sl_cmp(m, curr, hi) > 0) return SL_DONE;
-    uintptr_t v = SL_READ(t, &curr->val);
+    uintptr_t v = SL_READ(t, sl_val(curr));
     if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, curr, v);
     if (sl_live(v)) {
       cur->n = curr;
@@ -677,7 +695,7 @@ static int SLF(init)(cc_map_t *m) {
   head->height = SL_MAXL;
   cc_atomic_store_relaxed(&head->refs, 1);
   head->key = 0;
-  cc_atomic_store_relaxed(&head->val, 0);
+  cc_atomic_store_relaxed(sl_val(head), 0);
   for (unsigned i = 0; i < SL_MAXL; i++) cc_atomic_store_relaxed(&head->next[i], 0);
   im->head = head;
   cc_atomic_store_relaxed(&im->top, 1);
@@ -695,7 +713,7 @@ static void SLF(destroy)(cc_map_t *m) {
   sl_node_t *n = sl_ptr(cc_atomic_load_acquire(&im->head->next[0]));
   while (n) {
     sl_node_t *next = sl_ptr(cc_atomic_load_relaxed(&n->next[0]));
-    uintptr_t v = cc_atomic_load_relaxed(&n->val);
+    uintptr_t v = cc_atomic_load_relaxed(sl_val(n));
     sl_cell_t *c;
     if (v & SL_DESC) {
       sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
