@@ -962,3 +962,32 @@ Test(bst, navigation_linearizable_two_key_invariant, .timeout = 120) {
     cc_smr_free(smr);
   }
 }
+
+/* The checker itself must reject what no order explains. */
+Test(bst, wing_gong_checker_rejects_bad_histories) {
+  wg_state_t empty = {{0}};
+  /* insert(1) returns before get(1) starts, yet get misses it */
+  wg_op_t h1[2] = {
+    {.op = W_INSERT, .key = 1, .a = 0x100, .rc = CC_OK, .inv = 0, .res = 1},
+    {.op = W_GET, .key = 1, .rc = CC_NOT_FOUND, .inv = 2, .res = 3},
+  };
+  memset(wg_memo, 0, sizeof wg_memo);
+  cr_assert_not(wg_search(h1, 2, 0, empty));
+  /* overlapping, the same outcome is fine */
+  h1[1].inv = 0;
+  memset(wg_memo, 0, sizeof wg_memo);
+  cr_assert(wg_search(h1, 2, 0, empty));
+  /* a put that replaced a value a concurrent remove also returned */
+  wg_state_t one = {{0, 0x1001, 0, 0}};
+  wg_op_t h2[2] = {
+    {.op = W_REMOVE, .key = 1, .rc = CC_OK, .oval = 0x1001, .inv = 0, .res = 3},
+    {.op = W_PUT, .key = 1, .a = 0x101, .rc = CC_EXISTS, .oval = 0x1001, .inv = 1, .res = 2},
+  };
+  memset(wg_memo, 0, sizeof wg_memo);
+  cr_assert_not(wg_search(h2, 2, 0, one));
+  /* ceiling skipping a key present throughout */
+  wg_state_t two = {{0, 0x1001, 0x1002, 0}};
+  wg_op_t h3[1] = {{.op = W_CEIL, .key = 0, .rc = CC_OK, .okey = 2, .oval = 0x1002, .inv = 0, .res = 1}};
+  memset(wg_memo, 0, sizeof wg_memo);
+  cr_assert_not(wg_search(h3, 1, 0, two));
+}

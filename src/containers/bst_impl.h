@@ -41,27 +41,40 @@
  *         reachable at t, and so is that edge's target.
  * A marked edge is frozen, so (F): if X is reachable at t and X->Y is
  * marked, Y is reachable at t.
- * The published NM seek follows marked edges blindly: it can stand on a node
- * excised long ago and step into a node excised (and, with IBR or HP, freed)
- * before this operation reserved anything. SCOT fix used here: the seek
- * keeps (anc, succ), the endpoints of the last unmarked edge on its path.
- * After loading a MARKED edge X->Y with CC__SMR(S, read) (which publishes
- * the reservation covering Y), and before touching Y, it re-loads
- * anc->child toward succ: if it still holds exactly `succ` unmarked, then by
- * (C) anc and succ are reachable now, the edges succ..X are marked (frozen),
- * so by (F) Y is reachable now: not retired before now, hence after our
- * reservation started, so IBR (retire epoch >= our lower bound, birth epoch
- * <= our upper bound, raised by read) keeps Y. Otherwise the seek restarts
- * from the root. After an UNMARKED edge X->Y, (C) gives the same directly.
- * So every node the seek dereferences was reachable at some instant inside
- * the operation's reservation. DEBRA/NONE need none of this; DEBRA+ is
- * covered by restarts (a neutralised read phase restarts from the root).
+ * Why the published NM seek is unsafe under IBR: CC__SMR(ibr, read) loads a
+ * link, and when the epoch moved it raises the upper reservation and loads
+ * the link AGAIN, trusting that a link still naming Y after the raise names
+ * a node not yet retired (a reclaimer that scanned before the raise could
+ * have freed Y only if Y was retired, and then the link would have
+ * changed). That holds for links of reachable nodes, not for the frozen
+ * links of an excised node: they name Y forever, even after Y itself was
+ * excised, retired and freed by a scan that saw the old reservation. The
+ * NM seek walks such links (it stands on excised nodes whenever it passes
+ * TAGged edges), so it can step into freed memory; with hazard pointers the
+ * same hole is wider. (Measured: without the check below, the ASan runs of
+ * tests/test_bst.c report use-after-free under IBR within seconds.)
+ * SCOT fix used here: the seek keeps (anc, succ), the endpoints of the last
+ * unmarked edge on its path. After loading a MARKED edge X->Y with
+ * CC__SMR(S, read) (which has published the reservation covering Y), and
+ * before touching Y, it re-loads anc->child toward succ: if it still holds
+ * exactly `succ` unmarked, then by (C) anc and succ are reachable now, the
+ * edges succ..X are marked (frozen), so by (F) Y is reachable now, i.e. not
+ * yet retired after our reservation was visible: no scan can free it until
+ * the operation ends. Otherwise the seek restarts from the root. After an
+ * UNMARKED edge X->Y, (C) gives the same directly (IBR's own re-load).
+ * So every node the seek dereferences was reachable at an instant after its
+ * reservation was published. DEBRA and NONE need none of this (a node
+ * reachable during an operation outlives it); under DEBRA+ a neutralised
+ * read phase restarts from the root and the write phase touches only nodes
+ * protected in slots (plus nodes this thread excised and not yet retired).
  *
  * DEBRA+: the read phase (seek and decisions) calls nothing but the routing
  * comparisons (memcmp is async-signal-safe and stateless); before any write
  * the nodes the write touches (anc, succ, par, leaf) are protected, then
  * write_phase; every retry re-enters CC__SMR_READ_PHASE and re-derives all
- * from the arguments and from state fixed before that phase (`volatile`).
+ * from the arguments and from state written before that phase began, never
+ * inside it (so no local is indeterminate after a jump). Allocation happens
+ * between operations (end, allocate, begin), never in a read phase.
  * A function that contains a read phase never returns inside it.
  *
  * Reclamation: the thread whose cleanup CAS succeeds retires what it
@@ -235,21 +248,26 @@ static inline void BST_F(prealloc_free)(cc__smr_thr_t *t, bst_prealloc_t *p) {
   if (p->copy) BST_SMR(dealloc)(t, p->copy);
 }
 
+/* Allocates what p lacks (outside any read phase): the new leaf, and with
+ * need_inner the internal node (and the neighbour's copy in u64 maps).
+ * On failure frees all of p: the caller returns CC_ENOMEM, tree untouched. */
 static int BST_F(prealloc)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
                            bool need_inner, bst_prealloc_t *p) {
   const bool u64 = m->key_kind == CC_KEY_U64;
   size_t sz = bst_node_size(u64, k->len);
-  if (!u64 && sz < k->len) return CC_ENOMEM; /* size overflow */
-  p->leaf = BST_SMR(alloc)(t, sz);
-  p->inner = need_inner ? BST_SMR(alloc)(t, sz) : NULL;
-  p->copy = need_inner && u64 ? BST_SMR(alloc)(t, sz) : NULL;
-  if (!p->leaf || (need_inner && (!p->inner || (u64 && !p->copy)))) {
-    BST_F(prealloc_free)(t, p);
-    return CC_ENOMEM;
+  if (!u64 && sz < k->len) goto fail; /* size overflow */
+  if (!p->leaf) {
+    if (!(p->leaf = BST_SMR(alloc)(t, sz))) goto fail;
+    p->leaf->leaf = 1, p->leaf->le = 0, p->leaf->u.val = val;
+    bst_set_key(p->leaf, u64, k);
   }
-  p->leaf->leaf = 1, p->leaf->le = 0, p->leaf->u.val = val;
-  bst_set_key(p->leaf, u64, k);
+  if (need_inner && !p->inner && !(p->inner = BST_SMR(alloc)(t, sz))) goto fail;
+  if (need_inner && u64 && !p->copy && !(p->copy = BST_SMR(alloc)(t, sz))) goto fail;
   return CC_OK;
+fail:
+  BST_F(prealloc_free)(t, p);
+  p->leaf = p->inner = p->copy = NULL;
+  return CC_ENOMEM;
 }
 
 /* Builds the internal node that splits `old` (a leaf, protected) and the
@@ -274,12 +292,15 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
   return in;
 }
 
+/* Nodes are allocated only once a seek has shown which are needed: an
+ * insert of a present key allocates nothing. Allocation happens between
+ * operations (end ... begin), so every read phase that may publish a node
+ * started after the node was allocated. */
 static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
-  bst_prealloc_t p;
-  if (BST_F(prealloc)(m, t, k, val, true, &p) != CC_OK) return CC_ENOMEM;
+  bst_prealloc_t p = {NULL, NULL, NULL};
   bst_target_t tg = {k, BST_AT};
   bst_seek_t sr;
   int rc;
@@ -287,11 +308,18 @@ static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, 
   for (;;) {
     BST_READ_PHASE(t);
     BST_F(seek)(m, t, &tg, &sr);
-    bool here = bst_leaf_is(u64, sr.leaf, k);
-    if (here && !(sr.pe & BST_FLAG) && !put) {
+    bool here = bst_leaf_is(u64, sr.leaf, k) && !(sr.pe & BST_FLAG);
+    if (here && !put) {
       BST_SMR(write_phase)(t);
       rc = CC_EXISTS;
       break;
+    }
+    if (!(sr.pe & BST_MARKS) && bst_prealloc_lacks(u64, &p, !here)) {
+      BST_SMR(write_phase)(t);
+      BST_SMR(end)(t);
+      if (BST_F(prealloc)(m, t, k, val, !here, &p) != CC_OK) return CC_ENOMEM;
+      BST_SMR(begin)(t);
+      continue;
     }
     BST_F(protect)(t, &sr);
     if (sr.pe & BST_MARKS) {
@@ -330,8 +358,7 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
-  bst_prealloc_t p;
-  if (BST_F(prealloc)(m, t, k, desired, false, &p) != CC_OK) return CC_ENOMEM;
+  bst_prealloc_t p = {NULL, NULL, NULL};
   bst_target_t tg = {k, BST_AT};
   bst_seek_t sr;
   int rc;
@@ -348,6 +375,13 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
       BST_SMR(write_phase)(t);
       rc = CC_CHANGED;
       break;
+    }
+    if (!p.leaf && !(sr.pe & BST_MARKS)) {
+      BST_SMR(write_phase)(t);
+      BST_SMR(end)(t);
+      if (BST_F(prealloc)(m, t, k, desired, false, &p) != CC_OK) return CC_ENOMEM;
+      BST_SMR(begin)(t);
+      continue;
     }
     BST_F(protect)(t, &sr);
     if (sr.pe & BST_MARKS) {

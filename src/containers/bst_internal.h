@@ -90,6 +90,10 @@ typedef struct {
   bst_node_t *leaf, *inner, *copy;
 } bst_prealloc_t;
 
+static inline bool bst_prealloc_lacks(bool u64, const bst_prealloc_t *p, bool need_inner) {
+  return !p->leaf || (need_inner && (!p->inner || (u64 && !p->copy)));
+}
+
 enum { BST_NAV_FOUND, BST_NAV_NONE, BST_NAV_RETRY, BST_NAV_HELP };
 
 /* The scan's cursor: the next key to look for (at or above it). Bytes keys
