@@ -10,8 +10,8 @@
  * Deterministic form, public API only: the main thread holds a section
  * open; one thread retires an object (its free callback records the free)
  * and exits; then threads start one after the other, each entering and
- * leaving one section. DEBRA lets the epoch run at most one past a thread
- * in a section, and nothing retired after the section began may be freed
+ * leaving a few hundred sections. DEBRA lets the epoch run at most one
+ * past a thread in a section, and nothing retired after the section began may be freed
  * before it ends. */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -39,10 +39,14 @@ static void *retirer(void *arg) {
   return NULL; /* exit: the garbage goes to the domain */
 }
 
-static void *one_section(void *arg) {
+/* A new thread's first few dozen sections (DEBRA waits a minimum number
+ * of operations before trying to advance, which only delays the bug). */
+static void *some_sections(void *arg) {
   (void)arg;
-  cc_smr_enter(dom);
-  cc_smr_leave(dom);
+  for (int i = 0; i < 256; i++) {
+    cc_smr_enter(dom);
+    cc_smr_leave(dom);
+  }
   return NULL;
 }
 
@@ -58,7 +62,7 @@ static void run(cc_smr_kind_t kind) {
   cr_assert_eq(pthread_create(&th, NULL, retirer, NULL), 0);
   pthread_join(th, NULL);
   for (int i = 0; i < 16; i++) {
-    cr_assert_eq(pthread_create(&th, NULL, one_section, NULL), 0);
+    cr_assert_eq(pthread_create(&th, NULL, some_sections, NULL), 0);
     pthread_join(th, NULL);
   }
   cc_smr_stats(dom, &s1);
