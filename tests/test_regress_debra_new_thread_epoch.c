@@ -2,8 +2,8 @@
  * use-after-free in skip list and BST traversals under DEBRA and DEBRA+):
  * a thread record fresh from record_claim() has cursor == NULL, which
  * cc__smr_debra_check() reads as "every thread checked", so the first
- * operation of every newly registered thread advances the global epoch
- * without looking at anyone. A few threads starting while an operation or
+ * epoch check of every newly registered thread (after the minimum number
+ * of operations) advances the global epoch without looking at anyone. A few threads starting while an operation or
  * section runs push the epoch past it, and blocks that section can still
  * reach are freed.
  *
@@ -11,8 +11,8 @@
  * open; one thread retires an object (its free callback records the free)
  * and exits; then threads start one after the other, each entering and
  * leaving a few hundred sections. DEBRA lets the epoch run at most one
- * past a thread in a section, and nothing retired after the section began may be freed
- * before it ends. */
+ * past a thread in a section, and nothing retired after the section began
+ * may be freed before it ends. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdatomic.h>
