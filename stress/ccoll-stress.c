@@ -46,6 +46,7 @@
 #include "alloc/alloc_internal.h" /* cc__alloc_fail_every: --fail-alloc */
 #include "compiler.h"
 #include "smr/smr_internal.h"     /* the operation phase API: --stall */
+#include "containers/bst_internal.h"     /* cc__bst_check: --map bst structure */
 #include "containers/map_internal.h"
 
 /* map.c names the kinds' ops tables weakly while the kinds are being
@@ -841,6 +842,15 @@ static void verify_map(void) {
   size_t size = cc_map_size(G.m);
   if (size != f.n)
     st_violation("cc_map_size() = %zu but a scan finds %llu keys", size, (unsigned long long)f.n);
+  /* The BST's quiescent structural check: no marked edge left, routing
+   * order holds, leaves ascending (the skip list has no such hook yet). */
+  if (G.c.mk == CC_MAP_BST) {
+    size_t leaves = 0;
+    int src = cc__bst_check(G.m, &leaves);
+    if (src != 0 || leaves != f.n)
+      st_violation("BST structure check: code %d, %zu leaves for %llu keys scanned", src, leaves,
+                   (unsigned long long)f.n);
+  }
   cc_map_free(G.m);
   G.m = NULL;
   cc_smr_free(G.d);
