@@ -15,25 +15,12 @@
 #include "ccoll/status.h"
 #include "containers/map_internal.h"
 
-/* BST-ABSENT (skiplist branch only; remove at integration): the BST kind
- * lives on another branch, so it is referenced weakly here and its case is
- * skipped when cc_map_new returns NULL for it. */
-#pragma weak cc__bst_ibr_ops
-
-/* map.c refers to the kinds weakly (see test_regress_static_map_kinds.c):
- * name them so this binary, linked with the static library, has them. */
-static const void *const kinds[] __attribute__((used)) = { &cc__skiplist_ibr_ops, &cc__bst_ibr_ops };
-
 static void pop_under_failing_alloc(cc_map_kind_t kind, cc_smr_kind_t sk) {
   cc_smr_config_t sc = { .kind = sk };
   cc_smr_t *d = cc_smr_new(&sc);
   cr_assert_not_null(d);
   cc_map_config_t mc = { .kind = kind, .smr = d };
   cc_map_t *m = cc_map_new(&mc);
-  if (!m && kind == CC_MAP_BST) { /* BST-ABSENT */
-    cc_smr_free(d);
-    return;
-  }
   cr_assert_not_null(m);
   cr_assert_eq(cc_map_insert(m, 42, (void *)7), CC_OK);
   cc__alloc_fail_every(1);
