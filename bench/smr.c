@@ -65,7 +65,7 @@ static double run_once(int variant, void *ctx) {
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
-  uint64_t total = o.quick ? 200000 : 2000000;
+  uint64_t total = o.quick ? 200000 : 1000000;
   printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
          bench_ncpu(), o.reps, total);
   printf("Mpairs/s (median)\n%8s", "threads");

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc/alloc_internal.h"
 #include "ccoll.h"
 #include "smr_treiber.h"
 
@@ -267,6 +268,10 @@ Test(smr, treiber_every_scheme_4_threads) {
 
 /* ------------------------------------------------------------ lifecycle */
 
+static void noop_fn(void *p, void *ctx) {
+  (void)p, (void)ctx;
+}
+
 static void free_32(void *p, void *ctx) {
   (void)ctx;
   cc_free(p, 32);
@@ -521,4 +526,43 @@ Test(smr, debra_stalled_reader_holds_everything) {
   cc_smr_stats(c.d, &st);
   cr_expect_eq(st.pending, 0);
   cc_smr_free(c.d);
+}
+
+/* ------------------------------------------------------------ allocation failure */
+
+/* Every third allocation fails: node allocations report it (CC_ENOMEM,
+ * NULL), the stack and the domain stay consistent, and the domain's own
+ * bookkeeping (records, limbo blocks, orphans) never fails. */
+Test(smr, allocation_failure_is_reported_and_leaks_nothing) {
+  cc_alloc_stats_enable(true);
+  for (size_t i = 0; i < NKINDS; i++) {
+    cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+    cc_smr_t *d = new_domain(kinds[i]);
+    ts_stack_t s;
+    ts_init(&s, d);
+    const ts_ops_t *ops = ts_ops(kinds[i]);
+    cc__smr_thr_t *t = cc__smr_thr(d);
+    cc__alloc_fail_every(3);
+    int ok = 0, nomem = 0, nulls = 0;
+    for (int j = 0; j < 3000; j++) {
+      int rc = ops->push(&s, t, (uint64_t)j);
+      if (rc == CC_OK) ok++;
+      else if (rc == CC_ENOMEM) nomem++;
+      void *b = cc_smr_alloc(d, 40);
+      if (b == NULL) nulls++;
+      else cc_smr_retire(d, b);
+      cc_smr_retire_fn(d, NULL, noop_fn, NULL);
+    }
+    cc__alloc_fail_every(0);
+    cr_expect_gt(nomem, 0);
+    cr_expect_gt(nulls, 0);
+    uint64_t v;
+    int popped = 0;
+    while (ops->pop(&s, t, &v) == CC_OK) popped++;
+    cr_expect_eq(popped, ok, "%s: every successful push is in the stack", cc_smr_kind_name(kinds[i]));
+    cc_smr_free(d);
+    cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
+    cr_expect_eq(after.current_allocated, before.current_allocated, "%s", cc_smr_kind_name(kinds[i]));
+    cr_expect_eq(after.alloc_count - before.alloc_count, after.free_count - before.free_count);
+  }
 }

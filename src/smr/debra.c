@@ -140,7 +140,7 @@ static void adopt_orphans(cc__smr_thr_t *t, uint64_t e) {
     cc__smr_blk_t *tail = take->blocks;
     while (tail != NULL && tail->next != NULL) tail = tail->next;
     to_freeable(t, take->blocks, tail, take->count);
-    cc_free_unsized(take);
+    cc_free(take, sizeof *take);
     take = next;
   }
 }
@@ -161,7 +161,6 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e) {
   t->bag[t->cur].epoch = e;
   t->local_epoch = e;
   t->cursor = cc_atomic_load_acquire(&t->dom->threads);
-  t->epoch_ops = 0;
   for (int i = 0; i < ns; i++) to_freeable(t, safe[i].head, safe[i].tail, safe[i].count);
   if (cc_atomic_load_relaxed(&t->dom->orphans) != NULL) adopt_orphans(t, e);
   if (++t->retire_tick >= SAMPLE_EVERY) {
@@ -188,7 +187,6 @@ void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
   cc_atomic_cas_strong_seq_cst(&t->dom->epoch, &expected, e + 1);
   cc_atomic_add_owner(&t->st_scans, 1);
   t->cursor = cc_atomic_load_acquire(&t->dom->threads);
-  t->epoch_ops = 0;
 }
 
 /* ------------------------------------------------------------ lifecycle */

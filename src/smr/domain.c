@@ -227,6 +227,12 @@ cc__smr_orphan_t *cc__smr_orphan_new(void) {
   return o;
 }
 
+void cc__smr_scratch_free(cc__smr_thr_t *t) {
+  if (t->scratch != NULL) cc_free(t->scratch, t->scratch_cap * sizeof *t->scratch);
+  t->scratch = NULL;
+  t->scratch_cap = 0;
+}
+
 /* Hands an IBR / NONE retired list to the domain. */
 static void release_list(cc__smr_thr_t *t) {
   if (t->rlist == NULL) return;
@@ -249,9 +255,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
   if (d->kind == CC_SMR_DEBRA || d->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_release(t);
   else release_list(t);
-  cc_free_unsized(t->scratch);
-  t->scratch = NULL;
-  t->scratch_cap = 0;
+  cc__smr_scratch_free(t);
   t->alloc_tick = t->retire_tick = 0;
   t->cursor = NULL;
   t->victim = NULL;
@@ -355,7 +359,7 @@ cc_smr_t *cc_smr_default(void) {
 static void record_destroy(cc__smr_thr_t *t) {
   if (t->dom->kind == CC_SMR_DEBRA || t->dom->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_destroy(t);
   cc__smr_reclaim_list(t, t->rlist);
-  cc_free_unsized(t->scratch);
+  cc__smr_scratch_free(t);
   cc_free(t, sizeof *t);
 }
 
@@ -373,7 +377,7 @@ void cc_smr_free(cc_smr_t *d) {
     cc__smr_orphan_t *next = o->next;
     cc__smr_reclaim_list(NULL, o->list);
     cc__smr_reclaim_blocks(o->blocks);
-    cc_free_unsized(o);
+    cc_free(o, sizeof *o);
     o = next;
   }
   cc__smr_thr_t *t = cc_atomic_load_relaxed(&d->threads);

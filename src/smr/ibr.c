@@ -25,7 +25,7 @@ static bool scratch_reserve(cc__smr_thr_t *t, size_t intervals) {
   size_t cap = need + 16;
   uint64_t *s = cc__alloc_internal(cap * sizeof *s, 0, false);
   if (s == NULL) return false;
-  cc_free_unsized(t->scratch);
+  cc__smr_scratch_free(t);
   t->scratch = s;
   t->scratch_cap = cap;
   return true;
@@ -98,7 +98,7 @@ static void adopt_orphans(cc__smr_thr_t *t) {
       t->rcount++;
       h = hn;
     }
-    cc_free_unsized(o);
+    cc_free(o, sizeof *o);
     o = next;
   }
 }

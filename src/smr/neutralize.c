@@ -137,8 +137,8 @@ void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c) {
 #endif
 }
 
-static void force_other(cc__smr_thr_t *t) {
 #if CC__SMR_NEUTRALIZE
+static void force_other(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
   cc__smr_thr_t *start = t->victim ? cc_atomic_load_acquire(&t->victim->next) : NULL;
   for (int pass = 0; pass < 2; pass++) {
@@ -149,9 +149,6 @@ static void force_other(cc__smr_thr_t *t) {
       return;
     }
   }
-#else
-  (void)t;
-#endif
 }
 
 /* Test mode only: the self-signal is a system call inside a read phase,
@@ -162,24 +159,23 @@ void cc__smr_debrap_tick(cc__smr_thr_t *t) {
   t->ops = 0;
   if (t->dom->signo == 0) return;
   if (++t->force_round & 1) {
-#if CC__SMR_NEUTRALIZE
     /* no kill_state handshake: this thread is alive, and the handler may
      * jump out of pthread_kill (glibc signals itself with a bare tgkill) */
     int idle = 0;
     if (in_operation(t) && cc_atomic_cas_strong_acq_rel(t->sig_pending, &idle, 1))
       pthread_kill(pthread_self(), t->dom->signo);
-#endif
   } else {
-#if CC__SMR_NEUTRALIZE
     /* not restartable meanwhile: a jump out of send() would leave the
      * victim's kill_state taken */
     int ph = cc_atomic_load_relaxed(&t->phase);
     cc__smr_debrap_set_phase(t, CC__SMR_HOLD);
     force_other(t);
     cc__smr_debrap_set_phase(t, ph);
-#endif
   }
 }
+#else
+void cc__smr_debrap_tick(cc__smr_thr_t *t) { t->ops = 0; }
+#endif
 
 void cc__smr_debrap_leave(cc__smr_thr_t *t) {
   int st = 0;
@@ -222,7 +218,7 @@ size_t cc__smr_debrap_snapshot_slots(cc__smr_thr_t *t) {
     if (t->scratch_cap < cap) {
       uint64_t *s = cc__alloc_internal(cap * sizeof *s, 0, false);
       if (s == NULL) cc__smr_oom("a slot snapshot");
-      cc_free_unsized(t->scratch);
+      cc__smr_scratch_free(t);
       t->scratch = s;
       t->scratch_cap = cap;
     }

@@ -1,9 +1,10 @@
 /* Internal: DEBRA (Brown, PODC'15): distributed epoch-based reclamation.
  *
  * A thread announces the global epoch (with a quiescent bit) for the span of
- * an operation. Each operation checks ONE other thread's announcement; once
- * it has seen every thread quiescent or in the current epoch it advances the
- * global epoch. Retired blocks go to the newest of three limbo bags, labelled
+ * an operation. Operations check ONE other thread's announcement (round
+ * robin, every CC__SMR_DEBRA_CHECK_EVERY operations); once a thread has seen
+ * every thread quiescent or in the current epoch it advances the global
+ * epoch. Retired blocks go to the newest of three limbo bags, labelled
  * with the epoch they were retired in; a bag labelled L is safe once the
  * epoch reaches L + 3 (a reader that could hold one of its blocks announced
  * at most L + 1 and holds the epoch below L + 3 until it finishes). Safe bags
@@ -19,11 +20,13 @@
  * operation, so the freeable list drains while the workload runs */
 #define CC__SMR_DEBRA_AMORT 2
 
-/* Operations a thread runs in an epoch before it may advance it. Without
- * a floor, few threads turn the epoch over on every operation, and every
- * operation pays a bag rotation for a bag of one block (the "minimum
- * operations before advancing" of Brown's implementation). */
-#define CC__SMR_DEBRA_MIN_OPS 32
+/* Operations between two checks of another thread's announcement. Each
+ * check reads a line its owner writes twice per operation, a coherence
+ * miss; Brown's own implementation reads one every few operations for the
+ * same reason (MIN_OPS_BEFORE_READ). An epoch then lasts about
+ * CHECK_EVERY x (threads + 1) operations of the fastest thread, which also
+ * keeps one thread alone from rotating its bags on every operation. */
+#define CC__SMR_DEBRA_CHECK_EVERY 8
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
@@ -51,7 +54,7 @@ static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
 static inline void cc__smr_debra_check(cc__smr_thr_t *t, uint64_t e, bool plus) {
   cc__smr_thr_t *c = t->cursor;
   if (cc_unlikely(c == NULL)) {
-    if (++t->epoch_ops >= CC__SMR_DEBRA_MIN_OPS) cc__smr_debra_passed_all(t, e);
+    cc__smr_debra_passed_all(t, e);
     return;
   }
   /* acquire: a quiescent bit seen here orders c's finished reads before
@@ -73,7 +76,10 @@ static inline void cc__smr_debra_announce(cc__smr_thr_t *t, bool plus) {
    * thread was quiescent then); announce the newer one so this operation
    * does not hold the epoch back for nothing. */
   if (cc_unlikely(cc_atomic_load_seq_cst(&d->epoch) != e)) cc__smr_debra_reannounce(t);
-  cc__smr_debra_check(t, t->local_epoch, plus);
+  if (++t->check_tick >= CC__SMR_DEBRA_CHECK_EVERY) {
+    t->check_tick = 0;
+    cc__smr_debra_check(t, t->local_epoch, plus);
+  }
 }
 
 static inline void cc__smr_debra_begin(cc__smr_thr_t *t) {

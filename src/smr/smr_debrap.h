@@ -117,12 +117,18 @@ static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_
   return cc_atomic_load_acquire(src);
 }
 
+static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t);
+
+/* alloc, dealloc and retire call into the allocator: should a container
+ * call them inside its read phase, that phase ends here rather than let a
+ * jump tear an allocator's state. */
 static inline void *cc__smr_debrap_alloc(cc__smr_thr_t *t, size_t size) {
-  (void)t;
+  cc__smr_debrap_write_phase(t);
   return cc__smr_node_alloc(size);
 }
 
 static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {
+  cc__smr_debrap_write_phase(t);
   cc__smr_node_free(t, (cc__smr_hdr_t *)node);
 }
 
@@ -131,6 +137,7 @@ static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {
  * the epoch read here, after the unlink, which a reader of the block could
  * not have announced past. */
 static inline void cc__smr_debrap_retire(cc__smr_thr_t *t, void *node) {
+  cc__smr_debrap_write_phase(t);
   uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
   if (cc_unlikely(e != t->local_epoch)) cc__smr_debra_new_epoch(t, e);
   cc__smr_debra_push(t, (cc__smr_hdr_t *)node);
@@ -138,6 +145,7 @@ static inline void cc__smr_debrap_retire(cc__smr_thr_t *t, void *node) {
 
 static inline void cc__smr_debrap_retire_fn(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *),
                                             void *ctx) {
+  cc__smr_debrap_write_phase(t);
   cc__smr_retire_fn_slow(t, p, fn, ctx, cc__smr_debrap_retire);
 }
 

@@ -5,6 +5,7 @@
 #include "smr_internal.h"
 
 /* domain.c */
+void cc__smr_scratch_free(cc__smr_thr_t *t);
 void cc__smr_release(cc__smr_thr_t *t);
 size_t cc__smr_reclaim_list(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 cc__smr_orphan_t *cc__smr_orphan_new(void);

@@ -79,7 +79,7 @@ struct cc__smr_thr {
   unsigned user_depth;      /* of which user sections (never restarted) */
   uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
   cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
-  unsigned epoch_ops;       /* DEBRA: operations begun since this thread's last new epoch */
+  unsigned check_tick;      /* DEBRA: operations since the last check of another thread */
   unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
   unsigned retire_tick;     /* retirements since the last scan */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
@@ -102,12 +102,14 @@ struct cc__smr_thr {
   cc__smr_thr_t *victim;    /* DEBRA+: last thread signalled ... */
   uint64_t victim_acks;     /* ... and its ack count then */
 
-  /* ---- read by other threads */
+  /* ---- read by other threads, one line per writer pattern: a checker
+   * reading the announcement must not be invalidated by the owner's other
+   * per-operation stores (phase, slots, reservations) */
   cc_atomic(uint64_t) announce cc_cache_aligned; /* DEBRA: epoch << 1 | quiescent */
-  cc_atomic(uint64_t) lower;                     /* IBR reservation [lower, upper] */
+  cc_atomic(uint64_t) lower cc_cache_aligned;    /* IBR reservation [lower, upper] */
   cc_atomic(uint64_t) upper;
-  cc_atomic(uintptr_t) slots[CC__SMR_SLOTS];      /* DEBRA+: protected in the write phase */
-  cc_atomic(int) phase;                          /* DEBRA+: CC__SMR_IDLE .. WRITE */
+  cc_atomic(uintptr_t) slots[CC__SMR_SLOTS] cc_cache_aligned; /* DEBRA+: protected in the write phase */
+  cc_atomic(int) phase cc_cache_aligned;         /* DEBRA+: CC__SMR_IDLE .. WRITE */
   volatile sig_atomic_t neutralized_flag;        /* DEBRA+: set by the handler */
   cc_atomic(uint64_t) acks;                      /* DEBRA+: signals handled */
 
@@ -123,7 +125,10 @@ struct cc__smr_thr {
   cc_atomic(int) kill_state; /* DEBRA+: 0 alive, 1 being signalled, 2 leaving */
   cc_atomic(int) *sig_pending; /* DEBRA+: the owner thread's cc__smr_sig_pending */
   pthread_t tid;
-  sigjmp_buf env;            /* DEBRA+: start of the current read phase */
+
+  /* ---- owner only, written by every DEBRA+ read phase: apart from the
+   * registry line, which checkers read when they move past this thread */
+  sigjmp_buf env cc_cache_aligned; /* DEBRA+: start of the current read phase */
 };
 
 /* Garbage of a thread that left, waiting for a thread to adopt it. */
