@@ -91,6 +91,12 @@ static int CC__MSQ(dequeue)(cc_queue_t *q, void **out) {
       CC__QUEUE_LEAVE(CC__QS, t);
       return CC_EMPTY;
     }
+    /* head may have been dequeued since it was read, and next with it:
+     * next may then have been born after our reservation and freed before
+     * we loaded it (IBR protects only what was reachable at a protected
+     * load). head still in place means next is still linked, so the load
+     * of next happened within our reservation: only then read through it. */
+    if (cc_unlikely(cc_atomic_load_acquire(&q->head) != (uintptr_t)head)) continue;
     void *val = next->val;
     CC__SMR(CC__QS, protect)(t, 0, head);
     CC__SMR(CC__QS, protect)(t, 1, next);
