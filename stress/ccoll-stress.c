@@ -49,16 +49,6 @@
 #include "containers/bst_internal.h"     /* cc__bst_check: --map bst structure */
 #include "containers/map_internal.h"
 
-/* map.c names the kinds' ops tables weakly while the kinds are being
- * integrated (its INTEGRATION SCAFFOLD). A weak reference does not pull a
- * member out of a static archive, so a program linked with libccoll.a gets
- * NULL from cc_map_new for every kind. This program links the static
- * library, so it names one table of each kind strongly;
- * tests/test_regress_static_map_kinds.c keeps the bug itself visible. */
-static const void *const force_map_kinds[] __attribute__((used)) = {
-  &cc__skiplist_ibr_ops, &cc__bst_ibr_ops,
-};
-
 #include "lincheck.h"
 #include "stress_util.h"
 
@@ -982,7 +972,7 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
 
   uint64_t t0 = st_now_ns(), dur_ns = (uint64_t)(dur * 1e9), end = t0 + dur_ns;
   uint64_t stall_at = t0 + dur_ns * 3 / 10, next_report = 0, next_progress = t0 + 10000000000ull;
-  uint64_t bound = 0, epoch0 = 0, neut0 = 0;
+  uint64_t bound = 0, bound_base = 0, max_live = 0, epoch0 = 0, neut0 = 0;
   bool stalling = false;
   pthread_t stall_th;
   unsigned next_slot = 0;
@@ -993,12 +983,21 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
       while (!cc_atomic_load_acquire(&stall_phases)) st_sleep_ns(100000);
       cc_smr_stats_t s;
       cc_smr_stats(G.d, &s);
-      /* nodes alive now may all be born before the reservation */
-      bound = 2 * s.pending_peak + 4 * live_count() + 8192;
+      /* nodes alive may all be born before some reservation: the bound
+       * grows with the largest size the structure reaches while stalled
+       * (a queue filled by producer-heavy threads, a descheduled worker's
+       * reservation pinning everything alive then) */
+      bound_base = 2 * s.pending_peak + 8192;
+      max_live = live_count();
+      bound = bound_base + 4 * max_live;
       epoch0 = s.epoch, neut0 = s.neutralized;
       stalling = true;
       now = st_now_ns();
       next_report = now;
+    }
+    if (stalling) {
+      size_t live = live_count();
+      if (live > max_live) max_live = live, bound = bound_base + 4 * max_live;
     }
     if (stalling && now >= next_report) {
       stall_sample("", (double)(now - t0) / 1e9, bound, epoch0, neut0);
