@@ -683,6 +683,11 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
   if (!t) return CC_ENOMEM;
   SLF(cursor_t) cur = {NULL, 0, NULL, NULL};
   int ret = CC_OK;
+  /* DEBRA+: the callback gets values, which slots do not protect (they are
+   * retired through retire_fn), and may run any code. The scan runs as a
+   * user section instead: never restarted, never neutralised, holding
+   * reclamation back like DEBRA while it lasts. */
+  if (SL_RESTARTABLE) cc_smr_enter(m->smr);
   CC__SMR(S, begin)(t);
   for (;;) {
     int r;
@@ -703,6 +708,7 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
     if ((ret = fn(&k, cur.c->v, arg)) != 0) break;
   }
   CC__SMR(S, end)(t);
+  if (SL_RESTARTABLE) cc_smr_leave(m->smr);
   return ret;
 }
 
