@@ -168,6 +168,13 @@ restart:;
     if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
     sl_node_t *curr = sl_ptr(raw);
     while (curr) {
+      int c = sl_cmp_as(bytes, curr, k);
+      /* Above level 0, a node past the key is left without reading its
+       * next word (on the second cache line for levels >= 2): a marked one
+       * is unlinked by a search that meets it on its own key. Level 0 and
+       * exact matches are always checked, so a dead node met there is
+       * unlinked and no search turns on it forever. */
+      if (i > 0 && c > 0) break;
       uintptr_t sraw = SL_READ(t, &curr->next[i]);
       if (cc_unlikely(sraw & SL_MARK)) {
         if (!SLF(unlink)(t, pred, i, curr, sl_ptr(sraw))) {
@@ -178,7 +185,6 @@ restart:;
         curr = sl_ptr(sraw);
         continue;
       }
-      int c = sl_cmp_as(bytes, curr, k);
       if (c > 0 || (c == 0 && !le)) break;
       pred = curr;
       curr = sl_ptr(sraw);
