@@ -12,7 +12,9 @@
  * Traversals follow Michael's discipline: a link is followed only out of a
  * node whose next word was read unmarked (so the node was still linked and
  * its successor still reachable at that read); a marked node met on the
- * way is unlinked by CAS on its predecessor before going on. Nothing is
+ * way is unlinked by CAS on its predecessor before going on (above level
+ * 0, a node past the key ends the level without its next word being read;
+ * it is unlinked by the searches that meet it on its own key). Nothing is
  * ever reached through an unlinked node, which is what IBR (and DEBRA+
  * write phases) require. Every followed link is loaded with
  * CC__SMR(S, read).
