@@ -139,7 +139,10 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
 #endif
     t->local_epoch = cc_atomic_load_acquire(&d->epoch);
     t->last_scan_epoch = t->local_epoch;
-    t->cursor = NULL;
+    /* a full round of checks before this thread may advance the epoch
+     * (NULL would read as "every thread checked") */
+    t->cursor = cc_atomic_load_acquire(&d->threads);
+    t->check_tick = 0;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
     t->ops = 0;
     t->bag[t->cur].epoch = t->local_epoch; /* the label of what it retires next */
