@@ -341,6 +341,8 @@ static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_no
   }
 }
 
+static inline void SLF(desc_stock)(cc_map_t *m, cc__smr_thr_t *t);
+
 static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
                                 unsigned h) {
   size_t klen = m->key_kind == CC_KEY_BYTES ? k->len : 0;
@@ -379,6 +381,7 @@ static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, vo
     SLF(build)(m, t, k, n, preds, succs);
   }
   CC__SMR(S, end)(t);
+  SLF(desc_stock)(m, t);
   if (r == CC_EXISTS && !put) CC__SMR(S, dealloc)(t, n); /* never published */
   if (r == CC_EXISTS && put && old) *old = res.old;
   return r;
@@ -590,12 +593,18 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   return CC_OK;
 }
 
-/* A descriptor for one pop attempt: a spare if this thread's slot has one
- * (so a pop works when allocation fails), else a new one; NULL if neither. */
+/* A descriptor for one pop attempt: a spare (this thread's slot first,
+ * then the others), else a new one; NULL if neither is to be had. */
 static sl_desc_t *SLF(desc_get)(cc_map_t *m, cc__smr_thr_t *t) {
   sl_impl_t *im = m->impl;
-  sl_desc_t *d = (sl_desc_t *)cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], 0);
-  return d ? d : CC__SMR(S, alloc)(t, sizeof *d);
+  unsigned mine = sl_spare_slot();
+  for (unsigned i = 0; i < SL_SPARES; i++) {
+    cc_atomic(uintptr_t) *slot = &im->spare[(mine + i) % SL_SPARES];
+    if (!cc_atomic_load_relaxed(slot)) continue;
+    sl_desc_t *d = (sl_desc_t *)cc_atomic_exchange_acq_rel(slot, 0);
+    if (d) return d;
+  }
+  return CC__SMR(S, alloc)(t, sizeof(sl_desc_t));
 }
 
 /* Gives back an unpublished descriptor, or tops the spare slot up. */
@@ -605,6 +614,13 @@ static void SLF(desc_put)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d) {
   if (!d) return;
   uintptr_t old = cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], (uintptr_t)d);
   if (old) CC__SMR(S, dealloc)(t, (void *)old);
+}
+
+/* Operations that may fail cleanly on allocation (insert) keep this
+ * thread's spare stocked, so pops rarely have to allocate. */
+static inline void SLF(desc_stock)(cc_map_t *m, cc__smr_thr_t *t) {
+  sl_impl_t *im = m->impl;
+  if (cc_unlikely(!cc_atomic_load_relaxed(&im->spare[sl_spare_slot()]))) SLF(desc_put)(m, t, NULL);
 }
 
 static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
@@ -633,7 +649,13 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
       SLF(deleted)(m, t, res.n, res.c); /* d now belongs to the popped node */
     }
     CC__SMR(S, end)(t);
-    if (r == SL_NEED_DESC) return CC_ENOMEM; /* only when no spare was left */
+    if (r == SL_NEED_DESC) {
+      /* No spare and no memory: pop_first reports only CC_OK or CC_EMPTY,
+       * so wait for a spare (a pop giving one back, an insert stocking
+       * one) or for memory, and look at the map again. */
+      sched_yield();
+      continue;
+    }
     SLF(desc_put)(m, t, r == CC_OK ? NULL : d);
     if (r != CC_OK) return r;
     if (key) *key = k;
