@@ -748,3 +748,47 @@ Test(map, allocation_failure_leaves_map_unchanged_and_leaks_nothing) {
       run_alloc_failure(kinds[k], schemes[s], CC_KEY_BYTES);
     }
 }
+
+/* pop_first reports only CC_OK or CC_EMPTY, also when allocations fail
+ * while several threads pop and insert at once (its descriptors come from
+ * spares; without one it waits for a spare or for memory). */
+struct pf_ctx { cc_map_t *m; _Atomic int bad, popped; };
+
+static void *pf_worker(void *arg) {
+  struct pf_ctx *c = arg;
+  uint64_t s = (uint64_t)(uintptr_t)&s | 1;
+  for (int i = 0; i < 3000; i++) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    if (s & 1) {
+      cc_map_insert(c->m, (s >> 8) % 4096, NULL); /* may fail with CC_ENOMEM: fine */
+    } else {
+      int r = cc_map_pop_first(c->m, NULL, NULL);
+      if (r == CC_OK) atomic_fetch_add(&c->popped, 1);
+      else if (r != CC_EMPTY) atomic_fetch_add(&c->bad, 1);
+    }
+  }
+  return NULL;
+}
+
+static void run_pop_under_failure(cc_map_kind_t kind, cc_smr_kind_t sk) {
+  cc_smr_t *d = new_domain(sk);
+  cc_map_t *m = new_map_or_skip(kind, CC_KEY_U64, d, NULL, NULL);
+  if (!m) { cc_smr_free(d); return; }
+  for (uint64_t k = 0; k < 200; k++) cr_assert_eq(cc_map_insert(m, k, NULL), CC_OK);
+  struct pf_ctx c = {.m = m};
+  cc__alloc_fail_every(3);
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, pf_worker, &c);
+  for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+  cc__alloc_fail_every(0);
+  cr_assert_eq(atomic_load(&c.bad), 0, "%s/%s: pop_first returned neither CC_OK nor CC_EMPTY %d times",
+               kind_names[kind], cc_smr_kind_name(sk), atomic_load(&c.bad));
+  cr_assert_gt(atomic_load(&c.popped), 200);
+  cc_map_free(m);
+  cc_smr_free(d);
+}
+
+Test(map, pop_first_never_enomem_under_concurrent_allocation_failure) {
+  for (int k = 0; k < NKINDS; k++)
+    for (int s = 0; s < NSCHEMES; s++) run_pop_under_failure(kinds[k], schemes[s]);
+}

@@ -12,7 +12,9 @@
  * Traversals follow Michael's discipline: a link is followed only out of a
  * node whose next word was read unmarked (so the node was still linked and
  * its successor still reachable at that read); a marked node met on the
- * way is unlinked by CAS on its predecessor before going on. Nothing is
+ * way is unlinked by CAS on its predecessor before going on (above level
+ * 0, a node past the key ends the level without its next word being read;
+ * it is unlinked by the searches that meet it on its own key). Nothing is
  * ever reached through an unlinked node, which is what IBR (and DEBRA+
  * write phases) require. Every followed link is loaded with
  * CC__SMR(S, read).
@@ -168,6 +170,13 @@ restart:;
     if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
     sl_node_t *curr = sl_ptr(raw);
     while (curr) {
+      int c = sl_cmp_as(bytes, curr, k);
+      /* Above level 0, a node past the key is left without reading its
+       * next word (on the second cache line for levels >= 2): a marked one
+       * is unlinked by a search that meets it on its own key. Level 0 and
+       * exact matches are always checked, so a dead node met there is
+       * unlinked and no search turns on it forever. */
+      if (i > 0 && c > 0) break;
       uintptr_t sraw = SL_READ(t, &curr->next[i]);
       if (cc_unlikely(sraw & SL_MARK)) {
         if (!SLF(unlink)(t, pred, i, curr, sl_ptr(sraw))) {
@@ -178,7 +187,6 @@ restart:;
         curr = sl_ptr(sraw);
         continue;
       }
-      int c = sl_cmp_as(bytes, curr, k);
       if (c > 0 || (c == 0 && !le)) break;
       pred = curr;
       curr = sl_ptr(sraw);
@@ -333,6 +341,8 @@ static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_no
   }
 }
 
+static inline void SLF(desc_stock)(cc_map_t *m, cc__smr_thr_t *t);
+
 static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
                                 unsigned h) {
   size_t klen = m->key_kind == CC_KEY_BYTES ? k->len : 0;
@@ -371,6 +381,7 @@ static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, vo
     SLF(build)(m, t, k, n, preds, succs);
   }
   CC__SMR(S, end)(t);
+  SLF(desc_stock)(m, t);
   if (r == CC_EXISTS && !put) CC__SMR(S, dealloc)(t, n); /* never published */
   if (r == CC_EXISTS && put && old) *old = res.old;
   return r;
@@ -582,12 +593,18 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   return CC_OK;
 }
 
-/* A descriptor for one pop attempt: a spare if this thread's slot has one
- * (so a pop works when allocation fails), else a new one; NULL if neither. */
+/* A descriptor for one pop attempt: a spare (this thread's slot first,
+ * then the others), else a new one; NULL if neither is to be had. */
 static sl_desc_t *SLF(desc_get)(cc_map_t *m, cc__smr_thr_t *t) {
   sl_impl_t *im = m->impl;
-  sl_desc_t *d = (sl_desc_t *)cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], 0);
-  return d ? d : CC__SMR(S, alloc)(t, sizeof *d);
+  unsigned mine = sl_spare_slot();
+  for (unsigned i = 0; i < SL_SPARES; i++) {
+    cc_atomic(uintptr_t) *slot = &im->spare[(mine + i) % SL_SPARES];
+    if (!cc_atomic_load_relaxed(slot)) continue;
+    sl_desc_t *d = (sl_desc_t *)cc_atomic_exchange_acq_rel(slot, 0);
+    if (d) return d;
+  }
+  return CC__SMR(S, alloc)(t, sizeof(sl_desc_t));
 }
 
 /* Gives back an unpublished descriptor, or tops the spare slot up. */
@@ -597,6 +614,13 @@ static void SLF(desc_put)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d) {
   if (!d) return;
   uintptr_t old = cc_atomic_exchange_acq_rel(&im->spare[sl_spare_slot()], (uintptr_t)d);
   if (old) CC__SMR(S, dealloc)(t, (void *)old);
+}
+
+/* Operations that may fail cleanly on allocation (insert) keep this
+ * thread's spare stocked, so pops rarely have to allocate. */
+static inline void SLF(desc_stock)(cc_map_t *m, cc__smr_thr_t *t) {
+  sl_impl_t *im = m->impl;
+  if (cc_unlikely(!cc_atomic_load_relaxed(&im->spare[sl_spare_slot()]))) SLF(desc_put)(m, t, NULL);
 }
 
 static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
@@ -625,7 +649,13 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
       SLF(deleted)(m, t, res.n, res.c); /* d now belongs to the popped node */
     }
     CC__SMR(S, end)(t);
-    if (r == SL_NEED_DESC) return CC_ENOMEM; /* only when no spare was left */
+    if (r == SL_NEED_DESC) {
+      /* No spare and no memory: pop_first reports only CC_OK or CC_EMPTY,
+       * so wait for a spare (a pop giving one back, an insert stocking
+       * one) or for memory, and look at the map again. */
+      sched_yield();
+      continue;
+    }
     SLF(desc_put)(m, t, r == CC_OK ? NULL : d);
     if (r != CC_OK) return r;
     if (key) *key = k;
@@ -683,6 +713,11 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
   if (!t) return CC_ENOMEM;
   SLF(cursor_t) cur = {NULL, 0, NULL, NULL};
   int ret = CC_OK;
+  /* DEBRA+: the callback gets values, which slots do not protect (they are
+   * retired through retire_fn), and may run any code. The scan runs as a
+   * user section instead: never restarted, never neutralised, holding
+   * reclamation back like DEBRA while it lasts. */
+  if (SL_RESTARTABLE) cc_smr_enter(m->smr);
   CC__SMR(S, begin)(t);
   for (;;) {
     int r;
@@ -703,6 +738,7 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
     if ((ret = fn(&k, cur.c->v, arg)) != 0) break;
   }
   CC__SMR(S, end)(t);
+  if (SL_RESTARTABLE) cc_smr_leave(m->smr);
   return ret;
 }
 
