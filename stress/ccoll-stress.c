@@ -785,6 +785,13 @@ typedef struct {
 
 static size_t live_count(void) { return G.c.is_map ? cc_map_size(G.m) : cc_queue_size(G.q); }
 
+/* Reclaimable blocks the live contents occupy: one node per item, except
+ * the segment queue (1024 cells per segment, and the partly filled ends). */
+static size_t live_blocks(void) {
+  size_t n = live_count();
+  return !G.c.is_map && G.c.qk == CC_QUEUE_SEGMENT ? n / 1024 + 2 : n;
+}
+
 typedef struct {
   uint64_t sum, n, prev;
   bool have;
@@ -988,7 +995,7 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
        * (a queue filled by producer-heavy threads, a descheduled worker's
        * reservation pinning everything alive then) */
       bound_base = 2 * s.pending_peak + 8192;
-      max_live = live_count();
+      max_live = live_blocks();
       bound = bound_base + 4 * max_live;
       epoch0 = s.epoch, neut0 = s.neutralized;
       stalling = true;
@@ -996,7 +1003,7 @@ static void run_round(const combo_t *c, double dur, unsigned round, result_t *re
       next_report = now;
     }
     if (stalling) {
-      size_t live = live_count();
+      size_t live = live_blocks();
       if (live > max_live) max_live = live, bound = bound_base + 4 * max_live;
     }
     if (stalling && now >= next_report) {
