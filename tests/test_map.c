@@ -783,7 +783,10 @@ static void run_pop_under_failure(cc_map_kind_t kind, cc_smr_kind_t sk) {
   cc__alloc_fail_every(0);
   cr_assert_eq(atomic_load(&c.bad), 0, "%s/%s: pop_first returned neither CC_OK nor CC_EMPTY %d times",
                kind_names[kind], cc_smr_kind_name(sk), atomic_load(&c.bad));
-  cr_assert_gt(atomic_load(&c.popped), 200);
+  /* every prefilled key is popped (inserts may all fail: the BST needs up
+   * to three blocks per insert, one in three allocations fails here) */
+  cr_assert_geq(atomic_load(&c.popped), 200, "%s/%s: only %d pops", kind_names[kind],
+                cc_smr_kind_name(sk), atomic_load(&c.popped));
   cc_map_free(m);
   cc_smr_free(d);
 }
