@@ -68,13 +68,13 @@ static void cross_body(int tid, void *ctx) {
     for (uint64_t t = 0; t < r->pairs; t++) {
       void *p = node_alloc(r->variant);
       /* acquire: the consumer's head store publishes that the slot is free */
-      while (t - cc_atomic_load_acquire(&q->head) >= RING) cc_atomic_pause();
+      for (unsigned n = 0; t - cc_atomic_load_acquire(&q->head) >= RING; n++) bench_backoff(n);
       q->slot[t % RING] = p;
       cc_atomic_store_release(&q->tail, t + 1); /* publishes slot[t] */
     }
   } else {
     for (uint64_t h = 0; h < r->pairs; h++) {
-      while (cc_atomic_load_acquire(&q->tail) == h) cc_atomic_pause();
+      for (unsigned n = 0; cc_atomic_load_acquire(&q->tail) == h; n++) bench_backoff(n);
       void *p = q->slot[h % RING];
       cc_atomic_store_release(&q->head, h + 1); /* slot h may be reused */
       node_free(r->variant, p);

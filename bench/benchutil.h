@@ -18,6 +18,10 @@ void bench_pin(int i);              /* pin the calling thread to CPU i mod ncpu 
 double bench_threads(int n, void (*body)(int tid, void *ctx), void *ctx);
 
 /* Median of v[0..n) (sorts v). */
+/* One step of a spin-wait: pause, and every 64th step yield the CPU, so
+ * that a waiter sharing a CPU with the thread it waits for (2 CPUs, more
+ * threads) does not burn the rest of its time slice. */
+void bench_backoff(unsigned step);
 double bench_median(double *v, size_t n);
 
 /* Interleaved repetitions: for rep in 0..reps, for variant in 0..nvar,
