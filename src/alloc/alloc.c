@@ -326,7 +326,7 @@ void cc__alloc_release(void *ptr, size_t size) {
  * else on: an unsampled allocation costs a countdown and a call, not the
  * generic slow path. */
 static cc_noinline void *alloc_prof(size_t size, size_t requested, size_t align) {
-  if (cc_likely(--cc__prof_countdown > 0))
+  if (cc_likely(--cc__prof_tls.countdown > 0))
     return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
   cc__prof_rearm();
   return alloc_observed(MODE_FAST_PROF, size, requested, align, false, true);
@@ -338,25 +338,24 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
 }
 
 /* Tally profiler below rate 1 (no block memory): allocations and frees
- * are sampled by independent countdowns; an unsampled one costs the
- * countdown and the tail call. */
-static cc_noinline void *alloc_sample(size_t size, size_t requested, size_t align) {
-  if (cc_likely(--cc__prof_countdown > 0))
-    return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
-  return cc__prof_sampled_alloc(size, requested, align);
+ * are sampled by independent countdowns. The public functions decrement
+ * the countdown themselves, right after the mode compare (an unsampled
+ * operation costs one TLS decrement and the tail call); these run when it
+ * expired. */
+static inline bool sample_alloc_skipped(unsigned m) {
+  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.countdown > 0);
 }
 
-static cc_noinline void free_sample(void *ptr, size_t size) {
-  if (cc_likely(--cc__prof_free_countdown > 0)) mi_free(ptr);
-  else cc__prof_sampled_free(ptr, size);
+static inline bool sample_free_skipped(unsigned m) {
+  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.free_countdown > 0);
 }
 
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
+  if (cc_likely(m == MODE_FAST) || sample_alloc_skipped(m)) return mi_malloc(size);
   if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(size, size, 0);
-  if (m == MODE_FAST_SAMPLE) return alloc_sample(size, size, 0);
+  if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(size, size, 0);
   if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
   return alloc_slow(size, size, 0, false);
 }
@@ -393,10 +392,10 @@ void *cc_alloc_node(size_t size) {
   size_t rounded = (size + CC_CACHE_LINE - 1) & ~(size_t)(CC_CACHE_LINE - 1);
   if (cc_unlikely(rounded == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  if (cc_likely(m == MODE_FAST) || sample_alloc_skipped(m)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
   if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
-  if (m == MODE_FAST_SAMPLE) return alloc_sample(rounded, size, CC_CACHE_LINE);
+  if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
   if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
@@ -405,10 +404,10 @@ void cc_free(void *ptr, size_t size) {
   if (cc_unlikely(ptr == NULL)) return;
   /* mimalloc finds the size class from the pointer; size is for the stats */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
+  if (cc_likely(m == MODE_FAST) || sample_free_skipped(m)) { mi_free(ptr); return; }
   if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
   if (m == MODE_FAST_TALLY) { cc__prof_tally_free(ptr, size); return; }
-  if (m == MODE_FAST_SAMPLE) { free_sample(ptr, size); return; }
+  if (m == MODE_FAST_SAMPLE) { cc__prof_sampled_free(ptr, size); return; }
   if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
   free_slow(ptr, size);
 }

@@ -93,18 +93,14 @@ enum { MAX_DOMAINS = 256 };
 static cc_smr_t *domains[MAX_DOMAINS];
 static size_t ndomains;
 
-cc_thread_local int64_t cc__prof_countdown;
-cc_thread_local int64_t cc__prof_free_countdown;
-cc_thread_local int64_t cc__prof_detail_countdown;
+cc_thread_local cc__prof_tls_t cc__prof_tls;
 static cc_thread_local uint64_t t_rng;
-static cc_thread_local prec_t *t_rec;
 static cc_thread_local bool t_rec_gone;
-static cc_thread_local bool t_unobserved; /* the profiler's own allocations */
-static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
 
 /* ------------------------------------------------------------ helpers */
 
 static void rec_thread_exit(void *arg);
+static void live_publish(const prec_t *r);
 
 static void calibrate(void) {
 #if defined(__x86_64__)
@@ -193,17 +189,19 @@ static cc_noinline prec_t *rec_attach(void) {
   recs = r;
   pthread_mutex_unlock(&list_lock);
   pthread_setspecific(rec_key, r);
-  t_rec = r;
+  cc__prof_tls.rec = r;
+  cc__prof_tls.region_tid = r->tid < 0xffff ? r->tid : 0xffff;
   return r;
 }
 
 static cc_noinline prec_t *rec_renew(void) {
-  prec_t *r = t_rec;
+  if (cc__prof_tls.unobserved) return NULL;
+  prec_t *r = cc__prof_tls.rec;
   if (r == NULL && (r = rec_attach()) == NULL) return NULL;
   uint64_t g = cc_atomic_load_relaxed(&gen);
   if (cc_atomic_load_relaxed(&r->gen) != g) {
     rec_zero(r);
-    t_live_delta = 0;
+    cc__prof_tls.live_published = 0;
     cc_atomic_store_relaxed(&r->gen, g);
   }
   return r;
@@ -211,7 +209,7 @@ static cc_noinline prec_t *rec_renew(void) {
 
 /* This thread's record, zeroed first if a reset happened since its last use. */
 static inline prec_t *rec_get(void) {
-  prec_t *r = t_rec;
+  prec_t *r = cc__prof_tls.rec;
   if (cc_likely(r != NULL) && cc_likely(cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)))
     return r;
   return rec_renew();
@@ -224,11 +222,10 @@ static void rec_fold(prec_t *into, prec_t *r) {
 
 static void rec_thread_exit(void *arg) {
   prec_t *r = arg;
-  t_rec = NULL;
+  cc__prof_tls.rec = NULL;
   t_rec_gone = true;
   pthread_mutex_lock(&list_lock);
-  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen))
-    cc_atomic_fetch_add_relaxed(&live_bytes, t_live_delta);
+  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) live_publish(r);
   cc_atomic_store_relaxed(&r->alive, false);
   if (++ndead > KEEP_DEAD) { /* keep memory bounded: fold into "exited" */
     if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) rec_fold(&exited, r);
@@ -262,26 +259,26 @@ static double sample_mean(void) {
   return mean;
 }
 
-void cc__prof_rearm(void) { cc__prof_countdown = draw_interval(sample_mean()); }
-void cc__prof_free_rearm(void) { cc__prof_free_countdown = draw_interval(sample_mean()); }
+void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(sample_mean()); }
+void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(sample_mean()); }
 void cc__prof_detail_rearm(void) {
-  cc__prof_detail_countdown = draw_interval((double)cc_atomic_load_relaxed(&detail_every));
+  cc__prof_tls.detail_countdown = draw_interval((double)cc_atomic_load_relaxed(&detail_every));
 }
 
 void cc__prof_set_detail_every(unsigned n) {
   cc_atomic_store_relaxed(&detail_every, n ? n : 1);
-  cc__prof_detail_countdown = 0;
+  cc__prof_tls.detail_countdown = 0;
 }
 
-/* live_bytes exists for the peak; threads add to it in batches (16 KiB
- * either way, and at every detail operation) so that it is not a shared
- * line written on every operation. The peak is therefore exact to within
- * 16 KiB per thread. */
-enum { LIVE_BATCH_BYTES = 16384 };
-
-static cc_noinline void live_flush(void) {
-  int64_t bytes = t_live_delta;
-  t_live_delta = 0;
+/* live_bytes exists for the peak. Rather than write that shared counter on
+ * every operation, a thread publishes its net (allocated - freed bytes of
+ * its record) at its detail operations, one sampled operation in
+ * CC__PROF_DETAIL_EVERY: the peak misses spikes shorter than that. */
+static void live_publish(const prec_t *r) {
+  int64_t net = (int64_t)(cc_atomic_load_relaxed(&r->alloc_bytes) - cc_atomic_load_relaxed(&r->free_bytes));
+  int64_t bytes = net - cc__prof_tls.live_published;
+  if (bytes == 0) return;
+  cc__prof_tls.live_published = net;
   int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
   int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
   while (now > peak) {
@@ -291,11 +288,6 @@ static cc_noinline void live_flush(void) {
       break;
     }
   }
-}
-
-static inline void live_add(int64_t bytes) {
-  t_live_delta += bytes;
-  if (cc_unlikely((uint64_t)(t_live_delta + LIVE_BATCH_BYTES) > 2 * (uint64_t)LIVE_BATCH_BYTES)) live_flush();
 }
 
 static uint64_t sum_field_locked(size_t off) {
@@ -367,8 +359,9 @@ static inline cc_atomic(uint64_t) *region_slot(const void *p) {
   return &regions[((uintptr_t)p >> REGION_SHIFT) & ((1u << REGION_BITS) - 1)];
 }
 
+/* tid: as capped in cc__prof_tls.region_tid */
 static inline void region_note(const void *p, uint32_t tid) {
-  uint64_t want = ((uint64_t)(uintptr_t)p & ~(uint64_t)0xffff) | (tid < 0xffff ? tid : 0xffff);
+  uint64_t want = ((uint64_t)(uintptr_t)p & ~(uint64_t)0xffff) | tid;
   cc_atomic(uint64_t) *e = region_slot(p);
   /* relaxed: the block reaches its freeing thread through the user's own
    * synchronisation, which orders this store before the free's load */
@@ -386,18 +379,17 @@ static inline void count_alloc(prec_t *r, const void *p, size_t requested, unsig
   own_add(&r->allocs, 1);
   own_add(&r->alloc_bytes, requested);
   if (f & FEAT_SIZES) own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
-  if (f & FEAT_CROSS) region_note(p, r->tid);
-  live_add((int64_t)requested);
+  if (f & FEAT_CROSS) region_note(p, cc__prof_tls.region_tid);
 }
 
 static inline void count_free(prec_t *r, uint32_t owner, size_t bytes) {
   own_add(&r->frees, 1);
   own_add(&r->free_bytes, bytes);
-  if (cc_unlikely(owner != 0 && owner != r->tid)) {
+  /* owner: from the table (exact tid) or the region table (capped tid) */
+  if (cc_unlikely(owner != 0 && owner != r->tid && owner != cc__prof_tls.region_tid)) {
     own_add(&r->cross_sent, 1);
     own_add(&r->from[midx(owner)], 1);
   }
-  live_add(-(int64_t)bytes);
 }
 
 /* A detail allocation: latency (ticks, 0 when not timed), usable size. */
@@ -407,20 +399,20 @@ static void detail_alloc(prec_t *r, const void *p, size_t requested, uint64_t ti
     own_add(&r->frag_requested, requested);
     own_add(&r->frag_usable, cc__alloc_usable_size(p));
   }
-  if (t_live_delta != 0) live_flush();
+  live_publish(r);
   timeline_maybe();
 }
 
 static void detail_free(prec_t *r, uint64_t ticks) {
   if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  if (t_live_delta != 0) live_flush();
+  live_publish(r);
   timeline_maybe();
 }
 
 void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks, bool detail) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
-  if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
+  if (pr == NULL || (r = rec_get()) == NULL) return;
   bool filtered = !cc_atomic_load_relaxed(&sample_all);
   unsigned f = cc_atomic_load_relaxed(&feat);
   if (cc_atomic_load_relaxed(&tally)) {
@@ -472,17 +464,17 @@ static cc_noinline void *tally_alloc_detail(size_t size, size_t requested, size_
   void *p = mi_alloc(size, align);
   uint64_t t1 = timed ? cc__prof_ticks() : 0;
   prec_t *r;
-  if (p == NULL || t_unobserved || (r = rec_get()) == NULL) return p;
+  if (p == NULL || (r = rec_get()) == NULL) return p;
   count_alloc(r, p, requested, cc_atomic_load_relaxed(&feat));
   detail_alloc(r, p, requested, timed ? (t1 - t0) | 1 : 0);
   return p;
 }
 
 void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
-  if (cc_unlikely(--cc__prof_detail_countdown <= 0)) return tally_alloc_detail(size, requested, align);
+  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0)) return tally_alloc_detail(size, requested, align);
   void *p = mi_alloc(size, align);
   prec_t *r;
-  if (cc_unlikely(p == NULL || t_unobserved) || cc_unlikely((r = rec_get()) == NULL)) return p;
+  if (cc_unlikely(p == NULL) || cc_unlikely((r = rec_get()) == NULL)) return p;
   count_alloc(r, p, requested, cc_atomic_load_relaxed(&feat));
   return p;
 }
@@ -510,7 +502,7 @@ static cc_noinline void tally_free_detail(void *p, size_t size) {
 }
 
 void cc__prof_tally_free(void *p, size_t size) {
-  if (cc_unlikely(--cc__prof_detail_countdown <= 0)) {
+  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0)) {
     tally_free_detail(p, size);
     return;
   }
@@ -797,9 +789,12 @@ static bool snapshot_matrix(cc_profile_t *s, double w, const rows_t *rows) {
  * every domain registered through cc__track_domain_register. */
 static bool snapshot_domains(cc_profile_t *s) {
   /* creating the default domain is not the program's allocation */
-  t_unobserved = true;
+  void *rec = cc__prof_tls.rec;
+  cc__prof_tls.unobserved = true; /* with no record, the hot paths ask rec_renew, which says no */
+  cc__prof_tls.rec = NULL;
   cc_smr_t *dflt = cc_smr_default();
-  t_unobserved = false;
+  cc__prof_tls.rec = rec;
+  cc__prof_tls.unobserved = false;
   pthread_mutex_lock(&dom_lock);
   s->domains = calloc(ndomains + 1, sizeof *s->domains);
   if (s->domains == NULL) {

@@ -84,17 +84,25 @@ void cc__alloc_release(void *ptr, size_t size);
 /* Sampling countdown of this thread: an allocation is sampled when it
  * reaches zero; cc__prof_rearm() draws the next interval. Without block
  * memory (tally modes), frees are sampled by a countdown of their own. */
-extern cc_thread_local int64_t cc__prof_countdown;
-extern cc_thread_local int64_t cc__prof_free_countdown;
+/* The profiler's per-thread state, one TLS block: in a shared library every
+ * initial-exec TLS variable costs a GOT load of its own. */
+typedef struct {
+  int64_t countdown, free_countdown, detail_countdown;
+  void *rec;          /* profiler.c: this thread's record */
+  int64_t live_published; /* profiler.c: net bytes of this thread's record in live_bytes */
+  uint32_t region_tid; /* profiler.c: thread id as the region table stores it */
+  bool unobserved;     /* profiler.c: the profiler's own allocations */
+} cc__prof_tls_t;
+extern cc_thread_local cc__prof_tls_t cc__prof_tls;
 void cc__prof_rearm(void);
 void cc__prof_free_rearm(void);
 static inline bool cc__prof_sample(void) {
-  if (cc_likely(--cc__prof_countdown > 0)) return false;
+  if (cc_likely(--cc__prof_tls.countdown > 0)) return false;
   cc__prof_rearm();
   return true;
 }
 static inline bool cc__prof_sample_free(void) {
-  if (cc_likely(--cc__prof_free_countdown > 0)) return false;
+  if (cc_likely(--cc__prof_tls.free_countdown > 0)) return false;
   cc__prof_free_rearm();
   return true;
 }
@@ -105,10 +113,9 @@ static inline bool cc__prof_sample_free(void) {
  * operation would cost more than the operation (two TSC reads, ~11 ns
  * each on a VM); percentiles from a uniform subsample are unbiased. */
 #define CC__PROF_DETAIL_EVERY 64
-extern cc_thread_local int64_t cc__prof_detail_countdown;
 void cc__prof_detail_rearm(void);
 static inline bool cc__prof_detail(void) {
-  if (cc_likely(--cc__prof_detail_countdown > 0)) return false;
+  if (cc_likely(--cc__prof_tls.detail_countdown > 0)) return false;
   cc__prof_detail_rearm();
   return true;
 }
