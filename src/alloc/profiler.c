@@ -63,6 +63,7 @@ enum { FEAT_SIZES = 1, FEAT_CROSS = 2 };
 static cc_atomic(unsigned) feat; /* what the tally path records */
 static cc_atomic(uint64_t) detail_every = CC__PROF_DETAIL_EVERY;
 static cc_atomic(uint64_t) rate_bits; /* bits of 1 / rate of the running profiler */
+static cc_atomic(uint64_t) sample_span; /* 2 / rate - 1, at most 2^32 - 1: sampling intervals are drawn from [1, span] */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cc_registry_t *table;       /* sampled blocks still allocated */
@@ -242,27 +243,24 @@ static void rec_thread_exit(void *arg) {
 
 /* An interval uniform on [1, 2 mean - 1]: mean `mean`, no phase lock
  * with periodic workloads. */
-static int64_t draw_interval(double mean) {
-  if (mean <= 1.0) return 1;
-  if (t_rng == 0) t_rng = 0x9E3779B97F4A7C15ull * (cc__thread_id() + 1);
-  t_rng ^= t_rng << 13;
-  t_rng ^= t_rng >> 7;
-  t_rng ^= t_rng << 17;
-  double u = (double)(t_rng >> 11) * 0x1.0p-53;
-  return 1 + (int64_t)(u * (2 * mean - 1));
+/* An interval uniform on [1, span] (span = 2 mean - 1: mean `mean`), no
+ * phase lock with periodic workloads. Integer arithmetic: this runs on
+ * every sampled operation. */
+static int64_t draw_interval(uint64_t span) {
+  if (span <= 1) return 1;
+  uint64_t x = t_rng;
+  if (cc_unlikely(x == 0)) x = 0x9E3779B97F4A7C15ull * (cc__thread_id() + 1);
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  t_rng = x;
+  return 1 + (int64_t)(((x >> 32) * span) >> 32);
 }
 
-static double sample_mean(void) {
-  uint64_t bits = cc_atomic_load_relaxed(&rate_bits);
-  double mean;
-  memcpy(&mean, &bits, sizeof mean);
-  return mean;
-}
-
-void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(sample_mean()); }
-void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(sample_mean()); }
+void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
+void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
 void cc__prof_detail_rearm(void) {
-  cc__prof_tls.detail_countdown = draw_interval((double)cc_atomic_load_relaxed(&detail_every));
+  cc__prof_tls.detail_countdown = draw_interval(2 * cc_atomic_load_relaxed(&detail_every) - 1);
 }
 
 void cc__prof_set_detail_every(unsigned n) {
@@ -612,6 +610,8 @@ int cc_profiler_start(cc_profiler_t *p) {
   uint64_t bits;
   memcpy(&bits, &mean, sizeof bits);
   cc_atomic_store_relaxed(&rate_bits, bits);
+  double span = 2 * mean - 1;
+  cc_atomic_store_relaxed(&sample_span, span < 4294967295.0 ? (uint64_t)(span + 0.5) : 4294967295u);
   cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
   cc_atomic_store_relaxed(&sample_all, mean <= 1.0);
   bool count_only = counts_only(&p->opt);
