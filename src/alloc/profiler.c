@@ -380,11 +380,12 @@ static inline void count_alloc(prec_t *r, const void *p, size_t requested, unsig
   if (f & FEAT_CROSS) region_note(p, cc__prof_tls.region_tid);
 }
 
-static inline void count_free(prec_t *r, uint32_t owner, size_t bytes) {
+/* me: this thread's id as `owner` spells it (exact from the sampled-block
+ * table, capped from the region table); owner 0: unknown. */
+static inline void count_free(prec_t *r, uint32_t owner, uint32_t me, size_t bytes) {
   own_add(&r->frees, 1);
   own_add(&r->free_bytes, bytes);
-  /* owner: from the table (exact tid) or the region table (capped tid) */
-  if (cc_unlikely(owner != 0 && owner != r->tid && owner != cc__prof_tls.region_tid)) {
+  if (cc_unlikely(owner != 0 && owner != me)) {
     own_add(&r->cross_sent, 1);
     own_add(&r->from[midx(owner)], 1);
   }
@@ -445,7 +446,8 @@ void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok) {
 void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail) {
   prec_t *r = rec_get();
   if (r == NULL) return;
-  count_free(r, tok->owner, tok->bytes);
+  bool tallied = cc_atomic_load_relaxed(&tally);
+  count_free(r, tok->owner, tallied ? cc__prof_tls.region_tid : r->tid, tok->bytes);
   if (detail) detail_free(r, ticks);
 }
 
@@ -455,25 +457,33 @@ static inline void *mi_alloc(size_t size, size_t align) {
   return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
 }
 
-static cc_noinline void *tally_alloc_detail(size_t size, size_t requested, size_t align) {
-  cc__prof_detail_rearm();
-  bool timed = cc_atomic_load_relaxed(&cc__prof_time_ops);
+static inline bool rec_current(const prec_t *r) {
+  return cc_likely(r != NULL) && cc_likely(cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen));
+}
+
+/* A detail operation, or this thread's record is missing or stale. */
+static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t align) {
+  bool detail = cc__prof_tls.detail_countdown <= 0;
+  if (detail) cc__prof_detail_rearm();
+  bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
   uint64_t t0 = timed ? cc__prof_ticks() : 0;
   void *p = mi_alloc(size, align);
   uint64_t t1 = timed ? cc__prof_ticks() : 0;
   prec_t *r;
   if (p == NULL || (r = rec_get()) == NULL) return p;
   count_alloc(r, p, requested, cc_atomic_load_relaxed(&feat));
-  detail_alloc(r, p, requested, timed ? (t1 - t0) | 1 : 0);
+  if (detail) detail_alloc(r, p, requested, timed ? (t1 - t0) | 1 : 0);
   return p;
 }
 
+/* The common case does its checks before calling mimalloc, so that the
+ * rest (slow path, free) are tail calls and the frame stays small. */
 void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
-  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0)) return tally_alloc_detail(size, requested, align);
+  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(cc__prof_tls.rec))
+    return tally_alloc_slow(size, requested, align);
   void *p = mi_alloc(size, align);
-  prec_t *r;
-  if (cc_unlikely(p == NULL) || cc_unlikely((r = rec_get()) == NULL)) return p;
-  count_alloc(r, p, requested, cc_atomic_load_relaxed(&feat));
+  if (cc_unlikely(p == NULL)) return NULL;
+  count_alloc(cc__prof_tls.rec, p, requested, cc_atomic_load_relaxed(&feat));
   return p;
 }
 
@@ -486,26 +496,27 @@ static inline uint32_t owner_of(const void *p) {
   return (cc_atomic_load_relaxed(&feat) & FEAT_CROSS) ? region_owner(p) : 0;
 }
 
-static cc_noinline void tally_free_detail(void *p, size_t size) {
-  cc__prof_detail_rearm();
+static cc_noinline void tally_free_slow(void *p, size_t size) {
+  bool detail = cc__prof_tls.detail_countdown <= 0;
+  if (detail) cc__prof_detail_rearm();
   uint32_t owner = owner_of(p); /* before the free: the region may change hands */
-  bool timed = cc_atomic_load_relaxed(&cc__prof_time_ops);
+  bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
   uint64_t t0 = timed ? cc__prof_ticks() : 0;
   mi_free(p);
   uint64_t t1 = timed ? cc__prof_ticks() : 0;
   prec_t *r = rec_get();
   if (r == NULL) return;
-  count_free(r, owner, size);
-  detail_free(r, timed ? (t1 - t0) | 1 : 0);
+  count_free(r, owner, cc__prof_tls.region_tid, size);
+  if (detail) detail_free(r, timed ? (t1 - t0) | 1 : 0);
 }
 
 void cc__prof_tally_free(void *p, size_t size) {
-  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0)) {
-    tally_free_detail(p, size);
+  prec_t *r = cc__prof_tls.rec;
+  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(r)) {
+    tally_free_slow(p, size);
     return;
   }
-  prec_t *r = rec_get();
-  if (cc_likely(r != NULL)) count_free(r, owner_of(p), size);
+  count_free(r, owner_of(p), cc__prof_tls.region_tid, size);
   mi_free(p);
 }
 
