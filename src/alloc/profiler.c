@@ -38,7 +38,6 @@ struct cc_profiler {
   bool running;
   uint64_t run_start_ns; /* of the current run */
   uint64_t accumulated_ns;
-  bool tally; /* of the last start: no block memory */
 };
 
 typedef struct prec {
@@ -628,7 +627,6 @@ int cc_profiler_start(cc_profiler_t *p) {
   bool count_only = counts_only(&p->opt);
   cc_atomic_store_relaxed(&tally, count_only);
   cc_atomic_store_relaxed(&feat, (p->opt.sizes ? FEAT_SIZES : 0u) | (p->opt.cross_thread ? FEAT_CROSS : 0u));
-  p->tally = count_only;
   p->running = true;
   p->run_start_ns = cc__now_ns();
   cc__alloc_set_profiling(true, mean <= 1.0, count_only);
@@ -891,7 +889,7 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   cc__registry_visit(table, false, collect_leak, &lc);
   s->leak_blocks = scaled(s->leak_blocks, w);
   s->leak_bytes = scaled(s->leak_bytes, w);
-  if (p->tally) { /* no block list: what is live is what leaked */
+  if (counts_only(&p->opt)) { /* no block list: what is live is what leaked */
     s->leak_blocks = s->live_blocks;
     s->leak_bytes = s->live_bytes;
   }
