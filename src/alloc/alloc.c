@@ -353,8 +353,9 @@ static inline bool sample_free_skipped(unsigned m) {
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST) || sample_alloc_skipped(m)) return mi_malloc(size);
+  if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
   if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(size, size, 0);
+  if (sample_alloc_skipped(m)) return mi_malloc(size);
   if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(size, size, 0);
   if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
   return alloc_slow(size, size, 0, false);
@@ -392,10 +393,11 @@ void *cc_alloc_node(size_t size) {
   size_t rounded = (size + CC_CACHE_LINE - 1) & ~(size_t)(CC_CACHE_LINE - 1);
   if (cc_unlikely(rounded == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST) || sample_alloc_skipped(m)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
-  if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
+  if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
+  if (sample_alloc_skipped(m)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
+  if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
   if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
@@ -404,10 +406,11 @@ void cc_free(void *ptr, size_t size) {
   if (cc_unlikely(ptr == NULL)) return;
   /* mimalloc finds the size class from the pointer; size is for the stats */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST) || sample_free_skipped(m)) { mi_free(ptr); return; }
-  if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
+  if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
   if (m == MODE_FAST_TALLY) { cc__prof_tally_free(ptr, size); return; }
+  if (sample_free_skipped(m)) { mi_free(ptr); return; }
   if (m == MODE_FAST_SAMPLE) { cc__prof_sampled_free(ptr, size); return; }
+  if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
   if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
   free_slow(ptr, size);
 }

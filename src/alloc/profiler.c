@@ -356,13 +356,21 @@ static inline cc_atomic(uint64_t) *region_slot(const void *p) {
   return &regions[((uintptr_t)p >> REGION_SHIFT) & ((1u << REGION_BITS) - 1)];
 }
 
-/* tid: as capped in cc__prof_tls.region_tid */
-static inline void region_note(const void *p, uint32_t tid) {
-  uint64_t want = ((uint64_t)(uintptr_t)p & ~(uint64_t)0xffff) | tid;
+static cc_noinline void region_note_table(const void *p) {
+  uint64_t want = ((uint64_t)(uintptr_t)p & ~(uint64_t)0xffff) | cc__prof_tls.region_tid;
   cc_atomic(uint64_t) *e = region_slot(p);
   /* relaxed: the block reaches its freeing thread through the user's own
    * synchronisation, which orders this store before the free's load */
-  if (cc_unlikely(cc_atomic_load_relaxed(e) != want)) cc_atomic_store_relaxed(e, want);
+  if (cc_atomic_load_relaxed(e) != want) cc_atomic_store_relaxed(e, want);
+  cc__prof_tls.noted_region = (uintptr_t)p >> REGION_SHIFT;
+}
+
+/* Consecutive allocations of a thread mostly fall in the region it noted
+ * last: then the table is not even read. Detail operations forget that
+ * region, so an entry an aliasing region took over is put back within
+ * about 64 operations. */
+static inline void region_note(const void *p) {
+  if (cc_unlikely(((uintptr_t)p >> REGION_SHIFT) != cc__prof_tls.noted_region)) region_note_table(p);
 }
 
 static inline uint32_t region_owner(const void *p) {
@@ -376,7 +384,7 @@ static inline void count_alloc(prec_t *r, const void *p, size_t requested, unsig
   own_add(&r->allocs, 1);
   own_add(&r->alloc_bytes, requested);
   if (f & FEAT_SIZES) own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
-  if (f & FEAT_CROSS) region_note(p, cc__prof_tls.region_tid);
+  if (f & FEAT_CROSS) region_note(p);
 }
 
 /* me: this thread's id as `owner` spells it (exact from the sampled-block
@@ -392,6 +400,7 @@ static inline void count_free(prec_t *r, uint32_t owner, uint32_t me, size_t byt
 
 /* A detail allocation: latency (ticks, 0 when not timed), usable size. */
 static void detail_alloc(prec_t *r, const void *p, size_t requested, uint64_t ticks) {
+  cc__prof_tls.noted_region = 0;
   if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
   if (cc_atomic_load_relaxed(&feat) & FEAT_SIZES) {
     own_add(&r->frag_requested, requested);
@@ -402,6 +411,7 @@ static void detail_alloc(prec_t *r, const void *p, size_t requested, uint64_t ti
 }
 
 static void detail_free(prec_t *r, uint64_t ticks) {
+  cc__prof_tls.noted_region = 0;
   if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
   live_publish(r);
   timeline_maybe();

@@ -90,6 +90,7 @@ typedef struct {
   int64_t countdown, free_countdown, detail_countdown;
   void *rec;          /* profiler.c: this thread's record */
   int64_t live_published; /* profiler.c: net bytes of this thread's record in live_bytes */
+  uintptr_t noted_region; /* profiler.c: the region (address >> 16) this thread noted last */
   uint32_t region_tid; /* profiler.c: thread id as the region table stores it */
   bool unobserved;     /* profiler.c: the profiler's own allocations */
 } cc__prof_tls_t;
