@@ -100,7 +100,7 @@ static cc_thread_local bool t_rec_gone;
 /* ------------------------------------------------------------ helpers */
 
 static void rec_thread_exit(void *arg);
-static void live_publish(const prec_t *r);
+static void live_publish(const prec_t *r, bool force);
 
 static void calibrate(void) {
 #if defined(__x86_64__)
@@ -178,8 +178,10 @@ static void rec_zero(prec_t *r) {
 
 static cc_noinline prec_t *rec_attach(void) {
   if (t_rec_gone) return NULL;
-  prec_t *r = calloc(1, sizeof *r);
-  if (r == NULL) return NULL;
+  prec_t *r;
+  /* line-aligned: records of different threads never share a line */
+  if (posix_memalign((void **)&r, CC__LINE, sizeof *r) != 0) return NULL;
+  memset(r, 0, sizeof *r);
   r->tid = cc__thread_id();
   pthread_getname_np(pthread_self(), r->name, sizeof r->name);
   cc_atomic_store_relaxed(&r->alive, true);
@@ -225,7 +227,7 @@ static void rec_thread_exit(void *arg) {
   cc__prof_tls.rec = NULL;
   t_rec_gone = true;
   pthread_mutex_lock(&list_lock);
-  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) live_publish(r);
+  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) live_publish(r, true);
   cc_atomic_store_relaxed(&r->alive, false);
   if (++ndead > KEEP_DEAD) { /* keep memory bounded: fold into "exited" */
     if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) rec_fold(&exited, r);
@@ -270,11 +272,16 @@ void cc__prof_set_detail_every(unsigned n) {
 /* live_bytes exists for the peak. Rather than write that shared counter on
  * every operation, a thread publishes its net (allocated - freed bytes of
  * its record) at its detail operations, one sampled operation in
- * CC__PROF_DETAIL_EVERY: the peak misses spikes shorter than that. */
-static void live_publish(const prec_t *r) {
+ * CC__PROF_DETAIL_EVERY, once it moved by LIVE_BATCH_BYTES: the peak is
+ * kept to within that per thread, and misses spikes shorter than about
+ * 64 operations. (A thread that allocates as much as it frees then never
+ * writes the shared line.) */
+enum { LIVE_BATCH_BYTES = 16384 };
+
+static void live_publish(const prec_t *r, bool force) {
   int64_t net = (int64_t)(cc_atomic_load_relaxed(&r->alloc_bytes) - cc_atomic_load_relaxed(&r->free_bytes));
   int64_t bytes = net - cc__prof_tls.live_published;
-  if (bytes == 0) return;
+  if (bytes == 0 || (!force && bytes < LIVE_BATCH_BYTES && bytes > -LIVE_BATCH_BYTES)) return;
   cc__prof_tls.live_published = net;
   int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
   int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
@@ -406,14 +413,14 @@ static void detail_alloc(prec_t *r, const void *p, size_t requested, uint64_t ti
     own_add(&r->frag_requested, requested);
     own_add(&r->frag_usable, cc__alloc_usable_size(p));
   }
-  live_publish(r);
+  live_publish(r, false);
   timeline_maybe();
 }
 
 static void detail_free(prec_t *r, uint64_t ticks) {
   cc__prof_tls.noted_region = 0;
   if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  live_publish(r);
+  live_publish(r, false);
   timeline_maybe();
 }
 
