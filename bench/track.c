@@ -8,12 +8,13 @@
  *   registry         each block registered in a sharded cc_registry and
  *                    unregistered (freed) through it: the work tracking
  *                    mode does per allocation and free
- *   profile 1.0      the profiler, every allocation sampled, latency on
- *   profile 1.0 -lat the same without latency timing
- *   counting 1.0     every allocation counted, none remembered: sizes and
- *                    per-thread figures, no latency, cross-thread matrix
- *                    or leak list
- *   profile 0.01     the profiler sampling 1% of allocations
+ *   profile 1.0      the profiler with its default options (sizes,
+ *                    per-thread, cross-thread matrix, latency of one
+ *                    operation in 64; no leak list, no stacks), every
+ *                    allocation counted
+ *   profile 0.01     the same, sampling 1% of allocations and of frees
+ *   1.0 +leaks       rate 1 with the leak list: every block remembered in
+ *                    the profiler's table until its free
  * Variants run interleaved (A B C D E A B ...), medians; the ratios to
  * untracked are printed last, with the issue's targets (sample rate 1.0:
  * <= 2x, 0.01: <= 1.1x). */
@@ -32,9 +33,9 @@
 #define BATCH 64
 #define RING 1024
 
-enum { V_BASE, V_REG, V_P1, V_P1_NOLAT, V_COUNT, V_P001, NVAR };
-static const char *const var_name[NVAR] = {"untracked", "registry", "profile 1.0", "profile 1.0 -lat",
-                                           "counting 1.0", "profile 0.01"};
+enum { V_BASE, V_REG, V_P1, V_P001, V_LEAKS, NVAR };
+static const char *const var_name[NVAR] = {"untracked", "registry", "profile 1.0", "profile 0.01",
+                                           "1.0 +leaks"};
 
 static cc_registry_t *reg;
 
@@ -135,8 +136,7 @@ static cc_profiler_t *profiler_for(int v) {
   if (v < V_P1) return NULL;
   cc_profiler_options_t o = cc_profiler_default_options();
   o.sample_rate = v == V_P001 ? 0.01 : 1.0;
-  o.latency = v == V_P1 || v == V_P001;
-  if (v == V_COUNT) o.cross_thread = o.leaks = false;
+  o.leaks = v == V_LEAKS;
   cc_profiler_t *p = cc_profiler_new(&o);
   if (p == NULL || cc_profiler_start(p) != CC_OK) abort();
   return p;
@@ -195,25 +195,28 @@ int main(int argc, char **argv) {
   if (!o.quick) points[npoints++] = (point_t){true, 4, pairs / 4};
 
   printf("bench/track: %d B nodes, %d CPUs, %d interleaved repetitions, median ns per alloc+free pair "
-         "(per allocating thread)\n", NODE, bench_ncpu(), o.reps);
+         "(per allocating thread), wall / CPU time\n", NODE, bench_ncpu(), o.reps);
   printf("%-6s %7s", "mode", "threads");
-  for (int v = 0; v < NVAR; v++) printf(" %17s", var_name[v]);
+  for (int v = 0; v < NVAR; v++) printf(" %19s", var_name[v]);
   printf("\n");
   double *res = calloc((size_t)NVAR * (size_t)o.reps, sizeof *res);
   cpu_res = calloc((size_t)NVAR * (size_t)o.reps, sizeof *cpu_res);
   cpu_reps = o.reps;
-  double ratio[16][NVAR], med[16][NVAR], cpu_ratio[16][NVAR];
+  double ratio[16][NVAR], med[16][NVAR], cpu_ratio[16][NVAR], cpu_med_all[16][NVAR];
   for (int i = 0; i < npoints; i++) {
     memset(cpu_next, 0, sizeof cpu_next);
     bench_interleave(NVAR, o.reps, run_variant, &points[i], res);
     double cpu_med[NVAR];
     for (int v = 0; v < NVAR; v++) cpu_med[v] = bench_median(cpu_res + v * o.reps, (size_t)o.reps);
-    for (int v = 0; v < NVAR; v++) cpu_ratio[i][v] = cpu_med[v] / cpu_med[V_BASE];
+    for (int v = 0; v < NVAR; v++) {
+      cpu_ratio[i][v] = cpu_med[v] / cpu_med[V_BASE];
+      cpu_med_all[i][v] = cpu_med[v];
+    }
     const char *mode = points[i].cross ? "cross" : "same";
     printf("%-6s %7d", mode, points[i].threads);
     for (int v = 0; v < NVAR; v++) {
       med[i][v] = bench_median(res + v * o.reps, (size_t)o.reps);
-      printf(" %14.1f ns", med[i][v]);
+      printf(" %8.1f /%7.1f ns", med[i][v], cpu_med[v]);
     }
     printf("\n");
     fflush(stdout);
@@ -239,22 +242,18 @@ int main(int argc, char **argv) {
 
   printf("\nregistry: added cost per operation (register or unregister) over untracked allocation\n");
   for (int i = 0; i < npoints; i++)
-    printf("%-6s %7d  %7.1f ns per op  (%.2fx the untracked pair)\n", points[i].cross ? "cross" : "same",
-           points[i].threads, (med[i][V_REG] - med[i][V_BASE]) / 2, ratio[i][V_REG]);
-  printf("\nratio to untracked (median cost; targets: sample rate 1.0 <= 2x, 0.01 <= 1.1x)\n");
-  printf("%-6s %7s %10s %12s %17s %13s %13s\n", "mode", "threads", "registry", "profile 1.0",
-         "profile 1.0 -lat", "counting 1.0", "profile 0.01");
+    printf("%-6s %7d  %7.1f ns per op wall, %7.1f ns CPU  (%.2fx / %.2fx the untracked pair)\n",
+           points[i].cross ? "cross" : "same", points[i].threads, (med[i][V_REG] - med[i][V_BASE]) / 2,
+           (cpu_med_all[i][V_REG] - cpu_med_all[i][V_BASE]) / 2, ratio[i][V_REG], cpu_ratio[i][V_REG]);
+  printf("\nratio to untracked, default options (targets: sample rate 1.0 <= 2x, 0.01 <= 1.1x)\n");
+  printf("%-6s %7s | %11s %12s %11s | %11s %12s %11s\n", "", "", "wall time", "", "", "CPU time", "", "");
+  printf("%-6s %7s | %11s %12s %11s | %11s %12s %11s\n", "mode", "threads", "profile 1.0", "profile 0.01",
+         "1.0 +leaks", "profile 1.0", "profile 0.01", "1.0 +leaks");
   for (int i = 0; i < npoints; i++)
-    printf("%-6s %7d %9.2fx %11.2fx %16.2fx %12.2fx %12.2fx\n", points[i].cross ? "cross" : "same",
-           points[i].threads, ratio[i][V_REG], ratio[i][V_P1], ratio[i][V_P1_NOLAT], ratio[i][V_COUNT],
-           ratio[i][V_P001]);
-  printf("\nthe same ratios in CPU time (steadier on a loaded machine: preemption is not counted; spinning is)\n");
-  printf("%-6s %7s %10s %12s %17s %13s %13s\n", "mode", "threads", "registry", "profile 1.0",
-         "profile 1.0 -lat", "counting 1.0", "profile 0.01");
-  for (int i = 0; i < npoints; i++)
-    printf("%-6s %7d %9.2fx %11.2fx %16.2fx %12.2fx %12.2fx\n", points[i].cross ? "cross" : "same",
-           points[i].threads, cpu_ratio[i][V_REG], cpu_ratio[i][V_P1], cpu_ratio[i][V_P1_NOLAT],
-           cpu_ratio[i][V_COUNT], cpu_ratio[i][V_P001]);
+    printf("%-6s %7d | %10.2fx %11.2fx %10.2fx | %10.2fx %11.2fx %10.2fx\n", points[i].cross ? "cross" : "same",
+           points[i].threads, ratio[i][V_P1], ratio[i][V_P001], ratio[i][V_LEAKS], cpu_ratio[i][V_P1],
+           cpu_ratio[i][V_P001], cpu_ratio[i][V_LEAKS]);
+  printf("(CPU time is steadier on a loaded machine: preemption is not counted; spinning is)\n");
   free(cpu_res);
   cc_registry_free(reg);
   free(rings);

@@ -18,9 +18,12 @@
 #include "ccoll.h"
 #include "ccoll/profiler.h"
 
-static cc_profiler_t *start_profiler(double rate, bool stacks) {
+/* leaks (or stacks): every sampled block remembered until its free;
+ * without, the default tally profiler (no block memory). */
+static cc_profiler_t *start_profiler(double rate, bool leaks, bool stacks) {
   cc_profiler_options_t o = cc_profiler_default_options();
   o.sample_rate = rate;
+  o.leaks = leaks;
   o.stacks = stacks;
   cc_profiler_t *p = cc_profiler_new(&o);
   cr_assert_not_null(p);
@@ -44,7 +47,8 @@ enum { N = 1000, FREED = 600 };
 static size_t size_of(int i) { return (size_t)(i % 100) + 1; }
 
 Test(profiler, exact_counts_deterministic_workload) {
-  cc_profiler_t *p = start_profiler(1.0, false);
+  cc__prof_set_detail_every(1); /* time every operation, to count them */
+  cc_profiler_t *p = start_profiler(1.0, true, false);
   static void *blk[N];
   uint64_t bytes = 0, freed_bytes = 0, hist[CC_PROFILE_SIZE_BUCKETS] = {0};
   for (int i = 0; i < N; i++) {
@@ -109,7 +113,7 @@ Test(profiler, exact_counts_deterministic_workload) {
 }
 
 Test(profiler, stacks_of_leaks_when_asked) {
-  cc_profiler_t *p = start_profiler(1.0, true);
+  cc_profiler_t *p = start_profiler(1.0, false, true);
   void *a = cc_alloc(300);
   cc_profile_t *s = cc_profiler_snapshot(p);
   cr_assert_eq(s->nleaks, 1);
@@ -140,8 +144,11 @@ static void *consumer(void *arg) {
   return NULL;
 }
 
-Test(profiler, cross_thread_matrix_producer_consumer) {
-  cc_profiler_t *p = start_profiler(1.0, false);
+/* Default options: the tally profiler, owners from the region table
+ * (mimalloc) or from the sampled-block table (libc backend). With leaks:
+ * owners from the sampled-block table. Both exact at rate 1. */
+static void check_producer_consumer_matrix(bool leaks) {
+  cc_profiler_t *p = start_profiler(1.0, leaks, false);
   for (int i = 0; i < 100; i++) cc_free(cc_alloc(32), 32); /* main: local frees only */
   pthread_t t;
   pthread_create(&t, NULL, producer, NULL);
@@ -174,6 +181,48 @@ Test(profiler, cross_thread_matrix_producer_consumer) {
   cc_profiler_free(p);
 }
 
+Test(profiler, cross_thread_matrix_producer_consumer) { check_producer_consumer_matrix(false); }
+
+Test(profiler, cross_thread_matrix_producer_consumer_with_leaks) { check_producer_consumer_matrix(true); }
+
+/* Several producers, one consumer, blocks interleaved: every cell exact. */
+enum { PRODUCERS = 3, PER = 3000 };
+static void *mixed[PRODUCERS * PER];
+static uint32_t mixed_tid[PRODUCERS];
+static pthread_barrier_t all_allocated;
+
+static void *mixed_producer(void *arg) {
+  int k = (int)(intptr_t)arg;
+  mixed_tid[k] = cc__thread_id();
+  for (int i = 0; i < PER; i++) mixed[i * PRODUCERS + k] = cc_alloc_node(24 + 40 * (size_t)k);
+  /* no producer exits (abandoning its pages, which another producer's
+   * heap could take over) before all have allocated */
+  pthread_barrier_wait(&all_allocated);
+  return NULL;
+}
+
+Test(profiler, cross_thread_matrix_several_producers_alive) {
+  cc_profiler_t *p = start_profiler(1.0, false, false);
+  pthread_t t[PRODUCERS];
+  pthread_barrier_init(&all_allocated, NULL, PRODUCERS);
+  for (int k = 0; k < PRODUCERS; k++) pthread_create(&t[k], NULL, mixed_producer, (void *)(intptr_t)k);
+  for (int k = 0; k < PRODUCERS; k++) pthread_join(t[k], NULL);
+  pthread_barrier_destroy(&all_allocated);
+  for (int i = 0; i < PRODUCERS * PER; i++) cc_free(mixed[i], 24 + 40 * (size_t)(i % PRODUCERS));
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  size_t me = 0, n = s->matrix_dim;
+  cr_assert_not_null(thread_of(s, cc__thread_id(), &me));
+  for (int k = 0; k < PRODUCERS; k++) {
+    size_t pk = 0;
+    cr_assert_not_null(thread_of(s, mixed_tid[k], &pk));
+    cr_expect_eq(s->matrix[pk * n + me], PER, "producer %d -> main", k);
+    cr_expect_eq(s->threads[pk].cross_received, PER);
+  }
+  cr_expect_eq(s->cross_frees, PRODUCERS * PER);
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
 /* ------------------------------------------------------------ percentiles */
 
 Test(profiler, bucket_bounds) {
@@ -193,7 +242,7 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 Test(profiler, percentiles_within_a_bucket) {
-  cc_profiler_t *p = start_profiler(1.0, false);
+  cc_profiler_t *p = start_profiler(1.0, false, false);
   enum { M = 20000 };
   static uint64_t v[M];
   uint64_t x = 88172645463325252ull;
@@ -219,7 +268,7 @@ Test(profiler, percentiles_within_a_bucket) {
 /* ------------------------------------------------------------ sampling */
 
 Test(profiler, sampled_estimates) {
-  cc_profiler_t *p = start_profiler(0.05, false);
+  cc_profiler_t *p = start_profiler(0.05, true, false);
   enum { K = 200000 };
   for (int i = 0; i < K; i++) cc_free(cc_alloc_node(64), 64);
   void *keep[2000];
@@ -235,12 +284,62 @@ Test(profiler, sampled_estimates) {
   cc_profiler_free(p);
 }
 
+/* The default sampled profiler remembers no block: allocations and frees
+ * are sampled independently, and so are cross-thread frees. */
+Test(profiler, sampled_estimates_without_block_memory) {
+  cc_profiler_t *p = start_profiler(0.05, false, false);
+  enum { K = 200000 };
+  for (int i = 0; i < K; i++) cc_free(cc_alloc_node(64), 64);
+  pthread_t t;
+  for (int round = 0; round < 10; round++) { /* 50000 cross-thread frees */
+    pthread_create(&t, NULL, producer, NULL);
+    pthread_join(t, NULL);
+    pthread_create(&t, NULL, consumer, NULL);
+    pthread_join(t, NULL);
+  }
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  double total = K + 10.0 * ITEMS;
+  cr_expect(s->allocs > total * 0.93 && s->allocs < total * 1.07, "allocs estimate %llu",
+            (unsigned long long)s->allocs);
+  cr_expect(s->frees > total * 0.93 && s->frees < total * 1.07, "frees estimate %llu", (unsigned long long)s->frees);
+  /* 2500 sampled cross frees: a standard deviation of 2% */
+  cr_expect(s->cross_frees > 10 * ITEMS * 0.9 && s->cross_frees < 10 * ITEMS * 1.1, "cross estimate %llu",
+            (unsigned long long)s->cross_frees);
+  uint64_t timed = 0;
+  for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) timed += s->alloc_lat[b];
+  cr_expect_gt(timed, 0, "some sampled allocations timed");
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
+/* At rate 1, one operation in CC__PROF_DETAIL_EVERY is timed (a random
+ * interval of that mean), not every one: the histogram counts show it. */
+Test(profiler, latency_subsampled_at_rate_one) {
+  cc_profiler_t *p = start_profiler(1.0, false, false);
+  enum { K = 128000 };
+  for (int i = 0; i < K; i++) cc_free(cc_alloc_node(64), 64);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->allocs, K);
+  cr_expect_eq(s->frees, K);
+  uint64_t timed = 0;
+  for (unsigned b = 0; b < CC_PROFILE_LAT_BUCKETS; b++) timed += s->alloc_lat[b] + s->free_lat[b];
+  double expect = 2.0 * K / CC__PROF_DETAIL_EVERY; /* 4000: alloc and free share the countdown */
+  cr_expect(timed > expect * 0.9 && timed < expect * 1.1, "%llu operations timed, expected about %.0f",
+            (unsigned long long)timed, expect);
+  cr_expect_gt(s->alloc_ns[0], 0);
+  cr_expect_gt(s->free_ns[0], 0);
+  cr_expect(s->usable_bytes >= s->requested_bytes && s->requested_bytes == 64ull * K,
+            "fragmentation from the detail subsample, scaled to every allocation");
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 Test(profiler, start_stop_reset_and_one_at_a_time) {
   cr_expect_null(cc_profiler_new(&(cc_profiler_options_t){.sample_rate = 0}));
   cr_expect_null(cc_profiler_new(&(cc_profiler_options_t){.sample_rate = 1.5}));
-  cc_profiler_t *p = start_profiler(1.0, false), *q = cc_profiler_new(NULL);
+  cc_profiler_t *p = start_profiler(1.0, false, false), *q = cc_profiler_new(NULL);
   cr_expect_eq(cc_profiler_start(q), CC_EXISTS);
   cr_expect_eq(cc_profiler_start(NULL), CC_EINVAL);
   for (int i = 0; i < 10; i++) cc_free(cc_alloc(10), 10);
@@ -387,7 +486,7 @@ static char *slurp(const char *path) {
 
 /* A rich profile: threads, cross frees, leaks with stacks, a fake domain. */
 static cc_profiler_t *rich_profile(void) {
-  cc_profiler_t *p = start_profiler(1.0, true);
+  cc_profiler_t *p = start_profiler(1.0, true, true);
   pthread_t t;
   pthread_create(&t, NULL, producer, NULL);
   pthread_join(t, NULL);
@@ -536,7 +635,7 @@ static const cc_profile_domain_t *domain_of(const cc_profile_t *s, cc_smr_kind_t
 
 Test(profiler, reclamation_figures_of_live_domains) {
   cr_assert_eq(cc_option_set(CC_OPT_SMR, CC_SMR_IBR), CC_OK);
-  cc_profiler_t *p = start_profiler(1.0, false);
+  cc_profiler_t *p = start_profiler(1.0, false, false);
   cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = CC_SMR_DEBRA});
   cr_assert_not_null(d);
   cc__track_domain_register(d);
@@ -578,10 +677,10 @@ Test(profiler, reclamation_figures_of_live_domains) {
 }
 
 Test(profiler, rate_one_is_exact_after_a_sampling_run) {
-  cc_profiler_t *p = start_profiler(0.001, false);
+  cc_profiler_t *p = start_profiler(0.001, false, false);
   for (int i = 0; i < 10; i++) cc_free(cc_alloc(8), 8); /* leaves a long countdown behind */
   cc_profiler_free(p);
-  p = start_profiler(1.0, false);
+  p = start_profiler(1.0, false, false);
   for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8);
   cc_profile_t *s = cc_profiler_snapshot(p);
   cr_expect_eq(s->allocs, 10, "every allocation sampled at rate 1, whatever came before");

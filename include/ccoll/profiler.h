@@ -2,13 +2,17 @@
  * what another allocated, what leaked, and how reclamation keeps up.
  *
  * One profiler runs at a time. While it runs, ccoll allocations leave the
- * inline fast path: each allocation is sampled with probability
- * `sample_rate`; a sampled block is remembered until it is freed, which
- * gives its free (and whether another thread freed it), its lifetime and,
- * at the end, the leaks. Counts, bytes and histograms are exact at rate 1
- * and unbiased estimates (sampled figures / rate) below it. Latencies are
- * kept in log-bucket histograms (4 buckets per power of two, no allocation
- * on the hot path). Profiler memory comes from libc and is not counted.
+ * inline fast path: each allocation (and, without block memory, each free)
+ * is sampled with probability `sample_rate`. By default no block is
+ * remembered: the thread that allocated a freed block comes from a table of
+ * the allocator's 64 KiB regions (see doc/profiler.md). With `leaks` or
+ * `stacks`, a sampled block is remembered until it is freed, which gives
+ * the list of blocks still allocated, with their stacks. Counts, bytes and
+ * histograms are exact at rate 1 and unbiased estimates (sampled figures /
+ * rate) below it. Latencies are measured on one sampled operation in 64
+ * and kept in log-bucket histograms (4 buckets per power of two, no
+ * allocation on the hot path). Profiler memory comes from libc and is not
+ * counted.
  *
  * CCOLL_PROFILE=path profiles the whole run and writes the report at exit;
  * the format follows the extension: .json .csv .prom .html (anything else:
@@ -35,15 +39,15 @@ typedef struct cc_profiler cc_profiler_t;
 
 typedef struct {
   bool sizes;         /* size histogram and internal fragmentation */
-  bool latency;       /* time the backend call of each sampled operation */
+  bool latency;       /* time the backend call of one sampled operation in 64 */
   bool per_thread;    /* per-thread breakdown in reports */
   bool cross_thread;  /* who-allocated -> who-freed matrix in reports */
-  bool leaks;         /* list blocks still allocated in reports */
-  bool stacks;        /* allocation stack of each sampled block (backtrace: ~1 us) */
+  bool leaks;         /* list blocks still allocated in reports (remembers every sampled block) */
+  bool stacks;        /* allocation stack of each sampled block (backtrace: ~1 us; remembers blocks) */
   double sample_rate; /* fraction of allocations sampled, (0, 1] */
 } cc_profiler_options_t;
 
-/* Everything on except stacks, rate 1. */
+/* sizes, latency, per_thread, cross_thread on; leaks and stacks off; rate 1. */
 CC_API cc_profiler_options_t cc_profiler_default_options(void);
 
 typedef enum {

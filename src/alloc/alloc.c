@@ -30,7 +30,8 @@ enum {
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
   MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
   MODE_FAST_PROF = MODE_READY | MODE_PROF,   /* mimalloc + sampling profiler: unsampled blocks skip the slow path */
-  MODE_FAST_TALLY = MODE_READY | MODE_PROF | MODE_PROF_ALL | MODE_PROF_TALLY /* mimalloc + counting profiler */
+  MODE_FAST_TALLY = MODE_READY | MODE_PROF | MODE_PROF_ALL | MODE_PROF_TALLY, /* mimalloc + tally profiler, rate 1 */
+  MODE_FAST_SAMPLE = MODE_READY | MODE_PROF | MODE_PROF_TALLY /* mimalloc + tally profiler, rate < 1 */
 };
 
 /* relaxed everywhere: the mode word is configuration, not a publication. A
@@ -188,6 +189,10 @@ void cc_alloc_stats_enable(bool enable) { cc_option_set(CC_OPT_STATS, enable ? 1
 
 /* ------------------------------------------------------------ mode word */
 
+/* From the option, not the mode word: the profiler asks while starting,
+ * possibly from inside the first mode resolution (CCOLL_PROFILE). */
+bool cc__alloc_backend_is_mimalloc(void) { return cc__option_freeze(CC_OPT_ALLOC) != CC_ALLOC_LIBC; }
+
 static unsigned compute_mode(void) {
   unsigned m = MODE_READY;
   if (cc__option_freeze(CC_OPT_ALLOC) == CC_ALLOC_LIBC) m |= MODE_LIBC;
@@ -216,7 +221,7 @@ void cc__alloc_options_changed(void) {
 }
 
 void cc__alloc_set_profiling(bool on, bool every, bool tally) {
-  unsigned bits = MODE_PROF | (every ? MODE_PROF_ALL : 0u) | (every && tally ? MODE_PROF_TALLY : 0u);
+  unsigned bits = MODE_PROF | (every ? MODE_PROF_ALL : 0u) | (tally ? MODE_PROF_TALLY : 0u);
   cc_atomic_store_relaxed(&profiling, on ? bits : 0u);
   cc__alloc_options_changed();
 }
@@ -247,7 +252,8 @@ static bool injected_failure(void) {
  * times only the backend call of the allocations it samples. */
 static void *alloc_observed(unsigned m, size_t size, size_t requested, size_t align, bool zero,
                             bool sampled) {
-  uint64_t t0 = sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
+  bool detail = sampled && cc__prof_detail();
+  uint64_t t0 = detail && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
   void *p = backend_alloc(m, size, align, zero);
   if (p == NULL) return NULL;
   uint64_t t1 = t0 ? cc__prof_ticks() : 0;
@@ -256,7 +262,7 @@ static void *alloc_observed(unsigned m, size_t size, size_t requested, size_t al
     return NULL;
   }
   if (m & MODE_STATS) stats_count(true, requested);
-  if (sampled) cc__prof_on_alloc(p, requested, t1 - t0);
+  if (sampled) cc__prof_on_alloc(p, requested, t1 - t0, detail);
   return p;
 }
 
@@ -276,18 +282,27 @@ static cc_noinline void *alloc_slow(size_t size, size_t requested, size_t align,
 /* cc_free_unsized cannot know the requested size; it counts the block's
  * usable size instead (documented in ccoll/alloc.h), unless tracking knows
  * the request. */
+/* Whether the profiler looks at this free: every one at rate 1; below, a
+ * countdown of its own without block memory, else the sampled-block filter. */
+static bool free_watched(unsigned m, const void *p) {
+  if (!(m & MODE_PROF)) return false;
+  if (m & MODE_PROF_ALL) return true;
+  return (m & MODE_PROF_TALLY) ? cc__prof_sample_free() : cc__prof_maybe_sampled(p);
+}
+
 static void release(unsigned m, void *p, size_t size) {
   if (m & MODE_STATS) stats_count(false, size != SIZE_UNKNOWN ? size : backend_usable(m, p));
-  if (!(m & MODE_PROF) || !((m & MODE_PROF_ALL) || cc__prof_maybe_sampled(p))) {
+  if (!free_watched(m, p)) {
     backend_free(m, p);
     return;
   }
   cc__prof_free_t tok;
   cc__prof_free_begin(p, size, &tok); /* before the free: the address may be reused at once */
-  uint64_t t0 = tok.sampled && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
+  bool detail = tok.sampled && cc__prof_detail();
+  uint64_t t0 = detail && cc_atomic_load_relaxed(&cc__prof_time_ops) ? cc__prof_ticks() : 0;
   backend_free(m, p);
   uint64_t t1 = t0 ? cc__prof_ticks() : 0;
-  if (tok.sampled) cc__prof_free_end(&tok, t1 - t0);
+  if (tok.sampled) cc__prof_free_end(&tok, t1 - t0, detail);
 }
 
 static cc_noinline void free_slow(void *p, size_t size) {
@@ -307,10 +322,11 @@ void cc__alloc_release(void *ptr, size_t size) {
 
 /* ------------------------------------------------------------ public API */
 
-/* Profiling with nothing else on: an unsampled allocation costs a countdown
- * and a call, not the generic slow path. */
+/* Profiling with block memory (leak list, stacks) below rate 1, nothing
+ * else on: an unsampled allocation costs a countdown and a call, not the
+ * generic slow path. */
 static cc_noinline void *alloc_prof(size_t size, size_t requested, size_t align) {
-  if (cc_likely(--cc__prof_countdown > 0))
+  if (cc_likely(--cc__prof_tls.countdown > 0))
     return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
   cc__prof_rearm();
   return alloc_observed(MODE_FAST_PROF, size, requested, align, false, true);
@@ -321,35 +337,27 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
   else release(MODE_FAST_PROF, ptr, size);
 }
 
-/* Counting profiler (rate 1, nothing remembered): no slow-path detour,
- * one call into the profiler per operation. */
-static cc_noinline void *alloc_tally(size_t size, size_t requested, size_t align) {
-  bool timed = cc_atomic_load_relaxed(&cc__prof_time_ops);
-  uint64_t t0 = timed ? cc__prof_ticks() : 0;
-  void *p = align ? mi_malloc_aligned(size, align) : mi_malloc(size);
-  uint64_t t1 = timed ? cc__prof_ticks() : 0;
-  if (cc_likely(p != NULL)) cc__prof_count_alloc(p, requested, t1 - t0);
-  return p;
+/* Tally profiler below rate 1 (no block memory): allocations and frees
+ * are sampled by independent countdowns. The public functions decrement
+ * the countdown themselves, right after the mode compare (an unsampled
+ * operation costs one TLS decrement and the tail call); these run when it
+ * expired. */
+static inline bool sample_alloc_skipped(unsigned m) {
+  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.countdown > 0);
 }
 
-static cc_noinline void free_tally(void *ptr, size_t size) {
-  if (!cc_atomic_load_relaxed(&cc__prof_time_ops)) {
-    cc__prof_count_free(ptr, size, 0); /* before the free: an unknown size is read from the block */
-    mi_free(ptr);
-    return;
-  }
-  size_t known = size != SIZE_UNKNOWN ? size : mi_usable_size(ptr);
-  uint64_t t0 = cc__prof_ticks();
-  mi_free(ptr);
-  cc__prof_count_free(NULL, known, cc__prof_ticks() - t0);
+static inline bool sample_free_skipped(unsigned m) {
+  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.free_countdown > 0);
 }
 
 void *cc_alloc(size_t size) {
   if (cc_unlikely(size == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) return mi_malloc(size);
+  if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(size, size, 0);
+  if (sample_alloc_skipped(m)) return mi_malloc(size);
+  if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(size, size, 0);
   if (m == MODE_FAST_PROF) return alloc_prof(size, size, 0);
-  if (m == MODE_FAST_TALLY) return alloc_tally(size, size, 0);
   return alloc_slow(size, size, 0, false);
 }
 
@@ -386,9 +394,11 @@ void *cc_alloc_node(size_t size) {
   if (cc_unlikely(rounded == 0)) return NULL;
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
+  if (sample_alloc_skipped(m)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
   if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
   if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
-  if (m == MODE_FAST_TALLY) return alloc_tally(rounded, size, CC_CACHE_LINE);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
@@ -397,9 +407,11 @@ void cc_free(void *ptr, size_t size) {
   /* mimalloc finds the size class from the pointer; size is for the stats */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
+  if (m == MODE_FAST_TALLY) { cc__prof_tally_free(ptr, size); return; }
+  if (sample_free_skipped(m)) { mi_free(ptr); return; }
+  if (m == MODE_FAST_SAMPLE) { cc__prof_sampled_free(ptr, size); return; }
   if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
   if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
-  if (m == MODE_FAST_TALLY) { free_tally(ptr, size); return; }
   free_slow(ptr, size);
 }
 

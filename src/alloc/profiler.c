@@ -1,14 +1,22 @@
 /* The profiler: sampling, per-thread records, the sampled-block table,
  * the cross-thread matrix, the timeline, snapshots.
  *
- * Hot-path shape (alloc.c calls in only while a profiler runs):
- *  - allocation: a per-thread countdown; only a sampled allocation pays
- *    for a record (table insert, histogram buckets, live-bytes update);
- *  - free: one load from a counting filter keyed by the pointer's hash
- *    says whether the block may have been sampled; only then is the table
- *    consulted. At rate 1 every block is sampled and every free looks up.
- * Per-thread figures are written by their owner only (relaxed load+store,
- * no lock prefix) and summed by snapshots. */
+ * Two shapes (alloc.c calls in only while a profiler runs):
+ *  - tally (no leak list, no stacks; the default): no block is
+ *    remembered. At rate 1 every allocation and free adds to its thread's
+ *    counters; below, allocations and frees are sampled by independent
+ *    per-thread countdowns. Who allocated a freed block comes from the
+ *    region table: mimalloc gives each 64 KiB region (a page, or a slice
+ *    of a larger one) to one thread's heap, so the owner of the region a
+ *    block starts in is the thread that allocated it.
+ *  - block memory (leaks or stacks): a sampled allocation is remembered in
+ *    a sharded table until its free; a counting filter keyed by address
+ *    says cheaply whether a free may be of a sampled block.
+ * One sampled operation in CC__PROF_DETAIL_EVERY is timed, measures its
+ * usable size and advances the timeline. Per-thread figures are written by
+ * their owner only (relaxed load+store, no lock prefix) and summed by
+ * snapshots. */
+#include <mimalloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +47,7 @@ typedef struct prec {
   cc_atomic(uint64_t) allocs, frees, alloc_bytes, free_bytes, cross_sent, frag_requested, frag_usable;
   cc_atomic(uint64_t) size_hist[CC_PROFILE_SIZE_BUCKETS];
   cc_atomic(uint64_t) lat[2][CC_PROFILE_LAT_BUCKETS];
+  cc_atomic(uint64_t) from[MDIM]; /* frees by this thread of blocks allocated by thread (index) */
   uint32_t tid;
   char name[16];
   cc_atomic(bool) alive;
@@ -49,15 +58,17 @@ typedef struct prec {
 
 static cc_atomic(cc_profiler_t *) active;
 cc_atomic(bool) cc__prof_time_ops;
-static cc_atomic(bool) want_sizes;
+enum { FEAT_SIZES = 1, FEAT_CROSS = 2 };
+static cc_atomic(unsigned) feat; /* what the tally path records */
+static cc_atomic(uint64_t) detail_every = CC__PROF_DETAIL_EVERY;
 static cc_atomic(uint64_t) rate_bits; /* bits of 1 / rate of the running profiler */
+static cc_atomic(uint64_t) sample_span; /* 2 / rate - 1, at most 2^32 - 1: sampling intervals are drawn from [1, span] */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cc_registry_t *table;       /* sampled blocks still allocated */
 cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
 static cc_atomic(bool) sample_all; /* rate 1: no filter */
 static cc_atomic(bool) tally;      /* rate 1, no block remembered */
-static cc_atomic(uint64_t) matrix[MDIM * MDIM];
 static cc_atomic(int64_t) live_bytes, peak_bytes; /* for the peak: one shared counter */
 static cc_atomic(uint64_t) peak_ns;
 static cc_atomic(uint64_t) dropped;
@@ -82,19 +93,14 @@ enum { MAX_DOMAINS = 256 };
 static cc_smr_t *domains[MAX_DOMAINS];
 static size_t ndomains;
 
-cc_thread_local int64_t cc__prof_countdown;
+cc_thread_local cc__prof_tls_t cc__prof_tls;
 static cc_thread_local uint64_t t_rng;
-static cc_thread_local prec_t *t_rec;
 static cc_thread_local bool t_rec_gone;
-static cc_thread_local unsigned t_tl_tick;
-static cc_thread_local unsigned t_frag_tick;
-static cc_thread_local bool t_unobserved; /* the profiler's own allocations */
-static cc_thread_local int64_t t_live_delta; /* not yet added to live_bytes */
-static cc_thread_local unsigned t_live_ops;
 
 /* ------------------------------------------------------------ helpers */
 
 static void rec_thread_exit(void *arg);
+static void live_publish(const prec_t *r, bool force);
 
 static void calibrate(void) {
 #if defined(__x86_64__)
@@ -172,8 +178,10 @@ static void rec_zero(prec_t *r) {
 
 static cc_noinline prec_t *rec_attach(void) {
   if (t_rec_gone) return NULL;
-  prec_t *r = calloc(1, sizeof *r);
-  if (r == NULL) return NULL;
+  prec_t *r;
+  /* line-aligned: records of different threads never share a line */
+  if (posix_memalign((void **)&r, CC__LINE, sizeof *r) != 0) return NULL;
+  memset(r, 0, sizeof *r);
   r->tid = cc__thread_id();
   pthread_getname_np(pthread_self(), r->name, sizeof r->name);
   cc_atomic_store_relaxed(&r->alive, true);
@@ -183,22 +191,30 @@ static cc_noinline prec_t *rec_attach(void) {
   recs = r;
   pthread_mutex_unlock(&list_lock);
   pthread_setspecific(rec_key, r);
-  t_rec = r;
+  cc__prof_tls.rec = r;
+  cc__prof_tls.region_tid = r->tid < 0xffff ? r->tid : 0xffff;
+  return r;
+}
+
+static cc_noinline prec_t *rec_renew(void) {
+  if (cc__prof_tls.unobserved) return NULL;
+  prec_t *r = cc__prof_tls.rec;
+  if (r == NULL && (r = rec_attach()) == NULL) return NULL;
+  uint64_t g = cc_atomic_load_relaxed(&gen);
+  if (cc_atomic_load_relaxed(&r->gen) != g) {
+    rec_zero(r);
+    cc__prof_tls.live_published = 0;
+    cc_atomic_store_relaxed(&r->gen, g);
+  }
   return r;
 }
 
 /* This thread's record, zeroed first if a reset happened since its last use. */
 static inline prec_t *rec_get(void) {
-  prec_t *r = t_rec;
-  if (cc_unlikely(r == NULL) && (r = rec_attach()) == NULL) return NULL;
-  uint64_t g = cc_atomic_load_relaxed(&gen);
-  if (cc_unlikely(cc_atomic_load_relaxed(&r->gen) != g)) {
-    rec_zero(r);
-    t_live_delta = 0;
-    t_live_ops = 0;
-    cc_atomic_store_relaxed(&r->gen, g);
-  }
-  return r;
+  prec_t *r = cc__prof_tls.rec;
+  if (cc_likely(r != NULL) && cc_likely(cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)))
+    return r;
+  return rec_renew();
 }
 
 static void rec_fold(prec_t *into, prec_t *r) {
@@ -208,11 +224,10 @@ static void rec_fold(prec_t *into, prec_t *r) {
 
 static void rec_thread_exit(void *arg) {
   prec_t *r = arg;
-  t_rec = NULL;
+  cc__prof_tls.rec = NULL;
   t_rec_gone = true;
   pthread_mutex_lock(&list_lock);
-  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen))
-    cc_atomic_fetch_add_relaxed(&live_bytes, t_live_delta);
+  if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) live_publish(r, true);
   cc_atomic_store_relaxed(&r->alive, false);
   if (++ndead > KEEP_DEAD) { /* keep memory bounded: fold into "exited" */
     if (cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen)) rec_fold(&exited, r);
@@ -227,36 +242,47 @@ static void rec_thread_exit(void *arg) {
 
 /* ------------------------------------------------------------ sampling */
 
-void cc__prof_rearm(void) {
-  uint64_t bits = cc_atomic_load_relaxed(&rate_bits);
-  double mean;
-  memcpy(&mean, &bits, sizeof mean);
-  if (mean <= 1.0) {
-    cc__prof_countdown = 1;
-    return;
-  }
-  if (t_rng == 0) t_rng = 0x9E3779B97F4A7C15ull * (cc__thread_id() + 1);
-  t_rng ^= t_rng << 13;
-  t_rng ^= t_rng >> 7;
-  t_rng ^= t_rng << 17;
-  /* uniform on [1, 2 mean - 1]: mean interval 1/rate, no phase lock with
-   * periodic workloads */
-  double u = (double)(t_rng >> 11) * 0x1.0p-53;
-  cc__prof_countdown = 1 + (int64_t)(u * (2 * mean - 1));
+/* An interval uniform on [1, 2 mean - 1]: mean `mean`, no phase lock
+ * with periodic workloads. */
+/* An interval uniform on [1, span] (span = 2 mean - 1: mean `mean`), no
+ * phase lock with periodic workloads. Integer arithmetic: this runs on
+ * every sampled operation. */
+static int64_t draw_interval(uint64_t span) {
+  if (span <= 1) return 1;
+  uint64_t x = t_rng;
+  if (cc_unlikely(x == 0)) x = 0x9E3779B97F4A7C15ull * (cc__thread_id() + 1);
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  t_rng = x;
+  return 1 + (int64_t)(((x >> 32) * span) >> 32);
 }
 
-/* live_bytes exists for the peak; threads add to it in batches (every 32
- * sampled operations or 16 KiB) so that it is not a shared line written on
- * every operation. The peak is therefore exact to within 16 KiB per thread. */
-enum { LIVE_BATCH_OPS = 32, LIVE_BATCH_BYTES = 16384 };
+void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
+void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
+void cc__prof_detail_rearm(void) {
+  cc__prof_tls.detail_countdown = draw_interval(2 * cc_atomic_load_relaxed(&detail_every) - 1);
+}
 
-static void live_add(int64_t bytes) {
-  t_live_delta += bytes;
-  if (++t_live_ops < LIVE_BATCH_OPS && t_live_delta < LIVE_BATCH_BYTES && t_live_delta > -LIVE_BATCH_BYTES)
-    return;
-  bytes = t_live_delta;
-  t_live_delta = 0;
-  t_live_ops = 0;
+void cc__prof_set_detail_every(unsigned n) {
+  cc_atomic_store_relaxed(&detail_every, n ? n : 1);
+  cc__prof_tls.detail_countdown = 0;
+}
+
+/* live_bytes exists for the peak. Rather than write that shared counter on
+ * every operation, a thread publishes its net (allocated - freed bytes of
+ * its record) at its detail operations, one sampled operation in
+ * CC__PROF_DETAIL_EVERY, once it moved by LIVE_BATCH_BYTES: the peak is
+ * kept to within that per thread, and misses spikes shorter than about
+ * 64 operations. (A thread that allocates as much as it frees then never
+ * writes the shared line.) */
+enum { LIVE_BATCH_BYTES = 16384 };
+
+static void live_publish(const prec_t *r, bool force) {
+  int64_t net = (int64_t)(cc_atomic_load_relaxed(&r->alloc_bytes) - cc_atomic_load_relaxed(&r->free_bytes));
+  int64_t bytes = net - cc__prof_tls.live_published;
+  if (bytes == 0 || (!force && bytes < LIVE_BATCH_BYTES && bytes > -LIVE_BATCH_BYTES)) return;
+  cc__prof_tls.live_published = net;
   int64_t now = cc_atomic_fetch_add_relaxed(&live_bytes, bytes) + bytes;
   int64_t peak = cc_atomic_load_relaxed(&peak_bytes);
   while (now > peak) {
@@ -302,8 +328,8 @@ static void timeline_point_locked(uint64_t now) {
   cc_atomic_store_relaxed(&tl_next_ns, now + tl_step_ns);
 }
 
+/* On detail operations only: they are frequent enough for a 10 ms step. */
 static void timeline_maybe(void) {
-  if (++t_tl_tick % 32 != 0) return;
   uint64_t now = cc__now_coarse_ns();
   if (now < cc_atomic_load_relaxed(&tl_next_ns)) return;
   pthread_mutex_lock(&tl_lock);
@@ -318,62 +344,109 @@ void cc__prof_record_latency(int which, uint64_t ns) {
 
 static inline uint64_t ticks_to_ns(uint64_t ticks) { return (uint64_t)((double)ticks * ns_per_tick); }
 
-static inline void count_sizes(prec_t *r, const void *p, size_t requested, bool all) {
-  own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
-  /* the usable size costs an allocator lookup: at rate 1 a subsample of
-   * one in 8 gives the fragmentation ratio */
-  if (!all || ++t_frag_tick % 8 == 0) {
-    own_add(&r->frag_requested, requested);
-    own_add(&r->frag_usable, cc__alloc_usable_size(p));
+/* ------------------------------------------------------------ region table */
+
+/* Who allocated a block, without per-block memory (mimalloc only): each
+ * 64 KiB region of the heap belongs to one thread's heap at a time, so an
+ * allocation notes (region, its thread) in a direct-mapped table and a free
+ * reads it back. The entry is written only when it changes (a thread's
+ * first allocation in a region), so its line stays shared between the
+ * threads reading it. Approximations: a region whose entry an aliasing
+ * region (4 GiB apart) took over reads as "owner unknown" (counted as a
+ * local free), and a block outliving its thread in a region another thread
+ * took over (mimalloc reclaims abandoned pages) is charged to the new
+ * owner. Thread ids are capped like the matrix (0xffff). */
+enum { REGION_SHIFT = 16, REGION_BITS = 16 };
+static cc_atomic(uint64_t) regions[1u << REGION_BITS];
+
+static inline cc_atomic(uint64_t) *region_slot(const void *p) {
+  return &regions[((uintptr_t)p >> REGION_SHIFT) & ((1u << REGION_BITS) - 1)];
+}
+
+static cc_noinline void region_note_table(const void *p) {
+  uint64_t want = ((uint64_t)(uintptr_t)p & ~(uint64_t)0xffff) | cc__prof_tls.region_tid;
+  cc_atomic(uint64_t) *e = region_slot(p);
+  /* relaxed: the block reaches its freeing thread through the user's own
+   * synchronisation, which orders this store before the free's load */
+  if (cc_atomic_load_relaxed(e) != want) cc_atomic_store_relaxed(e, want);
+  cc__prof_tls.noted_region = (uintptr_t)p >> REGION_SHIFT;
+}
+
+/* Consecutive allocations of a thread mostly fall in the region it noted
+ * last: then the table is not even read. Detail operations forget that
+ * region, so an entry an aliasing region took over is put back within
+ * about 64 operations. */
+static inline void region_note(const void *p) {
+  if (cc_unlikely(((uintptr_t)p >> REGION_SHIFT) != cc__prof_tls.noted_region)) region_note_table(p);
+}
+
+static inline uint32_t region_owner(const void *p) {
+  uint64_t e = cc_atomic_load_relaxed(region_slot(p));
+  return ((e ^ (uint64_t)(uintptr_t)p) >> REGION_SHIFT) == 0 ? (uint32_t)(e & 0xffff) : 0;
+}
+
+/* ------------------------------------------------------------ recording */
+
+static inline void count_alloc(prec_t *r, const void *p, size_t requested, unsigned f) {
+  own_add(&r->allocs, 1);
+  own_add(&r->alloc_bytes, requested);
+  if (f & FEAT_SIZES) own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
+  if (f & FEAT_CROSS) region_note(p);
+}
+
+/* me: this thread's id as `owner` spells it (exact from the sampled-block
+ * table, capped from the region table); owner 0: unknown. */
+static inline void count_free(prec_t *r, uint32_t owner, uint32_t me, size_t bytes) {
+  own_add(&r->frees, 1);
+  own_add(&r->free_bytes, bytes);
+  if (cc_unlikely(owner != 0 && owner != me)) {
+    own_add(&r->cross_sent, 1);
+    own_add(&r->from[midx(owner)], 1);
   }
 }
 
-void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks) {
+/* A detail allocation: latency (ticks, 0 when not timed), usable size. */
+static void detail_alloc(prec_t *r, const void *p, size_t requested, uint64_t ticks) {
+  cc__prof_tls.noted_region = 0;
+  if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  if (cc_atomic_load_relaxed(&feat) & FEAT_SIZES) {
+    own_add(&r->frag_requested, requested);
+    own_add(&r->frag_usable, cc__alloc_usable_size(p));
+  }
+  live_publish(r, false);
+  timeline_maybe();
+}
+
+static void detail_free(prec_t *r, uint64_t ticks) {
+  cc__prof_tls.noted_region = 0;
+  if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
+  live_publish(r, false);
+  timeline_maybe();
+}
+
+void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks, bool detail) {
   cc_profiler_t *pr = cc_atomic_load_acquire(&active);
   prec_t *r;
-  if (pr == NULL || t_unobserved || (r = rec_get()) == NULL) return;
-  bool all = cc_atomic_load_relaxed(&sample_all), filtered = !all;
+  if (pr == NULL || (r = rec_get()) == NULL) return;
+  bool filtered = !cc_atomic_load_relaxed(&sample_all);
+  unsigned f = cc_atomic_load_relaxed(&feat);
   if (cc_atomic_load_relaxed(&tally)) {
     /* counted below, not remembered */
   } else if (!cc__registry_put(table, p, requested, filtered ? KIND_SAMPLE_FILTERED : KIND_SAMPLE, pr->opt.stacks)) {
     cc_atomic_fetch_add_relaxed(&dropped, 1);
     return;
+  } else {
+    f &= ~(unsigned)FEAT_CROSS; /* the table knows the owner */
+    if (filtered) cc_atomic_fetch_add_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
   }
-  if (filtered) cc_atomic_fetch_add_relaxed(&cc__prof_filter[cc__prof_filter_index(p)], 1);
-  own_add(&r->allocs, 1);
-  own_add(&r->alloc_bytes, requested);
-  if (cc_atomic_load_relaxed(&want_sizes)) count_sizes(r, p, requested, all);
-  if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  live_add((int64_t)requested);
-  timeline_maybe();
-}
-
-void cc__prof_count_alloc(void *p, size_t requested, uint64_t ticks) {
-  prec_t *r;
-  if (t_unobserved || (r = rec_get()) == NULL) return;
-  own_add(&r->allocs, 1);
-  own_add(&r->alloc_bytes, requested);
-  if (cc_atomic_load_relaxed(&want_sizes)) count_sizes(r, p, requested, true);
-  if (ticks) own_add(&r->lat[0][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  live_add((int64_t)requested);
-  timeline_maybe();
-}
-
-void cc__prof_count_free(const void *p, size_t size, uint64_t ticks) {
-  prec_t *r = rec_get();
-  if (r == NULL) return;
-  if (size == SIZE_MAX) size = cc__alloc_usable_size(p);
-  own_add(&r->frees, 1);
-  own_add(&r->free_bytes, size);
-  if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  live_add(-(int64_t)size);
-  timeline_maybe();
+  count_alloc(r, p, requested, f);
+  if (detail) detail_alloc(r, p, requested, ticks);
 }
 
 void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok) {
-  if (cc_atomic_load_relaxed(&tally)) { /* every block counts; its owner is unknown */
+  if (cc_atomic_load_relaxed(&tally)) { /* every block counts; the region table knows its owner */
     tok->sampled = true;
-    tok->owner = 0;
+    tok->owner = (cc_atomic_load_relaxed(&feat) & FEAT_CROSS) ? region_owner(p) : 0;
     tok->bytes = size != SIZE_MAX ? size : cc__alloc_usable_size(p);
     return;
   }
@@ -386,18 +459,86 @@ void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok) {
   tok->bytes = e.bytes;
 }
 
-void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks) {
+void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail) {
   prec_t *r = rec_get();
-  live_add(-(int64_t)tok->bytes);
   if (r == NULL) return;
-  own_add(&r->frees, 1);
-  own_add(&r->free_bytes, tok->bytes);
-  if (tok->owner != 0 && tok->owner != r->tid) {
-    own_add(&r->cross_sent, 1);
-    cc_atomic_fetch_add_relaxed(&matrix[midx(tok->owner) * MDIM + midx(r->tid)], 1);
+  bool tallied = cc_atomic_load_relaxed(&tally);
+  count_free(r, tok->owner, tallied ? cc__prof_tls.region_tid : r->tid, tok->bytes);
+  if (detail) detail_free(r, ticks);
+}
+
+/* ------------------------------------------------------------ tally entry points */
+
+static inline void *mi_alloc(size_t size, size_t align) {
+  return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
+}
+
+static inline bool rec_current(const prec_t *r) {
+  return cc_likely(r != NULL) && cc_likely(cc_atomic_load_relaxed(&r->gen) == cc_atomic_load_relaxed(&gen));
+}
+
+/* A detail operation, or this thread's record is missing or stale. */
+static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t align) {
+  bool detail = cc__prof_tls.detail_countdown <= 0;
+  if (detail) cc__prof_detail_rearm();
+  bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
+  uint64_t t0 = timed ? cc__prof_ticks() : 0;
+  void *p = mi_alloc(size, align);
+  uint64_t t1 = timed ? cc__prof_ticks() : 0;
+  prec_t *r;
+  if (p == NULL || (r = rec_get()) == NULL) return p;
+  count_alloc(r, p, requested, cc_atomic_load_relaxed(&feat));
+  if (detail) detail_alloc(r, p, requested, timed ? (t1 - t0) | 1 : 0);
+  return p;
+}
+
+/* The common case does its checks before calling mimalloc, so that the
+ * rest (slow path, free) are tail calls and the frame stays small. */
+void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
+  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(cc__prof_tls.rec))
+    return tally_alloc_slow(size, requested, align);
+  void *p = mi_alloc(size, align);
+  if (cc_unlikely(p == NULL)) return NULL;
+  count_alloc(cc__prof_tls.rec, p, requested, cc_atomic_load_relaxed(&feat));
+  return p;
+}
+
+void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align) {
+  cc__prof_rearm();
+  return cc__prof_tally_alloc(size, requested, align);
+}
+
+static inline uint32_t owner_of(const void *p) {
+  return (cc_atomic_load_relaxed(&feat) & FEAT_CROSS) ? region_owner(p) : 0;
+}
+
+static cc_noinline void tally_free_slow(void *p, size_t size) {
+  bool detail = cc__prof_tls.detail_countdown <= 0;
+  if (detail) cc__prof_detail_rearm();
+  uint32_t owner = owner_of(p); /* before the free: the region may change hands */
+  bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
+  uint64_t t0 = timed ? cc__prof_ticks() : 0;
+  mi_free(p);
+  uint64_t t1 = timed ? cc__prof_ticks() : 0;
+  prec_t *r = rec_get();
+  if (r == NULL) return;
+  count_free(r, owner, cc__prof_tls.region_tid, size);
+  if (detail) detail_free(r, timed ? (t1 - t0) | 1 : 0);
+}
+
+void cc__prof_tally_free(void *p, size_t size) {
+  prec_t *r = cc__prof_tls.rec;
+  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(r)) {
+    tally_free_slow(p, size);
+    return;
   }
-  if (ticks) own_add(&r->lat[1][cc__prof_lat_bucket(ticks_to_ns(ticks))], 1);
-  timeline_maybe();
+  count_free(r, owner_of(p), cc__prof_tls.region_tid, size);
+  mi_free(p);
+}
+
+void cc__prof_sampled_free(void *p, size_t size) {
+  cc__prof_free_rearm();
+  cc__prof_tally_free(p, size);
 }
 
 /* ------------------------------------------------------------ domains */
@@ -425,7 +566,7 @@ void cc__track_domain_unregister(cc_smr_t *d) {
 
 cc_profiler_options_t cc_profiler_default_options(void) {
   return (cc_profiler_options_t){.sizes = true, .latency = true, .per_thread = true,
-                                 .cross_thread = true, .leaks = true, .stacks = false,
+                                 .cross_thread = true, .leaks = false, .stacks = false,
                                  .sample_rate = 1.0};
 }
 
@@ -458,7 +599,6 @@ static void reset_all(void) {
     cc_atomic_store_relaxed(&r->gen, g);
   }
   pthread_mutex_unlock(&list_lock);
-  for (size_t i = 0; i < MDIM * MDIM; i++) cc_atomic_store_relaxed(&matrix[i], 0);
   cc__registry_visit(table, true, forget_sample, NULL);
   cc_atomic_store_relaxed(&live_bytes, 0);
   cc_atomic_store_relaxed(&peak_bytes, 0);
@@ -473,10 +613,11 @@ static void reset_all(void) {
   pthread_mutex_unlock(&tl_lock);
 }
 
-/* Every block counted and none remembered: nothing in the options needs
- * to know a block's owner or that it is still live. */
+/* No block remembered: nothing in the options needs a block's stack or to
+ * know it is still live, and a block's owner comes from the region table
+ * (mimalloc) or is not asked for. */
 static bool counts_only(const cc_profiler_options_t *o) {
-  return o->sample_rate >= 1.0 && !o->cross_thread && !o->leaks && !o->stacks;
+  return !o->leaks && !o->stacks && (!o->cross_thread || cc__alloc_backend_is_mimalloc());
 }
 
 int cc_profiler_start(cc_profiler_t *p) {
@@ -496,11 +637,13 @@ int cc_profiler_start(cc_profiler_t *p) {
   uint64_t bits;
   memcpy(&bits, &mean, sizeof bits);
   cc_atomic_store_relaxed(&rate_bits, bits);
+  double span = 2 * mean - 1;
+  cc_atomic_store_relaxed(&sample_span, span < 4294967295.0 ? (uint64_t)(span + 0.5) : 4294967295u);
   cc_atomic_store_relaxed(&cc__prof_time_ops, p->opt.latency);
   cc_atomic_store_relaxed(&sample_all, mean <= 1.0);
   bool count_only = counts_only(&p->opt);
   cc_atomic_store_relaxed(&tally, count_only);
-  cc_atomic_store_relaxed(&want_sizes, p->opt.sizes);
+  cc_atomic_store_relaxed(&feat, (p->opt.sizes ? FEAT_SIZES : 0u) | (p->opt.cross_thread ? FEAT_CROSS : 0u));
   p->running = true;
   p->run_start_ns = cc__now_ns();
   cc__alloc_set_profiling(true, mean <= 1.0, count_only);
@@ -582,13 +725,23 @@ static int cmp_thread(const void *a, const void *b) {
 
 static uint64_t scaled(uint64_t v, double w) { return (uint64_t)((double)v * w + 0.5); }
 
-static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_t *lat_f) {
+/* Each live-generation thread's matrix row (what it freed, by allocating
+ * thread), keyed by its tid: the thread list is sorted afterwards. */
+typedef struct {
+  size_t n;
+  uint32_t *tid;
+  uint64_t *row; /* [i * MDIM + midx(owner)] */
+} rows_t;
+
+static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_t *lat_f, rows_t *rows) {
   pthread_mutex_lock(&list_lock);
   uint64_t g = cc_atomic_load_relaxed(&gen);
   size_t n = 0;
   for (prec_t *r = recs; r; r = r->next) n += cc_atomic_load_relaxed(&r->gen) == g;
   s->threads = calloc(n + 1, sizeof *s->threads);
-  if (s->threads == NULL) {
+  rows->tid = calloc(n + 1, sizeof *rows->tid);
+  rows->row = calloc((n + 1) * MDIM, sizeof *rows->row);
+  if (s->threads == NULL || rows->tid == NULL || rows->row == NULL) {
     pthread_mutex_unlock(&list_lock);
     return false;
   }
@@ -607,6 +760,11 @@ static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_
       t->alloc_bytes = scaled(cc_atomic_load_relaxed(&src->alloc_bytes), w);
       t->free_bytes = scaled(cc_atomic_load_relaxed(&src->free_bytes), w);
       t->cross_sent = scaled(cc_atomic_load_relaxed(&src->cross_sent), w);
+    }
+    if (r) {
+      rows->tid[rows->n] = r->tid;
+      for (unsigned i = 0; i < MDIM; i++) rows->row[rows->n * MDIM + i] = cc_atomic_load_relaxed(&r->from[i]);
+      rows->n++;
     }
     req += cc_atomic_load_relaxed(&src->frag_requested);
     usable += cc_atomic_load_relaxed(&src->frag_usable);
@@ -628,16 +786,24 @@ static bool snapshot_threads(cc_profile_t *s, double w, uint64_t *lat_a, uint64_
   return true;
 }
 
-static bool snapshot_matrix(cc_profile_t *s, double w) {
+static const uint64_t *row_of(const rows_t *rows, uint32_t tid) {
+  for (size_t i = 0; i < rows->n; i++)
+    if (rows->tid[i] == tid) return &rows->row[i * MDIM];
+  return NULL;
+}
+
+static bool snapshot_matrix(cc_profile_t *s, double w, const rows_t *rows) {
   size_t n = s->nthreads;
   s->matrix_dim = n;
   s->matrix = calloc(n * n + 1, sizeof *s->matrix);
   if (s->matrix == NULL) return false;
-  for (size_t a = 0; a < n; a++) {
-    for (size_t f = 0; f < n; f++) {
-      uint32_t ta = s->threads[a].tid, tf = s->threads[f].tid;
-      if (ta == 0 || tf == 0 || ta == tf) continue; /* exited aggregate has no row */
-      uint64_t v = scaled(cc_atomic_load_relaxed(&matrix[midx(ta) * MDIM + midx(tf)]), w);
+  for (size_t f = 0; f < n; f++) {
+    const uint64_t *row = row_of(rows, s->threads[f].tid);
+    if (row == NULL) continue; /* the exited aggregate has no row */
+    for (size_t a = 0; a < n; a++) {
+      uint32_t ta = s->threads[a].tid;
+      if (ta == 0 || ta == s->threads[f].tid) continue;
+      uint64_t v = scaled(row[midx(ta)], w);
       s->matrix[a * n + f] = v;
       s->threads[a].cross_received += v;
     }
@@ -649,9 +815,12 @@ static bool snapshot_matrix(cc_profile_t *s, double w) {
  * every domain registered through cc__track_domain_register. */
 static bool snapshot_domains(cc_profile_t *s) {
   /* creating the default domain is not the program's allocation */
-  t_unobserved = true;
+  void *rec = cc__prof_tls.rec;
+  cc__prof_tls.unobserved = true; /* with no record, the hot paths ask rec_renew, which says no */
+  cc__prof_tls.rec = NULL;
   cc_smr_t *dflt = cc_smr_default();
-  t_unobserved = false;
+  cc__prof_tls.rec = rec;
+  cc__prof_tls.unobserved = false;
   pthread_mutex_lock(&dom_lock);
   s->domains = calloc(ndomains + 1, sizeof *s->domains);
   if (s->domains == NULL) {
@@ -692,6 +861,7 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   if (p == NULL) return NULL;
   cc_profile_t *s = calloc(1, sizeof *s);
   uint64_t *lat = calloc(2 * CC_PROFILE_LAT_BUCKETS, sizeof *lat);
+  rows_t rows = {0};
   if (s == NULL || lat == NULL) goto fail;
   uint64_t now = cc__now_ns();
   double w = 1.0 / p->opt.sample_rate;
@@ -700,7 +870,7 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   pthread_mutex_lock(&p->lock);
   s->elapsed = (double)(p->accumulated_ns + (p->running ? now - p->run_start_ns : 0)) / 1e9;
   pthread_mutex_unlock(&p->lock);
-  if (!snapshot_threads(s, w, lat, lat + CC_PROFILE_LAT_BUCKETS)) goto fail;
+  if (!snapshot_threads(s, w, lat, lat + CC_PROFILE_LAT_BUCKETS, &rows)) goto fail;
   for (size_t i = 0; i < s->nthreads; i++) {
     s->allocs += s->threads[i].allocs;
     s->frees += s->threads[i].frees;
@@ -729,7 +899,7 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
     s->alloc_ns[i] = cc__prof_percentile(s->alloc_lat, q[i]);
     s->free_ns[i] = cc__prof_percentile(s->free_lat, q[i]);
   }
-  if (!snapshot_matrix(s, w)) goto fail;
+  if (!snapshot_matrix(s, w, &rows)) goto fail;
   leak_ctx_t lc = {s, w, now, 32};
   s->leaks = calloc(lc.cap, sizeof *s->leaks);
   if (s->leaks == NULL) goto fail;
@@ -742,9 +912,13 @@ cc_profile_t *cc_profiler_snapshot(cc_profiler_t *p) {
   }
   if (!snapshot_domains(s) || !snapshot_timeline(s)) goto fail;
   free(lat);
+  free(rows.tid);
+  free(rows.row);
   return s;
 fail:
   free(lat);
+  free(rows.tid);
+  free(rows.row);
   cc_profile_free(s);
   return NULL;
 }

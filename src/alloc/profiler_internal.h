@@ -16,4 +16,10 @@ double cc__prof_percentile(const uint64_t *hist, double q);
  * as a sampled operation would. For tests of the percentile path. */
 void cc__prof_record_latency(int which, uint64_t ns);
 
+/* One sampled operation in n (on average) is a detail one: timed, usable
+ * size measured (default CC__PROF_DETAIL_EVERY; 1: every one). Takes
+ * effect at once on the calling thread, at the next draw on the others.
+ * For tests that want every operation timed. */
+void cc__prof_set_detail_every(unsigned n);
+
 #endif /* CCOLL_PROFILER_INTERNAL_H */

@@ -82,16 +82,47 @@ void cc__alloc_release(void *ptr, size_t size);
 /* ------------------------------------------------------------ profiler hooks */
 
 /* Sampling countdown of this thread: an allocation is sampled when it
- * reaches zero; cc__prof_rearm() draws the next interval. */
-extern cc_thread_local int64_t cc__prof_countdown;
+ * reaches zero; cc__prof_rearm() draws the next interval. Without block
+ * memory (tally modes), frees are sampled by a countdown of their own. */
+/* The profiler's per-thread state, one TLS block: in a shared library every
+ * initial-exec TLS variable costs a GOT load of its own. */
+typedef struct {
+  int64_t countdown, free_countdown, detail_countdown;
+  void *rec;          /* profiler.c: this thread's record */
+  int64_t live_published; /* profiler.c: net bytes of this thread's record in live_bytes */
+  uintptr_t noted_region; /* profiler.c: the region (address >> 16) this thread noted last */
+  uint32_t region_tid; /* profiler.c: thread id as the region table stores it */
+  bool unobserved;     /* profiler.c: the profiler's own allocations */
+} cc__prof_tls_t;
+extern cc_thread_local cc__prof_tls_t cc__prof_tls;
 void cc__prof_rearm(void);
+void cc__prof_free_rearm(void);
 static inline bool cc__prof_sample(void) {
-  if (cc_likely(--cc__prof_countdown > 0)) return false;
+  if (cc_likely(--cc__prof_tls.countdown > 0)) return false;
   cc__prof_rearm();
   return true;
 }
+static inline bool cc__prof_sample_free(void) {
+  if (cc_likely(--cc__prof_tls.free_countdown > 0)) return false;
+  cc__prof_free_rearm();
+  return true;
+}
 
-/* Cheap clock for latencies: the TSC on x86-64, else CLOCK_MONOTONIC ns. */
+/* Detail countdown: one sampled operation in CC__PROF_DETAIL_EVERY (on
+ * average) is a "detail" one: timed when latency is on, its usable size
+ * measured for fragmentation, the timeline advanced. Timing every
+ * operation would cost more than the operation (two TSC reads, ~11 ns
+ * each on a VM); percentiles from a uniform subsample are unbiased. */
+#define CC__PROF_DETAIL_EVERY 64
+void cc__prof_detail_rearm(void);
+static inline bool cc__prof_detail(void) {
+  if (cc_likely(--cc__prof_tls.detail_countdown > 0)) return false;
+  cc__prof_detail_rearm();
+  return true;
+}
+
+/* Cheap clock for latencies: the TSC on x86-64 (calibrated once against
+ * CLOCK_MONOTONIC), else CLOCK_MONOTONIC ns. */
 static inline uint64_t cc__prof_ticks(void) {
 #if defined(__x86_64__)
   return __builtin_ia32_rdtsc();
@@ -102,17 +133,20 @@ static inline uint64_t cc__prof_ticks(void) {
 
 extern cc_atomic(bool) cc__prof_time_ops; /* latency option of the running profiler */
 
-/* A sampled allocation (p non-NULL) that took `ticks`. */
-void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks);
+/* A sampled allocation (p non-NULL) that took `ticks` (0: not timed);
+ * `detail`: a detail operation (see cc__prof_detail). */
+void cc__prof_on_alloc(void *p, size_t requested, uint64_t ticks, bool detail);
 
-/* Free side: a counting filter says cheaply whether p may be a sampled
- * block; only then is the profiler's table consulted. At sample rate 1
- * (the mode word says so) every block is sampled: no countdown, no filter,
- * the table is always consulted. */
+/* Free side with block memory (leak list or stacks): a counting filter
+ * says cheaply whether p may be a sampled block; only then is the
+ * profiler's table consulted. At sample rate 1 (the mode word says so)
+ * every block is sampled: no countdown, no filter, the table is always
+ * consulted. The filter is indexed by address bits (16-byte granules), so
+ * that frees of neighbouring blocks read the same filter lines. */
 #define CC__PROF_FILTER_BITS 16
 extern cc_atomic(uint16_t) cc__prof_filter[1u << CC__PROF_FILTER_BITS];
 static inline size_t cc__prof_filter_index(const void *p) {
-  return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> (64 - CC__PROF_FILTER_BITS));
+  return (size_t)(((uintptr_t)p >> 4) & ((1u << CC__PROF_FILTER_BITS) - 1));
 }
 static inline bool cc__prof_maybe_sampled(const void *p) {
   /* relaxed: a block reaches its freeing thread through the user's own
@@ -126,17 +160,25 @@ typedef struct {
 } cc__prof_free_t;
 /* size: as given to cc_free, SIZE_MAX when unknown. */
 void cc__prof_free_begin(const void *p, size_t size, cc__prof_free_t *tok);
-void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks);
+void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail);
 
-/* The counting profiler's own entry points (mimalloc, nothing else on):
- * one call per operation. size SIZE_MAX: unknown (usable size counted). */
-void cc__prof_count_alloc(void *p, size_t requested, uint64_t ticks);
-void cc__prof_count_free(const void *p, size_t size, uint64_t ticks);
+/* The tally profiler's own entry points (mimalloc, no block memory): they
+ * allocate or free themselves, so alloc.c tail-calls them once its mode
+ * compare says so. `tally`: every operation (rate 1); `sampled`: the
+ * caller's countdown expired (rate < 1). Sizes are known (cc_free). */
+void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align);
+void cc__prof_tally_free(void *p, size_t size);
+void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align);
+void cc__prof_sampled_free(void *p, size_t size);
+
+/* alloc.c: whether the backend is mimalloc (resolving the mode). */
+bool cc__alloc_backend_is_mimalloc(void);
 
 /* profiler.c -> alloc.c: the profiler hooks are wanted (or no longer);
  * `every` when every allocation is sampled (rate 1); `tally` when blocks
- * need not be remembered (no cross-thread matrix, no leak list): then
- * allocations and frees only add to per-thread counters. */
+ * need not be remembered (no leak list, no stacks): then allocations and
+ * frees only add to per-thread counters (the cross-thread matrix then
+ * comes from the region table, see profiler.c). */
 void cc__alloc_set_profiling(bool on, bool every, bool tally);
 
 /* alloc.c -> profiler.c, once, before the allocation mode is first
