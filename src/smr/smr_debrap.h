@@ -99,8 +99,19 @@ static inline void cc__smr_debrap_clear_slots(cc__smr_thr_t *t) {
 }
 
 static inline void cc__smr_debrap_end(cc__smr_thr_t *t) {
-  if (--t->depth != 0) return;
+  if (t->depth != 1) {
+    t->depth--;
+    return;
+  }
+  /* Leave the restartable phase BEFORE the depth drops: an operation that
+   * answers from its read phase (get, nav, a failed insert...) ends with
+   * the phase still READ, and a signal landing between the two would jump
+   * back into the operation with depth 0. It would then run unannounced,
+   * and every later begin would take itself for a nested one and never
+   * announce again: the use-after-free this order prevents. A signal
+   * before this line just restarts the read phase, which is harmless. */
   cc__smr_debrap_set_phase(t, CC__SMR_IDLE);
+  t->depth = 0;
 #if CC__SMR_NEUTRALIZE
   /* an operation nested in another's write phase (a retire_fn callback)
    * leaves the outer one unreachable by the handler: it is then simply
