@@ -18,7 +18,6 @@
 
 #define NODE 64
 #define BATCH 64
-#define RING 1024
 
 enum { V_RAW, V_CC, V_CC_STATS, NVAR };
 static const char *const var_name[NVAR] = {"raw mi_malloc_aligned", "cc_alloc_node", "cc_alloc_node+stats"};
@@ -53,30 +52,19 @@ static void same_thread_body(int tid, void *ctx) {
 }
 
 /* Cross thread: thread 2k allocates into ring k, thread 2k+1 frees from it. */
-typedef struct {
-  cc_atomic(uint64_t) head cc_cache_aligned; /* written by the consumer */
-  cc_atomic(uint64_t) tail cc_cache_aligned; /* written by the producer */
-  void *slot[RING] cc_cache_aligned;
-} ring_t;
-
-static ring_t *rings;
+static bench_ring_t *rings;
 
 static void cross_body(int tid, void *ctx) {
   const run_t *r = ctx;
-  ring_t *q = &rings[tid / 2];
+  bench_ring_t *q = &rings[tid / 2];
   if (tid % 2 == 0) {
     for (uint64_t t = 0; t < r->pairs; t++) {
       void *p = node_alloc(r->variant);
-      /* acquire: the consumer's head store publishes that the slot is free */
-      for (unsigned n = 0; t - cc_atomic_load_acquire(&q->head) >= RING; n++) bench_backoff(n);
-      q->slot[t % RING] = p;
-      cc_atomic_store_release(&q->tail, t + 1); /* publishes slot[t] */
+      bench_ring_put(q, t, p);
     }
   } else {
     for (uint64_t h = 0; h < r->pairs; h++) {
-      for (unsigned n = 0; cc_atomic_load_acquire(&q->tail) == h; n++) bench_backoff(n);
-      void *p = q->slot[h % RING];
-      cc_atomic_store_release(&q->head, h + 1); /* slot h may be reused */
+      void *p = bench_ring_get(q, h);
       node_free(r->variant, p);
     }
   }
@@ -112,8 +100,8 @@ int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
   uint64_t pairs = o.quick ? 400000 : 3000000;
-  rings = aligned_alloc(64, sizeof(ring_t) * 8);
-  memset(rings, 0, sizeof(ring_t) * 8);
+  rings = aligned_alloc(64, sizeof(bench_ring_t) * 8);
+  memset(rings, 0, sizeof(bench_ring_t) * 8);
   FILE *csv = bench_csv_open(o.csv, "mode,threads,variant,median_ns_per_pair,ratio_to_raw");
 
   /* warm both heaps and resolve the backend before measuring */

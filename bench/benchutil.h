@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "atomic.h"
+#include "compiler.h"
+
 double bench_now(void);             /* seconds, monotonic */
 int bench_ncpu(void);               /* CPUs this process may run on */
 void bench_pin(int i);              /* pin the calling thread to CPU i mod ncpu */
@@ -22,6 +25,31 @@ double bench_threads(int n, void (*body)(int tid, void *ctx), void *ctx);
  * that a waiter sharing a CPU with the thread it waits for (2 CPUs, more
  * threads) does not burn the rest of its time slice. */
 void bench_backoff(unsigned step);
+/* Single-producer single-consumer ring for cross-thread benchmarks: the
+ * producer hands the consumer blocks to free. Positions count from 0. */
+#define BENCH_RING 1024
+typedef struct {
+  cc_atomic(uint64_t) head cc_cache_aligned; /* written by the consumer */
+  cc_atomic(uint64_t) tail cc_cache_aligned; /* written by the producer */
+  void *slot[BENCH_RING] cc_cache_aligned;
+} bench_ring_t;
+
+/* Producer: stores p at position t once that slot is free. */
+static inline void bench_ring_put(bench_ring_t *q, uint64_t t, void *p) {
+  /* acquire: the consumer's head store publishes that the slot is free */
+  for (unsigned n = 0; t - cc_atomic_load_acquire(&q->head) >= BENCH_RING; n++) bench_backoff(n);
+  q->slot[t % BENCH_RING] = p;
+  cc_atomic_store_release(&q->tail, t + 1); /* publishes slot[t] */
+}
+
+/* Consumer: the block at position h, once produced. */
+static inline void *bench_ring_get(bench_ring_t *q, uint64_t h) {
+  for (unsigned n = 0; cc_atomic_load_acquire(&q->tail) == h; n++) bench_backoff(n);
+  void *p = q->slot[h % BENCH_RING];
+  cc_atomic_store_release(&q->head, h + 1); /* slot h may be reused */
+  return p;
+}
+
 double bench_median(double *v, size_t n);
 
 /* Interleaved repetitions: for rep in 0..reps, for variant in 0..nvar,

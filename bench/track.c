@@ -31,7 +31,6 @@
 
 #define NODE 64
 #define BATCH 64
-#define RING 1024
 
 enum { V_BASE, V_REG, V_P1, V_P001, V_LEAKS, NVAR };
 static const char *const var_name[NVAR] = {"untracked", "registry", "profile 1.0", "profile 0.01",
@@ -84,32 +83,21 @@ static void same_thread_body(int tid, void *ctx) {
   t_end[tid] = bench_now();
 }
 
-typedef struct {
-  cc_atomic(uint64_t) head cc_cache_aligned; /* written by the consumer */
-  cc_atomic(uint64_t) tail cc_cache_aligned; /* written by the producer */
-  void *slot[RING] cc_cache_aligned;
-} ring_t;
-
-static ring_t *rings;
+static bench_ring_t *rings;
 
 static void cross_body(int tid, void *ctx) {
   const run_t *r = ctx;
-  ring_t *q = &rings[tid / 2];
+  bench_ring_t *q = &rings[tid / 2];
   t_start[tid] = bench_now();
   double c0 = thread_cpu();
   if (tid % 2 == 0) {
     for (uint64_t t = 0; t < r->pairs; t++) {
       void *p = node_alloc(r->variant);
-      /* acquire: the consumer's head store publishes that the slot is free */
-      while (t - cc_atomic_load_acquire(&q->head) >= RING) cc_atomic_pause();
-      q->slot[t % RING] = p;
-      cc_atomic_store_release(&q->tail, t + 1); /* publishes slot[t] */
+      bench_ring_put(q, t, p);
     }
   } else {
     for (uint64_t h = 0; h < r->pairs; h++) {
-      while (cc_atomic_load_acquire(&q->tail) == h) cc_atomic_pause();
-      void *p = q->slot[h % RING];
-      cc_atomic_store_release(&q->head, h + 1);
+      void *p = bench_ring_get(q, h);
       node_free(r->variant, p);
     }
   }
@@ -175,8 +163,8 @@ int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
   uint64_t pairs = o.quick ? 100000 : 400000;
-  rings = aligned_alloc(64, sizeof(ring_t) * 8);
-  memset(rings, 0, sizeof(ring_t) * 8);
+  rings = aligned_alloc(64, sizeof(bench_ring_t) * 8);
+  memset(rings, 0, sizeof(bench_ring_t) * 8);
   reg = cc_registry_new(0);
   FILE *csv = bench_csv_open(o.csv, "mode,threads,variant,median_ns_per_pair,ratio_to_untracked");
 
