@@ -55,6 +55,11 @@
 #define cc_atomic_add_owner(p, v) \
   cc_atomic_store_relaxed((p), cc_atomic_load_relaxed(p) + (v))
 
+/* Compiler-only barrier: keeps the compiler from moving memory accesses
+ * across it, emits no instruction. The reader half of an asymmetric fence
+ * (src/smr/asym.c): the writer half is a membarrier on the other side. */
+#define cc_compiler_barrier() atomic_signal_fence(memory_order_seq_cst)
+
 /* Spin-wait hint. */
 static inline void cc_atomic_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -175,24 +175,9 @@ void cc__smr_debra_reannounce(cc__smr_thr_t *t) {
     uint64_t e = cc_atomic_load_acquire(&d->epoch);
     if (e == t->local_epoch) return;
     cc__smr_debra_new_epoch(t, e);
-    cc_atomic_store_seq_cst(&t->announce, e << 1);
+    cc__smr_announce_store(t, &t->announce, e << 1);
     if (cc_atomic_load_seq_cst(&d->epoch) == e) return;
   }
-}
-
-void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
-  uint64_t expected = e;
-  /* seq_cst: orders every announcement read in this round before the
-   * advance; a loser simply finds the epoch already moved */
-  cc_atomic_cas_strong_seq_cst(&t->dom->epoch, &expected, e + 1);
-  cc_atomic_add_owner(&t->st_scans, 1);
-  t->cursor = cc_atomic_load_acquire(&t->dom->threads);
-}
-
-/* ------------------------------------------------------------ lifecycle */
-
-static void free_freeable(cc__smr_thr_t *t) {
-  while (t->freeable.head != NULL) cc__smr_debra_free_some(t);
 }
 
 /* Whether every thread is quiescent or in epoch e. */
@@ -205,6 +190,51 @@ static bool all_caught_up(cc_smr_t *d, uint64_t e) {
   return true;
 }
 
+/* With the asymmetric fence, the round robin's reads were made before any
+ * membarrier and prove nothing: an announcement may have been sitting in
+ * its writer's store buffer. They only tell that an advance is worth a
+ * membarrier. Having seen the epoch at e (so every unlink that made a
+ * block safe at e is behind it), this thread issues the membarrier and
+ * reads every announcement again: one it now finds quiescent or at e
+ * either is visible for real, or belongs to an operation whose link reads
+ * all follow the membarrier and so miss those unlinks (asym.c).
+ *
+ * A membarrier costs microseconds (an IPI per running thread), so a thread
+ * tries at most once per epoch_ops of its own operations. An epoch then
+ * lasts at most about epoch_ops operations of each thread while no thread
+ * holds it back, and a thread's pending garbage stays under about
+ * 4 x epoch_ops retirements (three bags and the freeable list). */
+static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
+  cc_smr_t *d = t->dom;
+  if (t->epoch_ops < d->epoch_ops) return;
+  t->epoch_ops = 0;
+  if (cc_atomic_load_acquire(&d->epoch) != e) return; /* moved by another */
+  cc__smr_asym_fence();
+  cc_atomic_add_owner(&t->st_scans, 1);
+  if (!all_caught_up(d, e)) return;
+  uint64_t expected = e;
+  cc_atomic_cas_strong_seq_cst(&d->epoch, &expected, e + 1);
+}
+
+void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
+  t->cursor = cc_atomic_load_acquire(&t->dom->threads);
+  if (!CC_TSAN && t->asym) {
+    advance_asym(t, e);
+    return;
+  }
+  uint64_t expected = e;
+  /* seq_cst: orders every announcement read in this round before the
+   * advance; a loser simply finds the epoch already moved */
+  cc_atomic_cas_strong_seq_cst(&t->dom->epoch, &expected, e + 1);
+  cc_atomic_add_owner(&t->st_scans, 1);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void free_freeable(cc__smr_thr_t *t) {
+  while (t->freeable.head != NULL) cc__smr_debra_free_some(t);
+}
+
 void cc__smr_debra_drain(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
   if (t->depth == 0) {
@@ -212,6 +242,7 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
      * inside an operation that started before them */
     for (int i = 0; i < 3; i++) {
       uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
+      if (!CC_TSAN && t->asym) cc__smr_asym_fence(); /* see advance_asym */
       if (!all_caught_up(d, e)) break;
       cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
     }

@@ -144,7 +144,10 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
      * (NULL would read as "every thread checked") */
     t->cursor = cc_atomic_load_acquire(&d->threads);
     t->check_tick = 0;
+    t->epoch_ops = 0;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
+    t->asym = d->asym;
+    t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
     t->ops = 0;
     t->bag[t->cur].epoch = t->local_epoch; /* the label of what it retires next */
     /* release: a signaller that sees 0 sees the new tid */
@@ -320,6 +323,16 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
 
 #define DEFAULT_EPOCH_FREQ 128
 #define DEFAULT_EMPTY_FREQ 64
+/* With the asymmetric fence every IBR scan pays a membarrier (about 1 us
+ * with one thread, a few us with IPIs to busy CPUs): scans every 1024
+ * retirements keep it to a few ns per retirement. Pending stays bounded,
+ * by (threads) x (2 epoch_freq + 2 empty_freq) plus what stalls pin. */
+#define DEFAULT_EMPTY_FREQ_ASYM 1024
+/* DEBRA with the asymmetric fence (CCOLL_DEBRA_EPOCH_OPS): a thread tries
+ * to advance the epoch, paying a membarrier, once per this many of its
+ * operations; a membarrier costs about 1 to 5 us, 4096 operations at
+ * least some 80 us. */
+#define DEFAULT_EPOCH_OPS 4096
 
 cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   cc_smr_config_t c = cfg ? *cfg : (cc_smr_config_t){CC_SMR_DEFAULT, 0, 0};
@@ -328,8 +341,11 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   cc_smr_t *d = cc__alloc_internal(sizeof *d, CC__LINE, true);
   if (d == NULL) return NULL;
   d->kind = c.kind;
+  d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : DEFAULT_EPOCH_FREQ;
-  d->empty_freq = c.empty_freq ? c.empty_freq : DEFAULT_EMPTY_FREQ;
+  d->empty_freq = c.empty_freq ? c.empty_freq : d->asym ? DEFAULT_EMPTY_FREQ_ASYM : DEFAULT_EMPTY_FREQ;
+  d->epoch_ops = DEFAULT_EPOCH_OPS;
+  (void)cc__env_u64("CCOLL_DEBRA_EPOCH_OPS", 1, UINT32_MAX, &d->epoch_ops);
   cc_atomic_store_relaxed(&d->epoch, 1);
   if (pthread_mutex_init(&d->lock, NULL) != 0) {
     cc_free(d, sizeof *d);

@@ -44,7 +44,8 @@ static size_t collect_reservations(cc__smr_thr_t *t) {
     bool overflow = false;
     for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
          c = cc_atomic_load_acquire(&c->next)) {
-      /* seq_cst: pairs with the seq_cst reservation stores (store-load) */
+      /* seq_cst: pairs with the seq_cst reservation stores (store-load),
+       * or read after the membarrier that stands in for them */
       uint64_t lo = cc_atomic_load_seq_cst(&c->lower);
       if (lo == CC__SMR_NO_RESERVATION) continue;
       /* read after lower: this upper or a later one, never less than lo
@@ -119,6 +120,12 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
   t->last_scan_epoch = e;
 
   if ((cc_atomic_load_relaxed(&t->st_scans) % SAMPLE_EVERY) == 0) cc__smr_sample_pending(t);
+  /* Every block of rlist was unlinked before this point. Readers publish
+   * their reservations without a store-load fence when asym is on; after
+   * this membarrier a reservation is either visible to the reads below or
+   * belongs to a reader whose later link loads all see those unlinks
+   * (asym.c). Its cost is why empty_freq is larger then (domain.c). */
+  if (!CC_TSAN && t->asym) cc__smr_asym_fence();
   size_t m = collect_reservations(t);
   if (m != SIZE_MAX) {
     const interval_t *iv = (const interval_t *)(void *)t->scratch;

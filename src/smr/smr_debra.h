@@ -27,6 +27,10 @@
  * CHECK_EVERY x (threads + 1) operations of the fastest thread, which also
  * keeps one thread alone from rotating its bags on every operation. */
 #define CC__SMR_DEBRA_CHECK_EVERY 8
+/* With the asymmetric fence an epoch lasts at least epoch_min_ns whatever
+ * the checks find, so they only need to finish a round well within it:
+ * fewer of those coherence misses. */
+#define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
@@ -69,15 +73,18 @@ static inline void cc__smr_debra_announce(cc__smr_thr_t *t, bool plus) {
   cc_smr_t *d = t->dom;
   uint64_t e = cc_atomic_load_acquire(&d->epoch);
   if (cc_unlikely(e != t->local_epoch)) cc__smr_debra_new_epoch(t, e);
-  /* seq_cst: the announcement must be visible before this operation's
-   * first read of a shared link (a store-load order) */
-  cc_atomic_store_seq_cst(&t->announce, e << 1);
+  cc__smr_announce_store(t, &t->announce, e << 1);
   /* The epoch may have moved between the load and the announcement (this
-   * thread was quiescent then); announce the newer one so this operation
-   * does not hold the epoch back for nothing. */
+   * thread was quiescent then, or its announcement not yet visible):
+   * announce the newer one. Not only a saving: the bag label is the
+   * announced epoch, and this check, made once the announcement is
+   * visible to every later advancer (seq_cst store, or membarrier on the
+   * advancer's side), is what keeps the epoch from passing label + 1 while
+   * this operation runs. */
   if (cc_unlikely(cc_atomic_load_seq_cst(&d->epoch) != e)) cc__smr_debra_reannounce(t);
-  if (++t->check_tick >= CC__SMR_DEBRA_CHECK_EVERY) {
+  if (++t->check_tick >= t->check_every) {
     t->check_tick = 0;
+    t->epoch_ops += t->check_every;
     cc__smr_debra_check(t, t->local_epoch, plus);
   }
 }

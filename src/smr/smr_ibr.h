@@ -23,11 +23,12 @@ static inline void cc__smr_ibr_begin(cc__smr_thr_t *t) {
   if (t->depth++ != 0) return;
   uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
   t->local_epoch = e;
-  /* upper first: a scanner that sees the new lower (seq_cst, hence
-   * release) sees this upper or a later one */
+  /* upper first: a scanner that sees the new lower (a release store at
+   * least) sees this upper or a later one */
   cc_atomic_store_relaxed(&t->upper, e);
-  /* seq_cst: the reservation is visible before the first protected load */
-  cc_atomic_store_seq_cst(&t->lower, e);
+  /* the reservation is visible before the first protected load, or that
+   * load follows the scanner's membarrier (asym.c) */
+  cc__smr_announce_store(t, &t->lower, e);
 }
 
 static inline void cc__smr_ibr_end(cc__smr_thr_t *t) {
@@ -46,7 +47,10 @@ static inline uintptr_t cc__smr_ibr_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) 
     uint64_t e = cc_atomic_load_seq_cst(ep);
     if (cc_likely(e == t->local_epoch)) return x;
     t->local_epoch = e;
-    cc_atomic_store_seq_cst(&t->upper, e);
+    /* the load of src is repeated after this store: the pointer returned
+     * was read under a visible upper reservation, or after the scanner's
+     * membarrier (asym.c) */
+    cc__smr_announce_store(t, &t->upper, e);
   }
 }
 

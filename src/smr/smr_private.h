@@ -11,6 +11,10 @@ size_t cc__smr_reclaim_list(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 cc__smr_orphan_t *cc__smr_orphan_new(void);
 void cc__smr_orphan_push(cc_smr_t *d, cc__smr_orphan_t *o);
 
+/* asym.c */
+bool cc__smr_asym_available(void);
+void cc__smr_asym_fence(void);
+
 /* debra.c */
 void cc__smr_debra_release(cc__smr_thr_t *t);
 void cc__smr_debra_destroy(cc__smr_thr_t *t);

@@ -80,12 +80,15 @@ struct cc__smr_thr {
   uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
   cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
   unsigned check_tick;      /* DEBRA: operations since the last check of another thread */
+  unsigned check_every;     /* DEBRA: CC__SMR_DEBRA_CHECK_EVERY[_ASYM] */
+  uint64_t epoch_ops;       /* DEBRA, asym: operations since this thread's last advance try */
   unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
   unsigned retire_tick;     /* retirements since the last scan */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
   uint64_t force_every;     /* DEBRA+: CCOLL_DEBRA_NEUTRALIZE_EVERY (0: off) */
   unsigned force_round;
   unsigned slots_used;      /* DEBRA+: bit i set: slots[i] may be non-zero */
+  bool asym;                /* the domain's asym: announcements need no fence */
 
   /* ---- owner only: garbage */
   cc__smr_bag_t bag[3] cc_cache_aligned; /* DEBRA: limbo bags, bag[cur] newest */
@@ -150,6 +153,8 @@ struct cc_smr {
   size_t limbo_threshold;       /* DEBRA+: own limbo size that justifies a signal */
   uint64_t neutralize_every;    /* DEBRA+: forced neutralisation (0: off) */
   int signo;                    /* DEBRA+ */
+  bool asym;                    /* asymmetric fence (asym.c): fixed at creation */
+  uint64_t epoch_ops;           /* DEBRA, asym: own operations between advance tries */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
 
@@ -186,6 +191,22 @@ static inline cc__smr_thr_t *cc__smr_thr(cc_smr_t *d) {
 }
 
 /* ------------------------------------------------------------ common pieces */
+
+/* Publishes an announcement (DEBRA epoch, IBR reservation) that must be
+ * visible before the operation's next read of a shared link: a store-load
+ * order. With the asymmetric fence (asym.c) the reclaimer's membarrier
+ * supplies it and the compiler barrier keeps the compiler from hoisting
+ * those reads; release only keeps the argument free of C11 release-sequence
+ * subtleties (it is a plain store on x86). Otherwise a seq_cst store. */
+static inline void cc__smr_announce_store(const cc__smr_thr_t *t, cc_atomic(uint64_t) *a,
+                                          uint64_t v) {
+  if (!CC_TSAN && cc_likely(t->asym)) {
+    cc_atomic_store_release(a, v);
+    cc_compiler_barrier();
+  } else {
+    cc_atomic_store_seq_cst(a, v);
+  }
+}
 
 static inline void *cc__smr_node_alloc(size_t size) {
   cc__smr_hdr_t *h = cc_alloc_node(size);
