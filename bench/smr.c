@@ -68,6 +68,10 @@ int main(int argc, char **argv) {
   uint64_t total = o.quick ? 200000 : 1000000;
   printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
          bench_ncpu(), o.reps, total);
+  cc_smr_t *probe = cc_smr_new(&(cc_smr_config_t){CC_SMR_DEBRA, 0, 0});
+  printf("announcement fence: %s\n", probe->asym ? "asymmetric (membarrier on the reclaimer side)"
+                                                 : "seq_cst stores (no membarrier)");
+  cc_smr_free(probe);
   printf("Mpairs/s (median)\n%8s", "threads");
   for (int v = 0; v < NVAR; v++) printf(" %10s", cc_smr_kind_name(kinds[v]));
   printf("\n");

@@ -35,8 +35,6 @@
 #include "../tests/smr_treiber.h"
 
 #define N0 10000
-#define IBR_EPOCH_FREQ 128 /* the domain defaults (src/smr/domain.c) */
-#define IBR_EMPTY_FREQ 64
 
 typedef struct {
   ts_stack_t s;
@@ -125,6 +123,7 @@ static void sleep_until(double t) {
 typedef struct {
   uint64_t pending1, pending2, retired12, peak01, peak12, neutralized;
   double mops_stall, mops_free;
+  unsigned epoch_freq, empty_freq; /* the domain's defaults (larger with membarrier) */
 } result_t;
 
 /* One run of `len` seconds with a checkpoint at t1; stall from stall_at
@@ -136,6 +135,8 @@ static void run(cc_smr_kind_t kind, int workers, double t1, double len, double s
   r->workers = workers;
   cc_smr_config_t cfg = {kind, 0, 0};
   ts_init(&r->s, cc_smr_new(&cfg));
+  res->epoch_freq = r->s.smr->epoch_freq;
+  res->empty_freq = r->s.smr->empty_freq;
   r->ops = ts_ops(kind);
   cc__smr_thr_t *t = cc__smr_thr(r->s.smr);
   for (uint64_t i = 0; i < N0; i++) r->ops->push(&r->s, t, i);
@@ -228,7 +229,7 @@ int main(int argc, char **argv) {
                                 : 0;
     char bound[32] = "-";
     if (kinds[k] == CC_SMR_IBR)
-      snprintf(bound, sizeof bound, "%d", N0 + (workers + 1) * (2 * IBR_EPOCH_FREQ + 2 * IBR_EMPTY_FREQ));
+      snprintf(bound, sizeof bound, "%u", N0 + (unsigned)(workers + 1) * (2 * x->epoch_freq + 2 * x->empty_freq));
     double ratio = x->mops_free > 0 ? x->mops_stall / x->mops_free : 0;
     printf("%-7s %11" PRIu64 " %11" PRIu64 " %13" PRIu64 " %8.3f%% %11" PRIu64 " %11" PRIu64
            " %10s %9.2f %9.2f %6.2f %11" PRIu64 "\n",

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -568,4 +569,87 @@ Test(smr, allocation_failure_is_reported_and_leaks_nothing) {
     cr_expect_eq(after.current_allocated, before.current_allocated, "%s", cc_smr_kind_name(kinds[i]));
     cr_expect_eq(after.alloc_count - before.alloc_count, after.free_count - before.free_count);
   }
+}
+
+/* ------------------------------------------------------------ limbo and fence */
+
+typedef struct {
+  cc_smr_t *d;
+  cc_atomic(int) stage; /* 1: inside its section; 2: may leave; 3: left */
+} holder_t;
+
+static void *hold_section(void *arg) {
+  holder_t *h = arg;
+  cc_smr_enter(h->d);
+  cc_atomic_store_release(&h->stage, 1);
+  while (cc_atomic_load_acquire(&h->stage) < 2) sched_yield();
+  cc_smr_leave(h->d);
+  cc_atomic_store_release(&h->stage, 3);
+  return NULL;
+}
+
+/* A scan frees the unreserved entries of a limbo spanning several blocks
+ * and packs the reserved ones, which must come out intact: blocks born
+ * before a reader's section (reserved) interleaved with blocks born after
+ * the epoch moved past it (free to go). */
+Test(smr, ibr_scan_keeps_exactly_the_reserved_blocks) {
+  enum { OLD = 300, MAGIC_OLD = 0x0d };
+  cc_smr_t *d = new_domain(CC_SMR_IBR);
+  uint64_t *old[OLD];
+  for (int i = 0; i < OLD; i++) {
+    old[i] = cc_smr_alloc(d, 32);
+    cr_assert_not_null(old[i]);
+    old[i][0] = MAGIC_OLD + (uint64_t)i;
+  }
+  holder_t h = {.d = d};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, hold_section, &h), 0);
+  while (cc_atomic_load_acquire(&h.stage) < 1) sched_yield();
+  cc_smr_drain(d); /* the epoch moves past the reader's reservation */
+  cc_smr_stats_t st0, st;
+  cc_smr_stats(d, &st0);
+  for (int i = 0; i < OLD; i++) {
+    cc_smr_retire(d, old[i]);
+    void *young = cc_smr_alloc(d, 32);
+    cr_assert_not_null(young);
+    cc_smr_retire(d, young);
+  }
+  cc_smr_drain(d);
+  cc_smr_stats(d, &st);
+  cr_expect_eq(st.retired - st0.retired, 2 * OLD);
+  cr_expect_eq(st.pending, (uint64_t)OLD, "only the reserved blocks wait (pending %llu)",
+               (unsigned long long)st.pending);
+  for (int i = 0; i < OLD; i++) cr_expect_eq(old[i][0], MAGIC_OLD + (uint64_t)i);
+  cc_atomic_store_release(&h.stage, 2);
+  pthread_join(th, NULL);
+  cc_smr_drain(d);
+  cc_smr_stats(d, &st);
+  cr_expect_eq(st.pending, 0);
+  cc_smr_free(d);
+}
+
+/* Whether a fresh child, with CCOLL_SMR_MEMBARRIER set to env (NULL:
+ * unset), gives its domains the asymmetric fence; -1 on a failed child. */
+static int child_asym(const char *env) {
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    if (env) setenv("CCOLL_SMR_MEMBARRIER", env, 1);
+    else unsetenv("CCOLL_SMR_MEMBARRIER");
+    cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){CC_SMR_DEBRA, 0, 0});
+    cc__smr_thr_t *t = cc__smr_thr(d);
+    _exit(d->asym == t->asym ? (int)d->asym : 100);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(smr, membarrier_choice_by_environment) {
+  cr_expect_eq(child_asym("0"), 0, "CCOLL_SMR_MEMBARRIER=0 keeps the seq_cst stores");
+#if defined(__linux__) && !CC_TSAN
+  long cmds = syscall(__NR_membarrier, 0 /* MEMBARRIER_CMD_QUERY */, 0, 0);
+  int can = cmds > 0 && (cmds & (1 << 3)) /* PRIVATE_EXPEDITED */;
+  cr_expect_eq(child_asym(NULL), can, "membarrier is used where the kernel has it");
+#endif
 }

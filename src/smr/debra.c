@@ -2,89 +2,20 @@
 #include "alloc/alloc_internal.h"
 #include "smr_private.h"
 
-#define POOL_MAX 8          /* empty blocks a thread keeps */
 #define SAMPLE_EVERY 8      /* rotations between pending-peak samples */
 
-/* ------------------------------------------------------------ blocks */
-
-static cc__smr_blk_t *blk_get(cc__smr_thr_t *t) {
-  cc__smr_blk_t *b = t->pool;
-  if (b != NULL) {
-    t->pool = b->next;
-    t->pool_n--;
-  } else {
-    b = cc__alloc_internal(sizeof *b, CC__LINE, false);
-    if (b == NULL) cc__smr_oom("a limbo block");
-  }
-  b->next = NULL;
-  b->n = 0;
-  return b;
-}
-
-static void blk_put(cc__smr_thr_t *t, cc__smr_blk_t *b) {
-  if (t->pool_n < POOL_MAX) {
-    b->next = t->pool;
-    t->pool = b;
-    t->pool_n++;
-  } else {
-    cc_free(b, sizeof *b);
-  }
-}
-
-static void pool_drop(cc__smr_thr_t *t) {
-  while (t->pool != NULL) {
-    cc__smr_blk_t *b = t->pool;
-    t->pool = b->next;
-    cc_free(b, sizeof *b);
-  }
-  t->pool_n = 0;
-}
-
-cc__smr_blk_t *cc__smr_debra_grow(cc__smr_thr_t *t) {
-  cc__smr_bag_t *bag = &t->bag[t->cur];
-  cc__smr_blk_t *b = blk_get(t);
-  b->next = bag->head;
-  bag->head = b;
-  if (bag->tail == NULL) bag->tail = b;
-  return b;
-}
+/* ------------------------------------------------------------ bags */
 
 void cc__smr_debra_drop_block(cc__smr_thr_t *t) {
   cc__smr_blk_t *b = t->freeable.head;
   t->freeable.head = b->next;
   if (t->freeable.head == NULL) t->freeable.tail = NULL;
-  blk_put(t, b);
-}
-
-size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b) {
-  size_t n = 0;
-  while (b != NULL) {
-    cc__smr_blk_t *next = b->next;
-    for (size_t i = 0; i < b->n; i++) cc__smr_node_free(NULL, b->p[i]);
-    n += b->n;
-    cc_free(b, sizeof *b);
-    b = next;
-  }
-  return n;
-}
-
-/* ------------------------------------------------------------ bags */
-
-static void bag_append(cc__smr_bag_t *dst, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count) {
-  if (head == NULL) return;
-  if (dst->tail != NULL) dst->tail->next = head;
-  else dst->head = head;
-  dst->tail = tail;
-  dst->count += count;
+  cc__smr_blk_put(t, b);
 }
 
 /* Into the current bag again, uncounted (it was counted when retired). */
 static void requeue(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  cc__smr_bag_t *bag = &t->bag[t->cur];
-  cc__smr_blk_t *b = bag->head;
-  if (b == NULL || b->n == CC__SMR_BLK_CAP) b = cc__smr_debra_grow(t);
-  b->p[b->n++] = h;
-  bag->count++;
+  cc__smr_bag_push(t, &t->bag[t->cur], h, 0);
 }
 
 /* Moves a chain of safe blocks to the freeable list. Under DEBRA+ a block
@@ -98,7 +29,7 @@ static void to_freeable(cc__smr_thr_t *t, cc__smr_blk_t *head, cc__smr_blk_t *ta
   size_t held = 0;
   if (t->dom->kind == CC_SMR_DEBRA_PLUS) held = cc__smr_debrap_snapshot_slots(t);
   if (held == 0) {
-    bag_append(&t->freeable, head, tail, count);
+    cc__smr_bag_append(&t->freeable, head, tail, count);
     return;
   }
   while (head != NULL) {
@@ -107,12 +38,12 @@ static void to_freeable(cc__smr_thr_t *t, cc__smr_blk_t *head, cc__smr_blk_t *ta
     b->next = NULL;
     size_t j = 0;
     for (size_t i = 0; i < b->n; i++) {
-      if (cc__smr_debrap_slot_held(t, held, b->p[i])) requeue(t, b->p[i]);
-      else b->p[j++] = b->p[i];
+      if (cc__smr_debrap_slot_held(t, held, b->e[i].p)) requeue(t, b->e[i].p);
+      else b->e[j++] = b->e[i];
     }
     b->n = j;
-    if (j == 0) blk_put(t, b);
-    else bag_append(&t->freeable, b, b, j);
+    if (j == 0) cc__smr_blk_put(t, b);
+    else cc__smr_bag_append(&t->freeable, b, b, j);
   }
 }
 
@@ -137,9 +68,7 @@ static void adopt_orphans(cc__smr_thr_t *t, uint64_t e) {
   pthread_mutex_unlock(&d->lock);
   while (take != NULL) {
     cc__smr_orphan_t *next = take->next;
-    cc__smr_blk_t *tail = take->blocks;
-    while (tail != NULL && tail->next != NULL) tail = tail->next;
-    to_freeable(t, take->blocks, tail, take->count);
+    to_freeable(t, take->blocks, cc__smr_chain_tail(take->blocks), take->count);
     cc_free(take, sizeof *take);
     take = next;
   }
@@ -256,14 +185,10 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
 void cc__smr_debra_release(cc__smr_thr_t *t) {
   cc__smr_orphan_t *o = NULL;
   cc__smr_bag_t all = {NULL, NULL, 0, 0};
-  for (int i = 0; i < 3; i++) {
-    bag_append(&all, t->bag[i].head, t->bag[i].tail, t->bag[i].count);
-    t->bag[i].head = t->bag[i].tail = NULL;
-    t->bag[i].count = 0;
+  for (int i = 0; i < 4; i++) {
+    cc__smr_bag_t b = cc__smr_bag_take(i < 3 ? &t->bag[i] : &t->freeable);
+    cc__smr_bag_append(&all, b.head, b.tail, b.count);
   }
-  bag_append(&all, t->freeable.head, t->freeable.tail, t->freeable.count);
-  t->freeable.head = t->freeable.tail = NULL;
-  t->freeable.count = 0;
   if (all.head != NULL) {
     o = cc__smr_orphan_new();
     /* every label is at most the epoch now */
@@ -272,11 +197,9 @@ void cc__smr_debra_release(cc__smr_thr_t *t) {
     o->count = all.count;
     cc__smr_orphan_push(t->dom, o);
   }
-  pool_drop(t);
 }
 
 void cc__smr_debra_destroy(cc__smr_thr_t *t) {
   for (int i = 0; i < 3; i++) cc__smr_reclaim_blocks(t->bag[i].head);
   cc__smr_reclaim_blocks(t->freeable.head);
-  pool_drop(t);
 }

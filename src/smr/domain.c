@@ -201,24 +201,12 @@ void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *
                             void (*retire)(cc__smr_thr_t *, void *)) {
   cc__smr_fnrec_t *r = cc__alloc_internal(sizeof *r, CC__LINE, true);
   if (r == NULL) cc__smr_oom("a retire_fn record");
-  r->hdr.size = 0;
+  r->hdr.size = 0; /* a record, not a node */
   r->hdr.birth = 0;
   r->p = p;
   r->fn = fn;
   r->ctx = ctx;
   retire(t, r);
-}
-
-/* Reclaims a header chain; returns how many. */
-size_t cc__smr_reclaim_list(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  size_t n = 0;
-  while (h != NULL) {
-    cc__smr_hdr_t *next = h->next;
-    cc__smr_node_free(t, h);
-    h = next;
-    n++;
-  }
-  return n;
 }
 
 void cc__smr_orphan_push(cc_smr_t *d, cc__smr_orphan_t *o) {
@@ -240,14 +228,14 @@ void cc__smr_scratch_free(cc__smr_thr_t *t) {
   t->scratch_cap = 0;
 }
 
-/* Hands an IBR / NONE retired list to the domain. */
+/* Hands an IBR / NONE limbo to the domain; the entries keep their retire
+ * epochs, so the adopter tests them as their owner would have. */
 static void release_list(cc__smr_thr_t *t) {
-  if (t->rlist == NULL) return;
+  if (t->limbo.head == NULL) return;
   cc__smr_orphan_t *o = cc__smr_orphan_new();
-  o->list = t->rlist;
-  o->count = t->rcount;
-  t->rlist = NULL;
-  t->rcount = 0;
+  cc__smr_bag_t all = cc__smr_bag_take(&t->limbo);
+  o->blocks = all.head;
+  o->count = all.count;
   cc__smr_orphan_push(t->dom, o);
 }
 
@@ -262,6 +250,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
   if (d->kind == CC_SMR_DEBRA || d->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_release(t);
   else release_list(t);
+  cc__smr_pool_drop(t);
   cc__smr_scratch_free(t);
   t->alloc_tick = t->retire_tick = 0;
   t->cursor = NULL;
@@ -379,7 +368,8 @@ cc_smr_t *cc_smr_default(void) {
  * runs any more. */
 static void record_destroy(cc__smr_thr_t *t) {
   if (t->dom->kind == CC_SMR_DEBRA || t->dom->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_destroy(t);
-  cc__smr_reclaim_list(t, t->rlist);
+  cc__smr_reclaim_blocks(t->limbo.head);
+  cc__smr_pool_drop(t);
   cc__smr_scratch_free(t);
   cc_free(t, sizeof *t);
 }
@@ -397,7 +387,6 @@ void cc_smr_free(cc_smr_t *d) {
   cc__smr_orphan_t *o = cc_atomic_load_relaxed(&d->orphans);
   while (o != NULL) {
     cc__smr_orphan_t *next = o->next;
-    cc__smr_reclaim_list(NULL, o->list);
     cc__smr_reclaim_blocks(o->blocks);
     cc_free(o, sizeof *o);
     o = next;

@@ -91,17 +91,49 @@ static void adopt_orphans(cc__smr_thr_t *t) {
   pthread_mutex_unlock(&d->lock);
   while (o != NULL) {
     cc__smr_orphan_t *next = o->next;
-    cc__smr_hdr_t *h = o->list;
-    while (h != NULL) {
-      cc__smr_hdr_t *hn = h->next;
-      h->next = t->rlist;
-      t->rlist = h;
-      t->rcount++;
-      h = hn;
-    }
+    cc__smr_bag_append(&t->limbo, o->blocks, cc__smr_chain_tail(o->blocks), o->count);
     cc_free(o, sizeof *o);
     o = next;
   }
+}
+
+/* Frees the entries of the chain `head` that no reservation covers and
+ * packs the others to its front, in place (the write position never passes
+ * the read position); returns the packed chain, its emptied blocks going
+ * back to the pool. */
+static cc__smr_bag_t sweep(cc__smr_thr_t *t, cc__smr_blk_t *head, const interval_t *iv, size_t m) {
+  cc__smr_blk_t *w = head;
+  size_t wi = 0, kept = 0;
+  for (cc__smr_blk_t *b = head; b != NULL; b = b->next) {
+    size_t n = b->n;
+    for (size_t i = 0; i < n; i++) {
+      cc__smr_ent_t x = b->e[i];
+      if (!reserved(iv, m, x.p->birth, x.epoch)) {
+        cc__smr_reclaim(t, x.p);
+        continue;
+      }
+      if (wi == CC__SMR_BLK_CAP) {
+        w->n = wi;
+        w = w->next;
+        wi = 0;
+      }
+      w->e[wi++] = x;
+      kept++;
+    }
+  }
+  cc__smr_bag_t out = {NULL, NULL, 0, 0};
+  if (kept != 0) {
+    w->n = wi;
+    out = (cc__smr_bag_t){head, w, kept, 0};
+    head = w->next;
+    w->next = NULL;
+  }
+  while (head != NULL) {
+    cc__smr_blk_t *next = head->next;
+    cc__smr_blk_put(t, head);
+    head = next;
+  }
+  return out;
 }
 
 void cc__smr_ibr_scan(cc__smr_thr_t *t) {
@@ -120,7 +152,7 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
   t->last_scan_epoch = e;
 
   if ((cc_atomic_load_relaxed(&t->st_scans) % SAMPLE_EVERY) == 0) cc__smr_sample_pending(t);
-  /* Every block of rlist was unlinked before this point. Readers publish
+  /* Every block in limbo was unlinked before this point. Readers publish
    * their reservations without a store-load fence when asym is on; after
    * this membarrier a reservation is either visible to the reads below or
    * belongs to a reader whose later link loads all see those unlinks
@@ -129,21 +161,10 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
   size_t m = collect_reservations(t);
   if (m != SIZE_MAX) {
     const interval_t *iv = (const interval_t *)(void *)t->scratch;
-    /* detached first: a retire_fn callback may retire into t->rlist */
-    cc__smr_hdr_t *h = t->rlist;
-    t->rlist = NULL;
-    t->rcount = 0;
-    while (h != NULL) {
-      cc__smr_hdr_t *next = h->next;
-      if (reserved(iv, m, h->birth, h->retire)) {
-        h->next = t->rlist;
-        t->rlist = h;
-        t->rcount++;
-      } else {
-        cc__smr_reclaim(t, h);
-      }
-      h = next;
-    }
+    /* detached first: a retire_fn callback may retire into t->limbo */
+    cc__smr_bag_t all = cc__smr_bag_take(&t->limbo);
+    cc__smr_bag_t kept = sweep(t, all.head, iv, m);
+    cc__smr_bag_append(&t->limbo, kept.head, kept.tail, kept.count);
   }
   t->in_scan = false;
 }

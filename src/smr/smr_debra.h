@@ -36,14 +36,13 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
-cc__smr_blk_t *cc__smr_debra_grow(cc__smr_thr_t *t);
 void cc__smr_debra_drop_block(cc__smr_thr_t *t);
 
 static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
   for (int i = 0; i < CC__SMR_DEBRA_AMORT; i++) {
     cc__smr_blk_t *b = t->freeable.head;
     if (b == NULL) return;
-    cc__smr_hdr_t *h = b->p[--b->n];
+    cc__smr_hdr_t *h = b->e[--b->n].p;
     t->freeable.count--;
     /* bookkeeping first: reclaiming may run a retire_fn callback that
      * itself uses this domain */
@@ -120,11 +119,7 @@ static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {
 }
 
 static inline void cc__smr_debra_push(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  cc__smr_bag_t *bag = &t->bag[t->cur];
-  cc__smr_blk_t *b = bag->head;
-  if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_debra_grow(t);
-  b->p[b->n++] = h;
-  bag->count++;
+  cc__smr_bag_push(t, &t->bag[t->cur], h, 0);
   cc_atomic_add_owner(&t->st_retired, 1);
 }
 

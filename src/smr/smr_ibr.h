@@ -72,13 +72,10 @@ static inline void cc__smr_ibr_dealloc(cc__smr_thr_t *t, void *node) {
 }
 
 static inline void cc__smr_ibr_retire(cc__smr_thr_t *t, void *node) {
-  cc__smr_hdr_t *h = (cc__smr_hdr_t *)node;
   /* read after the unlink: no reader reserved an epoch past the block's
    * reachability without this value being at least that epoch */
-  h->retire = cc_atomic_load_acquire(&t->dom->epoch);
-  h->next = t->rlist;
-  t->rlist = h;
-  t->rcount++;
+  uint64_t retire = cc_atomic_load_acquire(&t->dom->epoch);
+  cc__smr_bag_push(t, &t->limbo, (cc__smr_hdr_t *)node, retire);
   cc_atomic_add_owner(&t->st_retired, 1);
   if (cc_unlikely(++t->retire_tick >= t->dom->empty_freq)) cc__smr_ibr_scan(t);
 }

@@ -7,9 +7,17 @@
 /* domain.c */
 void cc__smr_scratch_free(cc__smr_thr_t *t);
 void cc__smr_release(cc__smr_thr_t *t);
-size_t cc__smr_reclaim_list(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 cc__smr_orphan_t *cc__smr_orphan_new(void);
 void cc__smr_orphan_push(cc_smr_t *d, cc__smr_orphan_t *o);
+
+/* limbo.c */
+cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t);
+void cc__smr_blk_put(cc__smr_thr_t *t, cc__smr_blk_t *b);
+void cc__smr_pool_drop(cc__smr_thr_t *t);
+void cc__smr_bag_append(cc__smr_bag_t *dst, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count);
+cc__smr_bag_t cc__smr_bag_take(cc__smr_bag_t *bag);
+cc__smr_blk_t *cc__smr_chain_tail(cc__smr_blk_t *b);
+size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b);
 
 /* asym.c */
 bool cc__smr_asym_available(void);
@@ -19,7 +27,6 @@ void cc__smr_asym_fence(void);
 void cc__smr_debra_release(cc__smr_thr_t *t);
 void cc__smr_debra_destroy(cc__smr_thr_t *t);
 void cc__smr_debra_drain(cc__smr_thr_t *t);
-size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b);
 
 /* ibr.c */
 void cc__smr_ibr_drain(cc__smr_thr_t *t);

@@ -26,14 +26,18 @@
 #endif
 
 /* Every block a domain hands out starts with this header (containers embed
- * it as the first member and never touch it). `size` is what the block was
- * allocated with, so cc_free can be told; 0 marks a retire_fn record. */
+ * it as the first member and never touch it). Only what a live block needs:
+ * 16 bytes, so a 64-byte node keeps 48 for the container. `size` is what
+ * the block was allocated with, so cc_free can be told (blocks are at most
+ * 4 GiB); 0 marks a retire_fn record. Retired blocks are listed in limbo
+ * blocks, with their retire epoch, never chained through themselves. */
 typedef struct cc__smr_hdr {
-  struct cc__smr_hdr *next; /* limbo chain (IBR, NONE, orphans) */
-  uint64_t birth;           /* IBR: epoch at allocation */
-  uint64_t retire;          /* IBR: epoch at retirement */
-  size_t size;
+  uint64_t birth; /* IBR: epoch at allocation */
+  uint32_t size;
+  uint32_t spare;
 } cc__smr_hdr_t;
+
+_Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
 
 /* An object given to retire_fn: it has no header of its own. */
 typedef struct {
@@ -43,13 +47,19 @@ typedef struct {
   void *ctx;
 } cc__smr_fnrec_t;
 
-/* DEBRA limbo bags are chains of these: retiring writes one pointer into a
- * block the thread owns, never into the retired node. 1 KiB each. */
-#define CC__SMR_BLK_CAP 126
+/* Limbo (DEBRA bags, IBR and NONE retired lists, orphans) is made of
+ * chains of these: retiring writes one entry into a block the thread owns,
+ * never into the retired node. 1 KiB each. */
+typedef struct {
+  cc__smr_hdr_t *p;
+  uint64_t epoch; /* IBR: retire epoch; unused otherwise */
+} cc__smr_ent_t;
+
+#define CC__SMR_BLK_CAP 63
 typedef struct cc__smr_blk {
   struct cc__smr_blk *next;
   size_t n;
-  cc__smr_hdr_t *p[CC__SMR_BLK_CAP];
+  cc__smr_ent_t e[CC__SMR_BLK_CAP];
 } cc__smr_blk_t;
 
 typedef struct {
@@ -94,10 +104,9 @@ struct cc__smr_thr {
   cc__smr_bag_t bag[3] cc_cache_aligned; /* DEBRA: limbo bags, bag[cur] newest */
   unsigned cur;
   cc__smr_bag_t freeable;   /* DEBRA: safe, freed a few per operation */
-  cc__smr_blk_t *pool;      /* DEBRA: empty blocks kept for reuse */
+  cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
-  cc__smr_hdr_t *rlist;     /* IBR, NONE: retired, not yet freed */
-  size_t rcount;
+  cc__smr_bag_t limbo;      /* IBR, NONE: retired, not yet freed */
   uint64_t last_scan_epoch; /* IBR: global epoch at the previous scan */
   bool in_scan;             /* IBR: a retire_fn callback retiring must not rescan */
   uint64_t *scratch;        /* IBR: reservation intervals; DEBRA+: slots */
@@ -138,8 +147,7 @@ struct cc__smr_thr {
 typedef struct cc__smr_orphan {
   struct cc__smr_orphan *next;
   uint64_t epoch;        /* DEBRA: global epoch at hand-off */
-  cc__smr_blk_t *blocks; /* DEBRA: chained blocks */
-  cc__smr_hdr_t *list;   /* IBR, NONE: chained headers */
+  cc__smr_blk_t *blocks; /* chained limbo blocks */
   size_t count;
 } cc__smr_orphan_t;
 
@@ -171,6 +179,7 @@ void cc__smr_free_hdr(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *), void *ctx,
                             void (*retire)(cc__smr_thr_t *, void *));
 void cc__smr_sample_pending(cc__smr_thr_t *t);
+cc__smr_blk_t *cc__smr_bag_grow(cc__smr_thr_t *t, cc__smr_bag_t *bag);
 _Noreturn void cc__smr_oom(const char *what);
 
 /* ------------------------------------------------------------ lookup */
@@ -209,14 +218,24 @@ static inline void cc__smr_announce_store(const cc__smr_thr_t *t, cc_atomic(uint
 }
 
 static inline void *cc__smr_node_alloc(size_t size) {
+  if (cc_unlikely(size > UINT32_MAX)) return NULL;
   cc__smr_hdr_t *h = cc_alloc_node(size);
-  if (cc_likely(h != NULL)) h->size = size;
+  if (cc_likely(h != NULL)) h->size = (uint32_t)size;
   return h;
 }
 
 static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   if (cc_likely(h->size != 0)) cc_free(h, h->size);
   else cc__smr_free_hdr(t, h);
+}
+
+/* Adds h to a limbo bag; the bag's head is the block being filled. */
+static inline void cc__smr_bag_push(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__smr_hdr_t *h,
+                                    uint64_t epoch) {
+  cc__smr_blk_t *b = bag->head;
+  if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_bag_grow(t, bag);
+  b->e[b->n++] = (cc__smr_ent_t){h, epoch};
+  bag->count++;
 }
 
 /* Reclaims h (a node or a retire_fn record) and counts it. */

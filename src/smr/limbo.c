@@ -1,0 +1,83 @@
+/* Limbo blocks: the 1 KiB blocks of (pointer, epoch) entries that hold
+ * retired blocks for every scheme (DEBRA bags, IBR and NONE lists, the
+ * garbage of threads that left), and the small per-thread pool of empty
+ * ones. Keeping limbo out of the retired nodes is what lets their header
+ * be 16 bytes. */
+#include "alloc/alloc_internal.h"
+#include "smr_private.h"
+
+#define POOL_MAX 8 /* empty blocks a thread keeps */
+
+cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t) {
+  cc__smr_blk_t *b = t->pool;
+  if (b != NULL) {
+    t->pool = b->next;
+    t->pool_n--;
+  } else {
+    b = cc__alloc_internal(sizeof *b, CC__LINE, false);
+    if (b == NULL) cc__smr_oom("a limbo block");
+  }
+  b->next = NULL;
+  b->n = 0;
+  return b;
+}
+
+void cc__smr_blk_put(cc__smr_thr_t *t, cc__smr_blk_t *b) {
+  if (t->pool_n < POOL_MAX) {
+    b->next = t->pool;
+    t->pool = b;
+    t->pool_n++;
+  } else {
+    cc_free(b, sizeof *b);
+  }
+}
+
+void cc__smr_pool_drop(cc__smr_thr_t *t) {
+  while (t->pool != NULL) {
+    cc__smr_blk_t *b = t->pool;
+    t->pool = b->next;
+    cc_free(b, sizeof *b);
+  }
+  t->pool_n = 0;
+}
+
+cc__smr_blk_t *cc__smr_bag_grow(cc__smr_thr_t *t, cc__smr_bag_t *bag) {
+  cc__smr_blk_t *b = cc__smr_blk_get(t);
+  b->next = bag->head;
+  bag->head = b;
+  if (bag->tail == NULL) bag->tail = b;
+  return b;
+}
+
+void cc__smr_bag_append(cc__smr_bag_t *dst, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count) {
+  if (head == NULL) return;
+  if (dst->tail != NULL) dst->tail->next = head;
+  else dst->head = head;
+  dst->tail = tail;
+  dst->count += count;
+}
+
+/* Takes the whole bag, leaving it empty. */
+cc__smr_bag_t cc__smr_bag_take(cc__smr_bag_t *bag) {
+  cc__smr_bag_t all = *bag;
+  bag->head = bag->tail = NULL;
+  bag->count = 0;
+  return all;
+}
+
+cc__smr_blk_t *cc__smr_chain_tail(cc__smr_blk_t *b) {
+  while (b != NULL && b->next != NULL) b = b->next;
+  return b;
+}
+
+size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b) {
+  size_t n = 0;
+  while (b != NULL) {
+    cc__smr_blk_t *next = b->next;
+    for (size_t i = 0; i < b->n; i++) cc__smr_node_free(NULL, b->e[i].p);
+    n += b->n;
+    cc_free(b, sizeof *b);
+    b = next;
+  }
+  return n;
+}
