@@ -228,15 +228,28 @@ void cc__smr_scratch_free(cc__smr_thr_t *t) {
   t->scratch_cap = 0;
 }
 
-/* Hands an IBR / NONE limbo to the domain; the entries keep their retire
- * epochs, so the adopter tests them as their owner would have. */
+/* Hands an IBR limbo (its entries keep their retire epochs, so the
+ * adopter tests them as their owner would have) or a NONE chain to the
+ * domain. */
 static void release_list(cc__smr_thr_t *t) {
-  if (t->limbo.head == NULL) return;
+  if (t->limbo.head == NULL && t->chain == NULL) return;
   cc__smr_orphan_t *o = cc__smr_orphan_new();
   cc__smr_bag_t all = cc__smr_bag_take(&t->limbo);
   o->blocks = all.head;
-  o->count = all.count;
+  o->count = all.count + t->chain_n;
+  o->chain = t->chain;
+  t->chain = NULL;
+  t->chain_n = 0;
   cc__smr_orphan_push(t->dom, o);
+}
+
+/* Reclaims a NONE chain. */
+static void reclaim_chain(cc__smr_hdr_t *h) {
+  while (h != NULL) {
+    cc__smr_hdr_t *next = h->chain;
+    cc__smr_node_free(NULL, h);
+    h = next;
+  }
 }
 
 /* The owning thread gives its record back (thread exit, cc_thread_detach).
@@ -369,6 +382,7 @@ cc_smr_t *cc_smr_default(void) {
 static void record_destroy(cc__smr_thr_t *t) {
   if (t->dom->kind == CC_SMR_DEBRA || t->dom->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_destroy(t);
   cc__smr_reclaim_blocks(t->limbo.head);
+  reclaim_chain(t->chain);
   cc__smr_pool_drop(t);
   cc__smr_scratch_free(t);
   cc_free(t, sizeof *t);
@@ -388,6 +402,7 @@ void cc_smr_free(cc_smr_t *d) {
   while (o != NULL) {
     cc__smr_orphan_t *next = o->next;
     cc__smr_reclaim_blocks(o->blocks);
+    reclaim_chain(o->chain);
     cc_free(o, sizeof *o);
     o = next;
   }

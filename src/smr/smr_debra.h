@@ -27,9 +27,9 @@
  * CHECK_EVERY x (threads + 1) operations of the fastest thread, which also
  * keeps one thread alone from rotating its bags on every operation. */
 #define CC__SMR_DEBRA_CHECK_EVERY 8
-/* With the asymmetric fence an epoch lasts at least epoch_min_ns whatever
- * the checks find, so they only need to finish a round well within it:
- * fewer of those coherence misses. */
+/* With the asymmetric fence a thread tries an advance at most once per
+ * epoch_ops (4096) of its operations whatever the checks find, so a round
+ * only needs to finish well within that: fewer of those coherence misses. */
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);

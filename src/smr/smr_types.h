@@ -29,10 +29,14 @@
  * it as the first member and never touch it). Only what a live block needs:
  * 16 bytes, so a 64-byte node keeps 48 for the container. `size` is what
  * the block was allocated with, so cc_free can be told (blocks are at most
- * 4 GiB); 0 marks a retire_fn record. Retired blocks are listed in limbo
- * blocks, with their retire epoch, never chained through themselves. */
+ * 4 GiB); 0 marks a retire_fn record. DEBRA and IBR list retired blocks
+ * in limbo blocks (with their retire epoch), never through the block
+ * itself; NONE, which never reads a birth epoch, chains them through it. */
 typedef struct cc__smr_hdr {
-  uint64_t birth; /* IBR: epoch at allocation */
+  union {
+    uint64_t birth;            /* IBR: epoch at allocation */
+    struct cc__smr_hdr *chain; /* NONE, once retired: the next retired block */
+  };
   uint32_t size;
   uint32_t spare;
 } cc__smr_hdr_t;
@@ -106,7 +110,9 @@ struct cc__smr_thr {
   cc__smr_bag_t freeable;   /* DEBRA: safe, freed a few per operation */
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
-  cc__smr_bag_t limbo;      /* IBR, NONE: retired, not yet freed */
+  cc__smr_bag_t limbo;      /* IBR: retired, not yet freed */
+  cc__smr_hdr_t *chain;     /* NONE: retired (never freed before cc_smr_free) */
+  size_t chain_n;
   uint64_t last_scan_epoch; /* IBR: global epoch at the previous scan */
   bool in_scan;             /* IBR: a retire_fn callback retiring must not rescan */
   uint64_t *scratch;        /* IBR: reservation intervals; DEBRA+: slots */
@@ -147,7 +153,8 @@ struct cc__smr_thr {
 typedef struct cc__smr_orphan {
   struct cc__smr_orphan *next;
   uint64_t epoch;        /* DEBRA: global epoch at hand-off */
-  cc__smr_blk_t *blocks; /* chained limbo blocks */
+  cc__smr_blk_t *blocks; /* DEBRA, IBR: chained limbo blocks */
+  cc__smr_hdr_t *chain;  /* NONE: chained through the headers */
   size_t count;
 } cc__smr_orphan_t;
 
