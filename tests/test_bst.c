@@ -332,6 +332,60 @@ Test(bst, bytes_long_keys_and_empty_key) {
   cc_smr_free(smr);
 }
 
+/* ------------------------------------------------------------------ top of the key space */
+
+/* Keys below UINT64_MAX take the one-compare seek, UINT64_MAX the general
+ * one, and the sentinel spine carries key UINT64_MAX too: every insertion
+ * order of the top keys must route each to its own leaf, next to internal
+ * nodes holding a real UINT64_MAX and to sentinels. */
+Test(bst, top_keys_every_order_all_schemes) {
+  static const uint64_t top[4] = {UINT64_MAX - 2, UINT64_MAX - 1, UINT64_MAX, 7};
+  static const int perm[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+  for (size_t s = 0; s < sizeof kinds / sizeof *kinds; s++) {
+    cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = kinds[s]});
+    for (int p = 0; p < 6; p++) {
+      cc_map_t *m = new_map(smr, CC_KEY_U64, NULL, NULL);
+      cr_assert_eq(cc_map_insert(m, top[3], (void *)(uintptr_t)4), CC_OK);
+      for (int i = 0; i < 3; i++) {
+        int j = perm[p][i];
+        cr_assert_eq(cc_map_insert(m, top[j], (void *)(uintptr_t)(j + 1)), CC_OK);
+        cr_assert_eq(cc_map_insert(m, top[j], NULL), CC_EXISTS);
+      }
+      check_structure(m, 4);
+      for (int j = 0; j < 4; j++) {
+        void *v = NULL;
+        uint64_t k = 0;
+        cr_assert_eq(cc_map_get(m, top[j], &v), CC_OK, "scheme %zu perm %d key %d", s, p, j);
+        cr_assert_eq((uintptr_t)v, (uintptr_t)(j + 1));
+        cr_assert_eq(cc_map_ceiling(m, top[j], &k, NULL), CC_OK);
+        cr_assert_eq(k, top[j]);
+      }
+      uint64_t k = 0;
+      cr_assert_eq(cc_map_higher(m, UINT64_MAX - 2, &k, NULL), CC_OK);
+      cr_assert_eq(k, UINT64_MAX - 1);
+      cr_assert_eq(cc_map_lower(m, UINT64_MAX, &k, NULL), CC_OK);
+      cr_assert_eq(k, UINT64_MAX - 1);
+      void *absent = NULL;
+      cr_assert_eq(cc_map_get(m, UINT64_MAX - 3, &absent), CC_NOT_FOUND);
+      /* remove in the order of insertion: each removal re-routes the rest */
+      for (int i = 0; i < 3; i++) {
+        int j = perm[p][i];
+        void *v = NULL;
+        cr_assert_eq(cc_map_remove(m, top[j], &v), CC_OK);
+        cr_assert_eq((uintptr_t)v, (uintptr_t)(j + 1));
+        cr_assert_eq(cc_map_get(m, top[j], &v), CC_NOT_FOUND);
+        for (int r = i + 1; r < 3; r++)
+          cr_assert_eq(cc_map_get(m, top[perm[p][r]], &v), CC_OK);
+      }
+      cr_assert_eq(cc_map_last(m, &k, NULL), CC_OK);
+      cr_assert_eq(k, top[3]);
+      check_structure(m, 1);
+      cc_map_free(m);
+    }
+    cc_smr_free(smr);
+  }
+}
+
 /* ------------------------------------------------------------------ bad input */
 
 Test(bst, bad_input) {

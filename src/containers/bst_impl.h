@@ -75,7 +75,7 @@
  * write_phase; every retry re-enters CC__SMR_READ_PHASE and re-derives all
  * from the arguments and from state written before that phase began, never
  * inside it (so no local is indeterminate after a jump). Allocation happens
- * between operations (end, allocate, begin), never in a read phase.
+ * in a write phase (after protect), never in a read phase.
  * A function that contains a read phase never returns inside it.
  *
  * Reclamation: the thread whose cleanup CAS succeeds retires what it
@@ -118,11 +118,18 @@
 #define BST_SMR(op) CC__SMR(CC__BST_S, op)
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
-/* The seek (read phase). Returns with sr filled; every node it names was
- * reachable at an instant inside the reservation (see the safety note). */
-static inline void BST_F(seek)(cc_map_t *m, cc__smr_thr_t *t, const bst_target_t *tg,
-                                bst_seek_t *sr) {
+/* The seek (read phase), written once and specialised by its constant
+ * arguments. Returns with sr filled; every node it names was reachable at
+ * an instant inside the reservation (see the safety note).
+ * `fast`: tg is a bst_fast_target, the path of every u64 point operation.
+ * u64 internal nodes never set `le`, and the sentinel spine holds key
+ * UINT64_MAX, so for a key below it "right iff key >= K" is the whole
+ * routing test (no look at `inf`, `le` or the mode).
+ * `bounds`: fill sr->lo/hi (navigation and range use them). */
+static cc_force_inline void BST_F(seek_with)(cc_map_t *m, cc__smr_thr_t *t, const bst_target_t *tg,
+                                             bst_seek_t *sr, const bool fast, const bool bounds) {
   const bool u64 = m->key_kind == CC_KEY_U64;
+  const uint64_t k = fast ? tg->k->u : 0;
   bst_node_t *const root = m->impl;
 restart:;
   bst_node_t *anc = root, *succ = bst_ptr(BST_SMR(read)(t, &root->u.child[0]));
@@ -133,10 +140,12 @@ restart:;
   bst_node_t *cur = bst_ptr(pe);
   const bst_node_t *lo = NULL, *hi = par;
   while (!cur->leaf) {
-    unsigned d = bst_dir(u64, tg, cur);
+    unsigned d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
     uintptr_t e = BST_SMR(read)(t, &cur->u.child[d]);
     if (!(pe & BST_TAG)) anc = par, adir = pdir, succ = cur;
-    if (d) lo = cur; else hi = cur;
+    if (bounds) {
+      if (d) lo = cur; else hi = cur;
+    }
     par = cur, pdir = d, pe = e, cur = bst_ptr(e);
     /* SCOT: a marked edge may hang off an excised node; touch its target
      * only once the last unmarked edge is seen still in place. */
@@ -146,6 +155,25 @@ restart:;
   }
   sr->anc = anc, sr->succ = succ, sr->par = par, sr->leaf = cur;
   sr->pe = pe, sr->adir = adir, sr->pdir = pdir, sr->lo = lo, sr->hi = hi;
+}
+
+/* Bytes keys, leftmost, strictly above, UINT64_MAX: kept out of line. */
+static cc_noinline void BST_F(seek_general)(cc_map_t *m, cc__smr_thr_t *t, const bst_target_t *tg,
+                                             bst_seek_t *sr) {
+  BST_F(seek_with)(m, t, tg, sr, false, true);
+}
+
+static inline void BST_F(seek)(cc_map_t *m, cc__smr_thr_t *t, const bst_target_t *tg,
+                                bst_seek_t *sr) {
+  if (bst_fast_target(m, tg)) BST_F(seek_with)(m, t, tg, sr, true, true);
+  else BST_F(seek_general)(m, t, tg, sr);
+}
+
+/* The seek of a point operation: sr->lo and sr->hi mean nothing. */
+static cc_force_inline void BST_F(seek_point)(cc_map_t *m, cc__smr_thr_t *t,
+                                              const bst_target_t *tg, bst_seek_t *sr) {
+  if (bst_fast_target(m, tg)) BST_F(seek_with)(m, t, tg, sr, true, false);
+  else BST_F(seek_general)(m, t, tg, sr);
 }
 
 static inline void BST_F(protect)(cc__smr_thr_t *t, const bst_seek_t *sr) {
@@ -206,7 +234,7 @@ static cc_noinline void BST_F(finish_delete)(cc_map_t *m, cc__smr_thr_t *t, cons
   for (;;) {
     bst_seek_t sr;
     BST_READ_PHASE(t);
-    BST_F(seek)(m, t, &tg, &sr);
+    BST_F(seek_point)(m, t, &tg, &sr);
     if (sr.leaf != leaf || !(sr.pe & BST_FLAG)) {
       BST_SMR(write_phase)(t);
       return;
@@ -230,7 +258,7 @@ static int BST_F(get)(cc_map_t *m, const cc__mkey_t *k, void **val) {
   bst_seek_t sr;
   BST_SMR(begin)(t);
   BST_READ_PHASE(t);
-  BST_F(seek)(m, t, &tg, &sr);
+  BST_F(seek_point)(m, t, &tg, &sr);
   int rc = CC_NOT_FOUND;
   if (bst_leaf_is(u64, sr.leaf, k) && !(sr.pe & BST_FLAG)) {
     *val = sr.leaf->u.val;
@@ -292,10 +320,13 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
   return in;
 }
 
-/* Nodes are allocated only once a seek has shown which are needed: an
- * insert of a present key allocates nothing. Allocation happens between
- * operations (end ... begin), so every read phase that may publish a node
- * started after the node was allocated. */
+/* Nodes are allocated only once a seek has shown which are needed (an
+ * insert of a present key allocates nothing), in the write phase, after the
+ * nodes the CAS touches are protected: no second seek. The allocator runs
+ * outside any read phase (DEBRA+), and under IBR a node born after this
+ * operation's upper reservation is only ever touched by it before it is
+ * published (a failed CAS keeps it private; the retry's reads raise the
+ * reservation as usual). */
 static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
@@ -307,24 +338,22 @@ static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, 
   BST_SMR(begin)(t);
   for (;;) {
     BST_READ_PHASE(t);
-    BST_F(seek)(m, t, &tg, &sr);
+    BST_F(seek_point)(m, t, &tg, &sr);
     bool here = bst_leaf_is(u64, sr.leaf, k) && !(sr.pe & BST_FLAG);
     if (here && !put) {
       BST_SMR(write_phase)(t);
       rc = CC_EXISTS;
       break;
     }
-    if (!(sr.pe & BST_MARKS) && bst_prealloc_lacks(u64, &p, !here)) {
-      BST_SMR(write_phase)(t);
-      BST_SMR(end)(t);
-      if (BST_F(prealloc)(m, t, k, val, !here, &p) != CC_OK) return CC_ENOMEM;
-      BST_SMR(begin)(t);
-      continue;
-    }
     BST_F(protect)(t, &sr);
     if (sr.pe & BST_MARKS) {
       (void)BST_F(cleanup)(t, &sr);
       continue;
+    }
+    if (bst_prealloc_lacks(u64, &p, !here) &&
+        BST_F(prealloc)(m, t, k, val, !here, &p) != CC_OK) {
+      rc = CC_ENOMEM;
+      break;
     }
     uintptr_t expect = (uintptr_t)sr.leaf;
     if (here) { /* put on a present key: swap the leaf */
@@ -365,7 +394,7 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
   BST_SMR(begin)(t);
   for (;;) {
     BST_READ_PHASE(t);
-    BST_F(seek)(m, t, &tg, &sr);
+    BST_F(seek_point)(m, t, &tg, &sr);
     if (!bst_leaf_is(u64, sr.leaf, k) || (sr.pe & BST_FLAG)) {
       BST_SMR(write_phase)(t);
       rc = CC_NOT_FOUND;
@@ -376,17 +405,14 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
       rc = CC_CHANGED;
       break;
     }
-    if (!p.leaf && !(sr.pe & BST_MARKS)) {
-      BST_SMR(write_phase)(t);
-      BST_SMR(end)(t);
-      if (BST_F(prealloc)(m, t, k, desired, false, &p) != CC_OK) return CC_ENOMEM;
-      BST_SMR(begin)(t);
-      continue;
-    }
     BST_F(protect)(t, &sr);
     if (sr.pe & BST_MARKS) {
       (void)BST_F(cleanup)(t, &sr);
       continue;
+    }
+    if (!p.leaf && BST_F(prealloc)(m, t, k, desired, false, &p) != CC_OK) {
+      rc = CC_ENOMEM;
+      break;
     }
     uintptr_t expect = (uintptr_t)sr.leaf;
     if (cc_atomic_cas_strong_acq_rel(&sr.par->u.child[sr.pdir], &expect, (uintptr_t)p.leaf)) {
@@ -412,7 +438,7 @@ static int BST_F(delete)(cc_map_t *m, const bst_target_t *tg, uint64_t *key, voi
   BST_SMR(begin)(t);
   for (;;) {
     BST_READ_PHASE(t);
-    BST_F(seek)(m, t, tg, &sr);
+    BST_F(seek_point)(m, t, tg, &sr);
     bool absent = tg->mode == BST_LEFTMOST ? sr.leaf->inf != 0
                                            : (!bst_leaf_is(u64, sr.leaf, tg->k) || (sr.pe & BST_FLAG));
     if (absent) {
@@ -615,7 +641,7 @@ static int BST_F(init)(cc_map_t *m) {
       while (i-- > 0) BST_SMR(dealloc)(t, n[i]);
       return CC_ENOMEM;
     }
-    n[i]->key = 0, n[i]->le = 0;
+    n[i]->key = UINT64_MAX, n[i]->le = 0; /* sentinel key: see seek_u64 */
   }
   /* n0 = R(inf2), n1 = S(inf1), n2..n4 = leaves inf0..inf2 */
   for (int i = 2; i < 5; i++) n[i]->leaf = 1, n[i]->inf = (uint8_t)(i - 1), n[i]->u.val = NULL;

@@ -17,7 +17,7 @@ typedef struct bst_node {
     cc_atomic(uintptr_t) child[2]; /* internal */
     void *val;                     /* leaf: immutable once published */
   } u;
-  uint64_t key;  /* u64 key, or a bytes key's length */
+  uint64_t key;  /* u64 key, or a bytes key's length; UINT64_MAX in u64 sentinels */
   uint8_t leaf;  /* 1: leaf */
   uint8_t inf;   /* 0: real key; 1..3: sentinels inf0..inf2 */
   uint8_t le;    /* routing: left iff key <= K (bytes internal nodes) */
@@ -32,6 +32,11 @@ typedef struct {
   const cc__mkey_t *k;
   int mode;
 } bst_target_t;
+
+/* Targets the u64 fast seek handles (bst_impl.h, seek_u64). */
+static inline bool bst_fast_target(const cc_map_t *m, const bst_target_t *tg) {
+  return m->key_kind == CC_KEY_U64 && tg->mode == BST_AT && tg->k->u != UINT64_MAX;
+}
 
 typedef struct {
   bst_node_t *anc, *succ, *par, *leaf;
