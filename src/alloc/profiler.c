@@ -24,6 +24,7 @@
 #include "alloc/alloc_internal.h"
 #include "alloc/profiler_internal.h"
 #include "alloc/track_internal.h"
+#include "alloc/mi_node.h"
 #include "atomic.h"
 #include "compiler.h"
 #include "options.h"
@@ -469,7 +470,9 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail) 
 
 /* ------------------------------------------------------------ tally entry points */
 
+/* Nodes (align CC_CACHE_LINE, rounded size) by the glue's own route. */
 static inline void *mi_alloc(size_t size, size_t align) {
+  if (align == CC_CACHE_LINE) return cc__mi_node(size);
   return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
 }
 
