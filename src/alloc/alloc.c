@@ -138,11 +138,11 @@ static bool stats_attach(void) {
 
 static inline void stats_add(bool is_alloc, size_t bytes) {
   if (is_alloc) {
-    cc_atomic_add_owner(&t_stats.alloc_count, 1);
-    cc_atomic_add_owner(&t_stats.alloc_bytes, bytes);
+    cc_atomic_add_owner_u64(&t_stats.alloc_count, 1);
+    cc_atomic_add_owner_u64(&t_stats.alloc_bytes, bytes);
   } else {
-    cc_atomic_add_owner(&t_stats.free_count, 1);
-    cc_atomic_add_owner(&t_stats.free_bytes, bytes);
+    cc_atomic_add_owner_u64(&t_stats.free_count, 1);
+    cc_atomic_add_owner_u64(&t_stats.free_bytes, bytes);
   }
 }
 
@@ -335,7 +335,7 @@ void cc__alloc_release(void *ptr, size_t size) {
  * else on: an unsampled allocation costs a countdown and a call, not the
  * generic slow path. */
 static cc_noinline void *alloc_prof(size_t size, size_t requested, size_t align) {
-  if (cc_likely(--cc__prof_tls.countdown > 0))
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown)))
     return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
   cc__prof_rearm();
   return alloc_observed(MODE_FAST_PROF, size, requested, align, false, true);
@@ -352,7 +352,7 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
  * operation costs one TLS decrement); cc__prof_sampled_* run when it
  * expired. */
 static inline bool sample_alloc_skipped(unsigned m) {
-  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.countdown > 0);
+  return m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown));
 }
 
 void *cc_alloc(size_t size) {
@@ -399,7 +399,7 @@ void *cc__mi_node_misaligned(void *p) {
  * is attached. The caller tested the attachment; a separate function, so
  * that the plain path keeps no register live across its call. */
 static cc_noinline void *node_alloc_stats(size_t rounded, size_t size) {
-  void *p = cc__mi_node(rounded);
+  void *p = cc__mi_node_small(rounded);
   if (cc_likely(p != NULL)) stats_count(true, size);
   return p;
 }
@@ -410,12 +410,12 @@ static cc_noinline void *node_alloc_other(unsigned m, size_t rounded, size_t siz
   if (m == MODE_FAST) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_SAMPLE) {
     /* small nodes come here with the countdown expired, large ones not */
-    if (rounded > NODE_SMALL_MAX && --cc__prof_tls.countdown > 0) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+    if (rounded > NODE_SMALL_MAX && !cc__countdown_expired(&cc__prof_tls.countdown)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
     return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
   }
   if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
   if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
-  if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
+  if (m == MODE_FAST_STATS && rounded <= NODE_SMALL_MAX) return node_alloc_stats(rounded, size);
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
@@ -427,7 +427,7 @@ void *cc_alloc_node(size_t size) {
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
     if (cc_likely(m == MODE_FAST)) return cc__mi_node_small(rounded);
-    if (m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.countdown > 0)) return cc__mi_node_small(rounded);
+    if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return cc__mi_node_small(rounded);
     if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
     if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
   }
@@ -453,7 +453,7 @@ void cc_free(void *ptr, size_t size) {
    * no-op: the fast paths need no NULL test; size is for the counters */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
-  if (m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.free_countdown > 0)) { mi_free(ptr); return; }
+  if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.free_countdown))) { mi_free(ptr); return; }
   if (m == MODE_FAST_STATS && cc_likely(ptr != NULL) && cc_likely(t_stats.state == T_LIVE)) {
     stats_add(false, size);
     mi_free(ptr);

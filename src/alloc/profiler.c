@@ -161,7 +161,7 @@ double cc__prof_percentile(const uint64_t *hist, double q) {
   return bucket_mid(CC_PROFILE_LAT_BUCKETS - 1);
 }
 
-static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner(c, v); }
+static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner_u64(c, v); }
 
 /* Everything from `allocs` up to `tid` is a uint64_t counter: folds and
  * resets walk them as one array. Keep other fields out of that range. */
@@ -259,10 +259,10 @@ static int64_t draw_interval(uint64_t span) {
   return 1 + (int64_t)(((x >> 32) * span) >> 32);
 }
 
-void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
-void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
+void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)) - 1; }
+void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)) - 1; }
 void cc__prof_detail_rearm(void) {
-  cc__prof_tls.detail_countdown = draw_interval(2 * cc_atomic_load_relaxed(&detail_every) - 1);
+  cc__prof_tls.detail_countdown = draw_interval(2 * cc_atomic_load_relaxed(&detail_every) - 1) - 1;
 }
 
 void cc__prof_set_detail_every(unsigned n) {
@@ -482,7 +482,7 @@ static inline bool rec_current(const prec_t *r) {
 
 /* A detail operation, or this thread's record is missing or stale. */
 static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t align) {
-  bool detail = cc__prof_tls.detail_countdown <= 0;
+  bool detail = cc__prof_tls.detail_countdown < 0;
   if (detail) cc__prof_detail_rearm();
   bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
   uint64_t t0 = timed ? cc__prof_ticks() : 0;
@@ -498,7 +498,7 @@ static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t 
 /* The common case does its checks before calling mimalloc, so that the
  * rest (slow path, free) are tail calls and the frame stays small. */
 void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
-  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(cc__prof_tls.rec))
+  if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.detail_countdown)) || !rec_current(cc__prof_tls.rec))
     return tally_alloc_slow(size, requested, align);
   void *p = mi_alloc(size, align);
   if (cc_unlikely(p == NULL)) return NULL;
@@ -516,7 +516,7 @@ static inline uint32_t owner_of(const void *p) {
 }
 
 static cc_noinline void tally_free_slow(void *p, size_t size) {
-  bool detail = cc__prof_tls.detail_countdown <= 0;
+  bool detail = cc__prof_tls.detail_countdown < 0;
   if (detail) cc__prof_detail_rearm();
   uint32_t owner = owner_of(p); /* before the free: the region may change hands */
   bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
@@ -531,7 +531,7 @@ static cc_noinline void tally_free_slow(void *p, size_t size) {
 
 void cc__prof_tally_free(void *p, size_t size) {
   prec_t *r = cc__prof_tls.rec;
-  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(r)) {
+  if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.detail_countdown)) || !rec_current(r)) {
     tally_free_slow(p, size);
     return;
   }

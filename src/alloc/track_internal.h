@@ -95,15 +95,25 @@ typedef struct {
   bool unobserved;     /* profiler.c: the profiler's own allocations */
 } cc__prof_tls_t;
 extern cc_thread_local cc__prof_tls_t cc__prof_tls;
+
+/* A countdown holds the operations left before the next sampled one,
+ * minus one: an operation is sampled when its decrement goes negative.
+ * The test is then the sign of the decrement (subq $1, %fs:..; js), with
+ * no reload and compare. True when this operation is the sampled one. */
+static inline bool cc__countdown_expired(int64_t *c) {
+  int64_t left = *c - 1;
+  *c = left;
+  return left < 0;
+}
 void cc__prof_rearm(void);
 void cc__prof_free_rearm(void);
 static inline bool cc__prof_sample(void) {
-  if (cc_likely(--cc__prof_tls.countdown > 0)) return false;
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return false;
   cc__prof_rearm();
   return true;
 }
 static inline bool cc__prof_sample_free(void) {
-  if (cc_likely(--cc__prof_tls.free_countdown > 0)) return false;
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_countdown))) return false;
   cc__prof_free_rearm();
   return true;
 }
@@ -116,7 +126,7 @@ static inline bool cc__prof_sample_free(void) {
 #define CC__PROF_DETAIL_EVERY 64
 void cc__prof_detail_rearm(void);
 static inline bool cc__prof_detail(void) {
-  if (cc_likely(--cc__prof_tls.detail_countdown > 0)) return false;
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.detail_countdown))) return false;
   cc__prof_detail_rearm();
   return true;
 }
