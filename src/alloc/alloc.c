@@ -429,7 +429,7 @@ void *cc_alloc_node(size_t size) {
     if (cc_likely(m == MODE_FAST)) return cc__mi_node_small(rounded);
     if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return cc__mi_node_small(rounded);
     if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
-    if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
+    if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
   }
   return node_alloc_other(m, rounded, size);
 }

@@ -496,14 +496,23 @@ static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t 
 }
 
 /* The common case does its checks before calling mimalloc, so that the
- * rest (slow path, free) are tail calls and the frame stays small. */
-void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
+ * rest (slow path, free) are tail calls and the frame stays small.
+ * small_node: size is a rounded node size the small route serves. */
+static cc_force_inline void *tally_alloc(size_t size, size_t requested, size_t align, bool small_node) {
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.detail_countdown)) || !rec_current(cc__prof_tls.rec))
     return tally_alloc_slow(size, requested, align);
-  void *p = mi_alloc(size, align);
+  void *p = small_node ? cc__mi_node_small(size) : mi_alloc(size, align);
   if (cc_unlikely(p == NULL)) return NULL;
   count_alloc(cc__prof_tls.rec, p, requested, cc_atomic_load_relaxed(&feat));
   return p;
+}
+
+void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
+  return tally_alloc(size, requested, align, false);
+}
+
+void *cc__prof_tally_node(size_t rounded, size_t requested) {
+  return tally_alloc(rounded, requested, CC_CACHE_LINE, true);
 }
 
 void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align) {

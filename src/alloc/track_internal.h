@@ -177,6 +177,8 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail);
  * compare says so. `tally`: every operation (rate 1); `sampled`: the
  * caller's countdown expired (rate < 1). Sizes are known (cc_free). */
 void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align);
+/* cc__prof_tally_alloc for a node the small route serves (mi_node.h). */
+void *cc__prof_tally_node(size_t rounded, size_t requested);
 void cc__prof_tally_free(void *p, size_t size);
 void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align);
 void cc__prof_sampled_free(void *p, size_t size);
