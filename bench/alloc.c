@@ -18,6 +18,7 @@
 #include "atomic.h"
 #include "compiler.h"
 #include "ccoll.h"
+#include "ccoll/profiler.h"
 
 #define NODE 64
 #define BATCH 64
@@ -118,11 +119,47 @@ static bool reps_given(int argc, char **argv) {
   return false;
 }
 
+/* --loop WHAT [PAIRS]: one variant alone on this thread, no output, for
+ * valgrind --tool=callgrind (instructions) or cachegrind: run it with
+ * PAIRS and with 0 and divide the difference by PAIRS. WHAT: raw, small,
+ * cc, stats, p1, p001 (the profiler with default options at that rate). */
+static int loop_only(int argc, char **argv) {
+  const char *what = NULL;
+  uint64_t n = 1000000;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--loop") == 0 && i + 1 < argc) {
+      what = argv[i + 1];
+      if (i + 2 < argc) n = strtoull(argv[i + 2], NULL, 10);
+    }
+  static const char *const names[] = {"raw", "small", "cc", "stats", "p1", "p001"};
+  int k = 0;
+  while (k < 6 && strcmp(what, names[k]) != 0) k++;
+  if (k == 6) {
+    fprintf(stderr, "--loop: raw, small, cc, stats, p1 or p001\n");
+    return 2;
+  }
+  cc_free(cc_alloc_node(NODE), NODE);
+  mi_free(mi_malloc_aligned(NODE, NODE));
+  cc_profiler_t *prof = NULL;
+  if (k >= 4) {
+    cc_profiler_options_t po = cc_profiler_default_options();
+    po.sample_rate = k == 4 ? 1.0 : 0.01;
+    if ((prof = cc_profiler_new(&po)) == NULL || cc_profiler_start(prof) != CC_OK) return 1;
+  }
+  cc_alloc_stats_enable(k == 3);
+  run_t r = {k == 0 ? V_RAW : k == 1 ? V_SMALL : k == 3 ? V_CC_STATS : V_CC, 1, n};
+  same_thread_body(0, &r);
+  cc_profiler_free(prof);
+  return 0;
+}
+
 static const char *verdict(double ratio, double target) { return ratio <= target ? "ok  " : "OVER"; }
 
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
-  if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
+  if (!bench_parse_opts(argc, argv, &o, " [--loop raw|small|cc|stats|p1|p001 [PAIRS]]")) return 0;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--loop") == 0) return loop_only(argc, argv);
   /* many short repetitions beat a few long ones on a shared machine:
    * the median drops the runs another process disturbed */
   if (!reps_given(argc, argv)) o.reps = o.quick ? 7 : 15;

@@ -82,6 +82,7 @@ enum { T_NONE = 0, T_LIVE, T_DEAD };
 typedef struct tstats {
   cc_atomic(uint64_t) alloc_count, free_count, alloc_bytes, free_bytes;
   struct tstats *next, *prev;
+  size_t pending;      /* bytes of the node allocation in progress (owner only) */
   unsigned char state; /* T_*: counted here only when T_LIVE */
 } tstats;
 
@@ -144,6 +145,12 @@ static inline void stats_add(bool is_alloc, size_t bytes) {
     cc_atomic_add_owner_u64(&t_stats.free_count, 1);
     cc_atomic_add_owner_u64(&t_stats.free_bytes, bytes);
   }
+}
+
+/* A node allocation counted before its mimalloc call failed. */
+static cc_noinline void stats_alloc_failed(void) {
+  cc_atomic_add_owner_u64(&t_stats.alloc_count, (uint64_t)-1);
+  cc_atomic_add_owner_u64(&t_stats.alloc_bytes, -(uint64_t)t_stats.pending);
 }
 
 /* Not yet attached, or past the destructor (then counted under the lock:
@@ -394,10 +401,16 @@ void *cc__mi_node_misaligned(void *p) {
   return mi_malloc_aligned(rounded, CC_CACHE_LINE);
 }
 
-/* Statistics are meant to be left on: with mimalloc they cost two
- * owner-only counter updates in the TLS block and a test that this thread
- * is attached. The caller tested the attachment; a separate function, so
- * that the plain path keeps no register live across its call. */
+/* The node of an allocation counted already. Out of line: sharing the
+ * plain path's call would cost that path register moves. */
+static cc_noinline void *node_counted(size_t rounded) {
+  void *p = cc__mi_node_small(rounded);
+  if (cc_unlikely(p == NULL)) stats_alloc_failed();
+  return p;
+}
+
+/* Statistics with a thread not attached yet (or exited): the general
+ * counting path. */
 static cc_noinline void *node_alloc_stats(size_t rounded, size_t size) {
   void *p = cc__mi_node_small(rounded);
   if (cc_likely(p != NULL)) stats_count(true, size);
@@ -428,6 +441,13 @@ void *cc_alloc_node(size_t size) {
   if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
     if (cc_likely(m == MODE_FAST)) return cc__mi_node_small(rounded);
     if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return cc__mi_node_small(rounded);
+    if (m == MODE_FAST_STATS && cc_likely(t_stats.state == T_LIVE)) {
+      /* counted before the call, so that nothing has to live across it;
+       * undone on failure */
+      stats_add(true, size);
+      t_stats.pending = size;
+      return node_counted(rounded);
+    }
     if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
     if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
   }

@@ -81,11 +81,11 @@ void cc__alloc_release(void *ptr, size_t size);
 
 /* ------------------------------------------------------------ profiler hooks */
 
-/* Sampling countdown of this thread: an allocation is sampled when it
- * reaches zero; cc__prof_rearm() draws the next interval. Without block
- * memory (tally modes), frees are sampled by a countdown of their own. */
 /* The profiler's per-thread state, one TLS block: in a shared library every
- * initial-exec TLS variable costs a GOT load of its own. */
+ * initial-exec TLS variable costs a GOT load of its own. `countdown`: an
+ * allocation is sampled when it expires (cc__countdown_expired below);
+ * cc__prof_rearm() draws the next interval. Without block memory (tally
+ * modes), frees are sampled by a countdown of their own. */
 typedef struct {
   int64_t countdown, free_countdown, detail_countdown;
   void *rec;          /* profiler.c: this thread's record */
