@@ -63,6 +63,7 @@
  * atomic accesses into it. Sanitizer builds keep the portable form, which
  * TSan and ASan see. */
 #if defined(__x86_64__) && !CC_TSAN && !CC_ASAN
+_Static_assert(sizeof(cc_atomic(uint64_t)) == sizeof(uint64_t), "a lock-free 64-bit atomic is the plain word");
 static inline void cc_atomic_add_owner_u64(cc_atomic(uint64_t) *p, uint64_t v) {
   __asm__("addq %1, %0" : "+m"(*(uint64_t *)p) : "er"(v));
 }
