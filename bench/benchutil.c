@@ -43,13 +43,21 @@ void bench_pin(int i) {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
+double bench_thread_cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 typedef struct {
   int tid;
   void (*body)(int, void *);
   void *ctx;
   pthread_barrier_t *start;
-  double t_begin, t_end;
+  double t_begin, t_end, cpu;
 } thread_arg_t;
+
+static double last_cpu;
 
 /* Each worker times itself: the main thread may be descheduled between the
  * barrier and its own clock read (on a loaded 2-CPU machine, long enough
@@ -59,7 +67,9 @@ static void *thread_main(void *p) {
   bench_pin(a->tid);
   pthread_barrier_wait(a->start);
   a->t_begin = bench_now();
+  double c0 = bench_thread_cpu();
   a->body(a->tid, a->ctx);
+  a->cpu = bench_thread_cpu() - c0;
   a->t_end = bench_now();
   return NULL;
 }
@@ -80,9 +90,11 @@ double bench_threads(int n, void (*body)(int tid, void *ctx), void *ctx) {
   for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
   /* from the first worker's start to the last worker's end */
   double t0 = args[0].t_begin, t1 = args[0].t_end;
-  for (int i = 1; i < n; i++) {
+  last_cpu = 0;
+  for (int i = 0; i < n; i++) {
     if (args[i].t_begin < t0) t0 = args[i].t_begin;
     if (args[i].t_end > t1) t1 = args[i].t_end;
+    last_cpu += args[i].cpu;
   }
   double t = t1 - t0;
   pthread_barrier_destroy(&start);
@@ -90,6 +102,8 @@ double bench_threads(int n, void (*body)(int tid, void *ctx), void *ctx) {
   free(th);
   return t;
 }
+
+double bench_last_cpu(void) { return last_cpu; }
 
 void bench_backoff(unsigned step) {
   if ((step & 63) == 63) sched_yield();
@@ -110,8 +124,14 @@ double bench_median(double *v, size_t n) {
 }
 
 void bench_interleave(int nvar, int reps, double (*fn)(int, void *), void *ctx, double *out) {
+  /* the order rotates (A B C, B C A, C A B, ...): no variant always runs
+   * right after the same one, whose heap state or cache footprint it
+   * would inherit */
   for (int r = 0; r < reps; r++)
-    for (int v = 0; v < nvar; v++) out[v * reps + r] = fn(v, ctx);
+    for (int k = 0; k < nvar; k++) {
+      int v = (r + k) % nvar;
+      out[v * reps + r] = fn(v, ctx);
+    }
 }
 
 bool bench_parse_opts(int argc, char **argv, bench_opts_t *o, const char *usage) {

@@ -19,8 +19,12 @@ void bench_pin(int i);              /* pin the calling thread to CPU i mod ncpu 
  * released together by a barrier. Returns the seconds from the release to
  * the last thread's end. */
 double bench_threads(int n, void (*body)(int tid, void *ctx), void *ctx);
+/* CPU seconds the workers of the last bench_threads call used, summed:
+ * unlike wall time, it leaves out the time other processes took from them
+ * (spin-waits are counted). */
+double bench_last_cpu(void);
+double bench_thread_cpu(void);      /* CPU seconds of the calling thread */
 
-/* Median of v[0..n) (sorts v). */
 /* One step of a spin-wait: pause, and every 64th step yield the CPU, so
  * that a waiter sharing a CPU with the thread it waits for (2 CPUs, more
  * threads) does not burn the rest of its time slice. */
@@ -50,11 +54,12 @@ static inline void *bench_ring_get(bench_ring_t *q, uint64_t h) {
   return p;
 }
 
+/* Median of v[0..n) (sorts v). */
 double bench_median(double *v, size_t n);
 
-/* Interleaved repetitions: for rep in 0..reps, for variant in 0..nvar,
- * out[variant * reps + rep] = fn(variant, ctx). A B A B ... so that drifts
- * of a noisy machine hit every variant alike. */
+/* Interleaved repetitions: for rep in 0..reps, every variant once (the
+ * order rotating from rep to rep), out[variant * reps + rep] = fn(variant,
+ * ctx). So that drifts of a noisy machine hit every variant alike. */
 void bench_interleave(int nvar, int reps, double (*fn)(int variant, void *ctx), void *ctx,
                       double *out);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alloc/alloc_internal.h"
+#include "alloc/mi_node.h"
 #include "ccoll.h"
 
 static void use_backend(long kind) {
@@ -66,6 +67,39 @@ static void check_bad_sizes(void) {
   cr_expect_null(cc_alloc(SIZE_MAX - 4096), "impossible size fails, no crash");
   cc_free(NULL, 0);
   cc_free_unsized(NULL);
+}
+
+/* The small-node route trusts mimalloc's size classes only after checking
+ * the address: a misaligned block is replaced by a line-aligned node at
+ * least as large, and from then on nodes come from mi_malloc_aligned. */
+Test(alloc, misaligned_small_node_falls_back) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  cc_free(cc_alloc_node(64), 64); /* resolve the mode */
+  void *held[64];
+  void *odd = NULL;
+  int n = 0;
+  /* 80-byte blocks: every other one is off the 64-byte grid */
+  while (n < 64 && odd == NULL) {
+    void *p = mi_malloc(80);
+    cr_assert_not_null(p);
+    if (aligned(p, CC_CACHE_LINE)) held[n++] = p;
+    else odd = p;
+  }
+  cr_assert_not_null(odd, "no misaligned 80-byte block in 64 tries");
+  void *node = cc__mi_node_misaligned(odd);
+  cr_assert_not_null(node);
+  cr_expect(aligned(node, CC_CACHE_LINE));
+  cr_expect_geq(mi_usable_size(node), 128, "covers the rounded request of the block it replaces");
+  memset(node, 0x5a, 128);
+  mi_free(node);
+  for (int i = 0; i < n; i++) mi_free(held[i]);
+  check_alignment_paths(); /* every path still right after the switch */
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  cc_free(cc_alloc_node(100), 100);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 1);
+  cr_expect_eq(s.free_bytes, 100);
 }
 
 Test(alloc, bad_sizes_mimalloc) { use_backend(CC_ALLOC_MIMALLOC); check_bad_sizes(); }

@@ -12,6 +12,7 @@
 #include <mimalloc.h>
 
 #include "alloc_internal.h"
+#include "mi_node.h"
 #include "track_internal.h"
 #include "atomic.h"
 #include "compiler.h"
@@ -27,6 +28,7 @@ enum {
   MODE_PROF  = 1u << 5, /* a profiler is running */
   MODE_PROF_ALL = 1u << 6, /* ... sampling every allocation */
   MODE_PROF_TALLY = 1u << 7, /* ... and remembering no block */
+  MODE_MI_ALIGNED = 1u << 8, /* mimalloc gave a misaligned small node: see mi_node.h */
   MODE_FAST  = MODE_READY, /* mimalloc, nothing extra */
   MODE_FAST_STATS = MODE_READY | MODE_STATS, /* mimalloc + statistics, inline too */
   MODE_FAST_PROF = MODE_READY | MODE_PROF,   /* mimalloc + sampling profiler: unsampled blocks skip the slow path */
@@ -43,6 +45,7 @@ static cc_atomic(uint64_t) fail_every;
 static cc_atomic(uint64_t) fail_counter;
 static cc_atomic(unsigned) profiling; /* 0, or MODE_PROF with MODE_PROF_ALL and MODE_PROF_TALLY */
 static pthread_once_t profile_env_once = PTHREAD_ONCE_INIT;
+static cc_atomic(bool) mi_misaligned;
 
 /* ------------------------------------------------------------ backend */
 
@@ -70,18 +73,24 @@ static size_t backend_usable(unsigned m, const void *p) {
 
 /* ------------------------------------------------------------ statistics */
 
+/* A thread's counters live in its initial-exec TLS block: the hot path
+ * adds to %fs-relative words, with no pointer to load and test. Owner-only
+ * words (relaxed load + store, no RMW); snapshots read them through the
+ * list under stats_lock, which the key's destructor leaves before the
+ * thread's TLS goes away. */
+enum { T_NONE = 0, T_LIVE, T_DEAD };
 typedef struct tstats {
   cc_atomic(uint64_t) alloc_count, free_count, alloc_bytes, free_bytes;
   struct tstats *next, *prev;
-} cc_cache_aligned tstats;
+  size_t pending;      /* bytes of the node allocation in progress (owner only) */
+  unsigned char state; /* T_*: counted here only when T_LIVE */
+} tstats;
 
 typedef struct {
   uint64_t alloc_count, free_count, alloc_bytes, free_bytes;
 } totals_t;
 
-enum { T_NONE = 0, T_LIVE, T_DEAD };
-static cc_thread_local tstats *t_stats;
-static cc_thread_local unsigned char t_state;
+static cc_thread_local tstats t_stats;
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static tstats *stats_list;   /* live threads' records */
@@ -106,35 +115,51 @@ static void stats_thread_exit(void *arg) {
   else stats_list = s->next;
   if (s->next) s->next->prev = s->prev;
   pthread_mutex_unlock(&stats_lock);
-  free(s);
-  t_stats = NULL;
-  t_state = T_DEAD;
+  s->state = T_DEAD;
 }
 
 static void stats_make_key(void) { pthread_key_create(&stats_key, stats_thread_exit); }
 
-/* First counted operation of a thread: a record from libc (never counted
- * itself), linked into the list, destroyed by the key's destructor. */
-static cc_noinline tstats *stats_attach(void) {
-  if (t_state == T_DEAD) return NULL;
+/* First counted operation of a thread: its record joins the list; the
+ * key's destructor takes it out. false past the destructor. */
+static bool stats_attach(void) {
+  tstats *s = &t_stats;
+  if (s->state == T_DEAD) return false;
   pthread_once(&stats_key_once, stats_make_key);
-  tstats *s;
-  if (posix_memalign((void **)&s, CC__LINE, sizeof *s) != 0) return NULL;
-  memset(s, 0, sizeof *s);
+  if (pthread_setspecific(stats_key, s) != 0) return false;
   pthread_mutex_lock(&stats_lock);
+  s->prev = NULL;
   s->next = stats_list;
   if (stats_list) stats_list->prev = s;
   stats_list = s;
   pthread_mutex_unlock(&stats_lock);
-  pthread_setspecific(stats_key, s);
-  t_stats = s;
-  t_state = T_LIVE;
-  return s;
+  s->state = T_LIVE;
+  return true;
 }
 
-/* A thread past its destructor (or out of memory for a record) counts
- * under the lock: rare, and exact. */
-static cc_noinline void stats_count_locked(bool is_alloc, size_t bytes) {
+static inline void stats_add(bool is_alloc, size_t bytes) {
+  if (is_alloc) {
+    cc_atomic_add_owner_u64(&t_stats.alloc_count, 1);
+    cc_atomic_add_owner_u64(&t_stats.alloc_bytes, bytes);
+  } else {
+    cc_atomic_add_owner_u64(&t_stats.free_count, 1);
+    cc_atomic_add_owner_u64(&t_stats.free_bytes, bytes);
+  }
+}
+
+/* A node allocation counted before its mimalloc call failed. */
+static cc_noinline void stats_alloc_failed(void) {
+  cc_atomic_add_owner_u64(&t_stats.alloc_count, (uint64_t)-1);
+  cc_atomic_add_owner_u64(&t_stats.alloc_bytes, -(uint64_t)t_stats.pending);
+}
+
+/* Not yet attached, or past the destructor (then counted under the lock:
+ * rare, and exact). */
+static cc_noinline void stats_count_slow(bool is_alloc, size_t bytes) {
+  if (stats_attach()) {
+    stats_add(is_alloc, bytes);
+    return;
+  }
   pthread_mutex_lock(&stats_lock);
   if (is_alloc) { stats_gone.alloc_count++; stats_gone.alloc_bytes += bytes; }
   else { stats_gone.free_count++; stats_gone.free_bytes += bytes; }
@@ -142,18 +167,8 @@ static cc_noinline void stats_count_locked(bool is_alloc, size_t bytes) {
 }
 
 static inline void stats_count(bool is_alloc, size_t bytes) {
-  tstats *s = t_stats;
-  if (cc_unlikely(s == NULL) && (s = stats_attach()) == NULL) {
-    stats_count_locked(is_alloc, bytes);
-    return;
-  }
-  if (is_alloc) {
-    cc_atomic_add_owner(&s->alloc_count, 1);
-    cc_atomic_add_owner(&s->alloc_bytes, bytes);
-  } else {
-    cc_atomic_add_owner(&s->free_count, 1);
-    cc_atomic_add_owner(&s->free_bytes, bytes);
-  }
+  if (cc_likely(t_stats.state == T_LIVE)) stats_add(is_alloc, bytes);
+  else stats_count_slow(is_alloc, bytes);
 }
 
 static totals_t stats_sum_locked(void) {
@@ -200,6 +215,7 @@ static unsigned compute_mode(void) {
   if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
   if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
   m |= cc_atomic_load_relaxed(&profiling);
+  if (cc_atomic_load_relaxed(&mi_misaligned)) m |= MODE_MI_ALIGNED;
   return m;
 }
 
@@ -326,7 +342,7 @@ void cc__alloc_release(void *ptr, size_t size) {
  * else on: an unsampled allocation costs a countdown and a call, not the
  * generic slow path. */
 static cc_noinline void *alloc_prof(size_t size, size_t requested, size_t align) {
-  if (cc_likely(--cc__prof_tls.countdown > 0))
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown)))
     return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
   cc__prof_rearm();
   return alloc_observed(MODE_FAST_PROF, size, requested, align, false, true);
@@ -340,14 +356,10 @@ static cc_noinline void free_prof(void *ptr, size_t size) {
 /* Tally profiler below rate 1 (no block memory): allocations and frees
  * are sampled by independent countdowns. The public functions decrement
  * the countdown themselves, right after the mode compare (an unsampled
- * operation costs one TLS decrement and the tail call); these run when it
+ * operation costs one TLS decrement); cc__prof_sampled_* run when it
  * expired. */
 static inline bool sample_alloc_skipped(unsigned m) {
-  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.countdown > 0);
-}
-
-static inline bool sample_free_skipped(unsigned m) {
-  return m == MODE_FAST_SAMPLE && cc_likely(--cc__prof_tls.free_countdown > 0);
+  return m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown));
 }
 
 void *cc_alloc(size_t size) {
@@ -374,13 +386,72 @@ void *cc_alloc_aligned(size_t size, size_t alignment) {
   return alloc_slow(size, size, alignment, false);
 }
 
-/* Statistics are meant to be left on: with mimalloc they cost one call
- * and two owner-only counter updates, not the generic slow path. Out of
- * line, so that the fast paths stay frameless tail calls into mimalloc. */
+/* Node sizes the fast paths serve from mimalloc's small-object route:
+ * rounded - 1 < NODE_SMALL_MAX also rejects 0 (size 0, or an overflowing
+ * rounding). Larger nodes take mi_malloc_aligned through the slow path. */
+#define NODE_SMALL_MAX ((size_t)MI_SMALL_SIZE_MAX)
+
+void *cc__mi_node_misaligned(void *p) {
+  size_t rounded = cc__node_round(mi_usable_size(p));
+  mi_free(p);
+  if (!cc_atomic_load_relaxed(&mi_misaligned)) {
+    cc_atomic_store_relaxed(&mi_misaligned, true);
+    mode_resolve();
+  }
+  return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+}
+
+/* The node of an allocation counted already. Out of line: sharing the
+ * plain path's call would cost that path register moves. */
+static cc_noinline void *node_counted(size_t rounded) {
+  void *p = cc__mi_node_small(rounded);
+  if (cc_unlikely(p == NULL)) stats_alloc_failed();
+  return p;
+}
+
+/* Statistics with a thread not attached yet (or exited): the general
+ * counting path. */
 static cc_noinline void *node_alloc_stats(size_t rounded, size_t size) {
-  void *p = mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  void *p = cc__mi_node_small(rounded);
   if (cc_likely(p != NULL)) stats_count(true, size);
   return p;
+}
+
+/* Everything but plain mimalloc, sampled-out profiling and statistics. */
+static cc_noinline void *node_alloc_other(unsigned m, size_t rounded, size_t size) {
+  if (rounded == 0) return NULL;
+  if (m == MODE_FAST) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+  if (m == MODE_FAST_SAMPLE) {
+    /* small nodes come here with the countdown expired, large ones not */
+    if (rounded > NODE_SMALL_MAX && !cc__countdown_expired(&cc__prof_tls.countdown)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+    return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
+  }
+  if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
+  if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
+  if (m == MODE_FAST_STATS && rounded <= NODE_SMALL_MAX) return node_alloc_stats(rounded, size);
+  return alloc_slow(rounded, size, CC_CACHE_LINE, false);
+}
+
+/* The fast paths: one load of the mode word and a compare; with the
+ * sampling profiler a TLS countdown too; with statistics an out-of-line
+ * call. */
+void *cc_alloc_node(size_t size) {
+  size_t rounded = cc__node_round(size);
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
+    if (cc_likely(m == MODE_FAST)) return cc__mi_node_small(rounded);
+    if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return cc__mi_node_small(rounded);
+    if (m == MODE_FAST_STATS && cc_likely(t_stats.state == T_LIVE)) {
+      /* counted before the call, so that nothing has to live across it;
+       * undone on failure */
+      stats_add(true, size);
+      t_stats.pending = size;
+      return node_counted(rounded);
+    }
+    if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
+    if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
+  }
+  return node_alloc_other(m, rounded, size);
 }
 
 static cc_noinline void free_stats(void *ptr, size_t size) {
@@ -388,31 +459,28 @@ static cc_noinline void free_stats(void *ptr, size_t size) {
   mi_free(ptr);
 }
 
-void *cc_alloc_node(size_t size) {
-  /* rounded is 0 both for size 0 and when the rounding overflows */
-  size_t rounded = (size + CC_CACHE_LINE - 1) & ~(size_t)(CC_CACHE_LINE - 1);
-  if (cc_unlikely(rounded == 0)) return NULL;
-  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
-  if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
-  if (sample_alloc_skipped(m)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
-  if (m == MODE_FAST_SAMPLE) return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
-  if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
-  if (m == MODE_FAST_PROF) return alloc_prof(rounded, size, CC_CACHE_LINE);
-  return alloc_slow(rounded, size, CC_CACHE_LINE, false);
+static cc_noinline void free_other(unsigned m, void *ptr, size_t size) {
+  if (ptr == NULL) return;
+  if (m == MODE_FAST_TALLY) cc__prof_tally_free(ptr, size);
+  else if (m == MODE_FAST_SAMPLE) cc__prof_sampled_free(ptr, size);
+  else if (m == MODE_FAST_STATS) free_stats(ptr, size);
+  else if (m == MODE_FAST_PROF) free_prof(ptr, size);
+  else free_slow(ptr, size);
 }
 
 void cc_free(void *ptr, size_t size) {
-  if (cc_unlikely(ptr == NULL)) return;
-  /* mimalloc finds the size class from the pointer; size is for the stats */
+  /* mimalloc finds the size class from the pointer, and mi_free(NULL) is a
+   * no-op: the fast paths need no NULL test; size is for the counters */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
-  if (m == MODE_FAST_TALLY) { cc__prof_tally_free(ptr, size); return; }
-  if (sample_free_skipped(m)) { mi_free(ptr); return; }
-  if (m == MODE_FAST_SAMPLE) { cc__prof_sampled_free(ptr, size); return; }
-  if (m == MODE_FAST_STATS) { free_stats(ptr, size); return; }
-  if (m == MODE_FAST_PROF) { free_prof(ptr, size); return; }
-  free_slow(ptr, size);
+  if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.free_countdown))) { mi_free(ptr); return; }
+  if (m == MODE_FAST_STATS && cc_likely(ptr != NULL) && cc_likely(t_stats.state == T_LIVE)) {
+    stats_add(false, size);
+    mi_free(ptr);
+    return;
+  }
+  if (m == MODE_FAST_TALLY && cc_likely(ptr != NULL)) { cc__prof_tally_free(ptr, size); return; }
+  free_other(m, ptr, size);
 }
 
 void cc_free_unsized(void *ptr) {

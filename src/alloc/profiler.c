@@ -24,6 +24,7 @@
 #include "alloc/alloc_internal.h"
 #include "alloc/profiler_internal.h"
 #include "alloc/track_internal.h"
+#include "alloc/mi_node.h"
 #include "atomic.h"
 #include "compiler.h"
 #include "options.h"
@@ -160,7 +161,7 @@ double cc__prof_percentile(const uint64_t *hist, double q) {
   return bucket_mid(CC_PROFILE_LAT_BUCKETS - 1);
 }
 
-static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner(c, v); }
+static inline void own_add(cc_atomic(uint64_t) *c, uint64_t v) { cc_atomic_add_owner_u64(c, v); }
 
 /* Everything from `allocs` up to `tid` is a uint64_t counter: folds and
  * resets walk them as one array. Keep other fields out of that range. */
@@ -258,10 +259,10 @@ static int64_t draw_interval(uint64_t span) {
   return 1 + (int64_t)(((x >> 32) * span) >> 32);
 }
 
-void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
-void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)); }
+void cc__prof_rearm(void) { cc__prof_tls.countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)) - 1; }
+void cc__prof_free_rearm(void) { cc__prof_tls.free_countdown = draw_interval(cc_atomic_load_relaxed(&sample_span)) - 1; }
 void cc__prof_detail_rearm(void) {
-  cc__prof_tls.detail_countdown = draw_interval(2 * cc_atomic_load_relaxed(&detail_every) - 1);
+  cc__prof_tls.detail_countdown = draw_interval(2 * cc_atomic_load_relaxed(&detail_every) - 1) - 1;
 }
 
 void cc__prof_set_detail_every(unsigned n) {
@@ -469,7 +470,9 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail) 
 
 /* ------------------------------------------------------------ tally entry points */
 
+/* Nodes (align CC_CACHE_LINE, rounded size) by the glue's own route. */
 static inline void *mi_alloc(size_t size, size_t align) {
+  if (align == CC_CACHE_LINE) return cc__mi_node(size);
   return align ? mi_malloc_aligned(size, align) : mi_malloc(size);
 }
 
@@ -479,7 +482,7 @@ static inline bool rec_current(const prec_t *r) {
 
 /* A detail operation, or this thread's record is missing or stale. */
 static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t align) {
-  bool detail = cc__prof_tls.detail_countdown <= 0;
+  bool detail = cc__prof_tls.detail_countdown < 0;
   if (detail) cc__prof_detail_rearm();
   bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
   uint64_t t0 = timed ? cc__prof_ticks() : 0;
@@ -493,14 +496,23 @@ static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t 
 }
 
 /* The common case does its checks before calling mimalloc, so that the
- * rest (slow path, free) are tail calls and the frame stays small. */
-void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
-  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(cc__prof_tls.rec))
+ * rest (slow path, free) are tail calls and the frame stays small.
+ * small_node: size is a rounded node size the small route serves. */
+static cc_force_inline void *tally_alloc(size_t size, size_t requested, size_t align, bool small_node) {
+  if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.detail_countdown)) || !rec_current(cc__prof_tls.rec))
     return tally_alloc_slow(size, requested, align);
-  void *p = mi_alloc(size, align);
+  void *p = small_node ? cc__mi_node_small(size) : mi_alloc(size, align);
   if (cc_unlikely(p == NULL)) return NULL;
   count_alloc(cc__prof_tls.rec, p, requested, cc_atomic_load_relaxed(&feat));
   return p;
+}
+
+void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align) {
+  return tally_alloc(size, requested, align, false);
+}
+
+void *cc__prof_tally_node(size_t rounded, size_t requested) {
+  return tally_alloc(rounded, requested, CC_CACHE_LINE, true);
 }
 
 void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align) {
@@ -513,7 +525,7 @@ static inline uint32_t owner_of(const void *p) {
 }
 
 static cc_noinline void tally_free_slow(void *p, size_t size) {
-  bool detail = cc__prof_tls.detail_countdown <= 0;
+  bool detail = cc__prof_tls.detail_countdown < 0;
   if (detail) cc__prof_detail_rearm();
   uint32_t owner = owner_of(p); /* before the free: the region may change hands */
   bool timed = detail && cc_atomic_load_relaxed(&cc__prof_time_ops);
@@ -528,7 +540,7 @@ static cc_noinline void tally_free_slow(void *p, size_t size) {
 
 void cc__prof_tally_free(void *p, size_t size) {
   prec_t *r = cc__prof_tls.rec;
-  if (cc_unlikely(--cc__prof_tls.detail_countdown <= 0) || !rec_current(r)) {
+  if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.detail_countdown)) || !rec_current(r)) {
     tally_free_slow(p, size);
     return;
   }

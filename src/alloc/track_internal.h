@@ -81,11 +81,11 @@ void cc__alloc_release(void *ptr, size_t size);
 
 /* ------------------------------------------------------------ profiler hooks */
 
-/* Sampling countdown of this thread: an allocation is sampled when it
- * reaches zero; cc__prof_rearm() draws the next interval. Without block
- * memory (tally modes), frees are sampled by a countdown of their own. */
 /* The profiler's per-thread state, one TLS block: in a shared library every
- * initial-exec TLS variable costs a GOT load of its own. */
+ * initial-exec TLS variable costs a GOT load of its own. `countdown`: an
+ * allocation is sampled when it expires (cc__countdown_expired below);
+ * cc__prof_rearm() draws the next interval. Without block memory (tally
+ * modes), frees are sampled by a countdown of their own. */
 typedef struct {
   int64_t countdown, free_countdown, detail_countdown;
   void *rec;          /* profiler.c: this thread's record */
@@ -95,15 +95,25 @@ typedef struct {
   bool unobserved;     /* profiler.c: the profiler's own allocations */
 } cc__prof_tls_t;
 extern cc_thread_local cc__prof_tls_t cc__prof_tls;
+
+/* A countdown holds the operations left before the next sampled one,
+ * minus one: an operation is sampled when its decrement goes negative.
+ * The test is then the sign of the decrement (subq $1, %fs:..; js), with
+ * no reload and compare. True when this operation is the sampled one. */
+static inline bool cc__countdown_expired(int64_t *c) {
+  int64_t left = *c - 1;
+  *c = left;
+  return left < 0;
+}
 void cc__prof_rearm(void);
 void cc__prof_free_rearm(void);
 static inline bool cc__prof_sample(void) {
-  if (cc_likely(--cc__prof_tls.countdown > 0)) return false;
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return false;
   cc__prof_rearm();
   return true;
 }
 static inline bool cc__prof_sample_free(void) {
-  if (cc_likely(--cc__prof_tls.free_countdown > 0)) return false;
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_countdown))) return false;
   cc__prof_free_rearm();
   return true;
 }
@@ -116,7 +126,7 @@ static inline bool cc__prof_sample_free(void) {
 #define CC__PROF_DETAIL_EVERY 64
 void cc__prof_detail_rearm(void);
 static inline bool cc__prof_detail(void) {
-  if (cc_likely(--cc__prof_tls.detail_countdown > 0)) return false;
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.detail_countdown))) return false;
   cc__prof_detail_rearm();
   return true;
 }
@@ -167,6 +177,8 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail);
  * compare says so. `tally`: every operation (rate 1); `sampled`: the
  * caller's countdown expired (rate < 1). Sizes are known (cc_free). */
 void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align);
+/* cc__prof_tally_alloc for a node the small route serves (mi_node.h). */
+void *cc__prof_tally_node(size_t rounded, size_t requested);
 void cc__prof_tally_free(void *p, size_t size);
 void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align);
 void cc__prof_sampled_free(void *p, size_t size);
