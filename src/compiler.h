@@ -15,19 +15,6 @@
 /* Destructive interference size on every platform we build for. */
 #define CC__LINE 64
 
-/* Prefetch for writing: asks for the line in exclusive state, so that a
- * load followed by a read-modify-write on a contended word costs one
- * coherence transaction instead of a shared copy and then an upgrade.
- * Inline asm on x86 because __builtin_prefetch emits PREFETCHW only with
- * -mprfchw (PREFETCHW is a NOP on the older Intel cores that lack it). */
-static inline void cc_prefetch_write(const volatile void *p) {
-#if defined(__x86_64__) || defined(__i386__)
-  __asm__ __volatile__("prefetchw %0" : : "m"(*(const volatile char *)p));
-#else
-  __builtin_prefetch((const void *)p, 1, 3);
-#endif
-}
-
 #define cc_container_of(ptr, type, member) \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 

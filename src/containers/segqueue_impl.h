@@ -8,9 +8,12 @@
  * in the low half. An enqueue takes a cell with one FAA of 1 on the tail
  * segment's word and fills it with one CAS; a dequeue takes a cell with one
  * FAA of 2^32 on the head segment's word and reads it (the index is its
- * own, so a FULL cell needs no write). When a dequeuer reaches a cell before
- * its enqueuer, it marks it TAKEN with an exchange and the enqueuer's CAS
- * fails: the enqueuer takes another cell.
+ * own, so a FULL cell needs no write). When a dequeuer reaches a cell whose
+ * enqueuer has claimed it but not filled it, it waits a little, then marks
+ * it TAKEN with an exchange and the enqueuer's CAS fails: the enqueuer
+ * takes another cell. When its FAA shows that no enqueuer has claimed its
+ * index yet, it leaves the cell alone: the enqueuer that gets the index
+ * sees the dequeue count past it and skips it.
  * Single-width atomics only.
  *
  * One word for both counts: the dequeuer's emptiness check reads both
@@ -30,8 +33,8 @@
  * Memory: a dequeuer checks emptiness (dequeue count >= enqueue count, no
  * next segment) before its FAA, so an empty queue polled by any number of
  * threads consumes no cells. Cells are burnt only when a dequeuer overtakes
- * an enqueuer that has not yet claimed its cell, at most one per racing
- * dequeuer. A segment is retired through SMR once head has moved past it,
+ * an enqueuer (between its check and its FAA, or while the enqueuer is
+ * slow to fill the cell), at most one per racing dequeuer. A segment is retired through SMR once head has moved past it,
  * and head never moves past tail, so a retired segment is unreachable from
  * the queue.
  *
@@ -239,11 +242,6 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
   for (;;) {
     CC__SMR_READ_PHASE(CC__QS, t);
     cc__segq_seg_t *head = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->head);
-    /* The FAA below needs the index line exclusive, and on a busy queue
-     * another thread has just written it: asking for it exclusive now makes
-     * the check's load and the FAA one transfer, not a shared copy then an
-     * upgrade. */
-    cc_prefetch_write(&head->idx);
     /* One load gives both counts at one instant: deq >= enq then means
      * every claimed cell was also claimed by a dequeuer. next only goes
      * from 0 to a segment, so next == 0 when loaded afterwards means it was
