@@ -6,7 +6,9 @@
  * increasing order. At the end the queue must be empty with size 0, and
  * after cc_queue_free + cc_smr_free the allocation statistics must be back
  * where they started. DEBRA+ runs twice: as configured, and with
- * neutralisation forced every few steps.
+ * neutralisation forced every few steps. The segment queue runs twice too:
+ * as built, and with segments of CC__SEGQ_TINY_CELLS cells, so that linking,
+ * moving head and tail and retiring segments race all the time.
  *
  *   queue_stress [--short | --long]
  * Prints one line per combination and "N passed, N failed" last. */
@@ -22,12 +24,15 @@
 #include <unistd.h>
 
 #include "compiler.h"
+#include "containers/queue_internal.h"
 #include "ccoll/alloc.h"
 #include "ccoll/queue.h"
 #include "ccoll/smr.h"
 #include "ccoll/status.h"
 
 #define TAG_SHIFT 40
+/* Not a public kind: the segment queue with tiny segments. */
+#define KIND_TINY ((cc_queue_kind_t)0x7e)
 #define MAX_THREADS 16
 
 typedef struct {
@@ -169,7 +174,8 @@ static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, bool forced,
   cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = smr_kind});
   if (forced) unsetenv("CCOLL_DEBRA_NEUTRALIZE_EVERY");
   if (!d) return false;
-  cc_queue_t *q = cc_queue_new(&(cc_queue_config_t){.kind = kind, .smr = d});
+  cc_queue_t *q = kind == KIND_TINY ? cc__queue_new_tiny_segments(&(cc_queue_config_t){.smr = d})
+                                    : cc_queue_new(&(cc_queue_config_t){.kind = kind, .smr = d});
   if (!q) {
     cc_smr_free(d);
     return false;
@@ -194,8 +200,8 @@ static bool run_combo(cc_queue_kind_t kind, cc_smr_kind_t smr_kind, bool forced,
     fprintf(stderr, "  error: %lld bytes still allocated after free\n", (long long)leaked);
     ok = false;
   }
-  printf("%-7s %-6s%-7s %8llu values/thread  %6.2fs  retired %8llu  neutralised %6llu  %s\n",
-         kind == CC_QUEUE_MS ? "ms" : "segment", cc_smr_kind_name(smr_kind), forced ? " forced" : "",
+  printf("%-12s %-6s%-7s %8llu values/thread  %6.2fs  retired %8llu  neutralised %6llu  %s\n",
+         kind == CC_QUEUE_MS ? "ms" : kind == KIND_TINY ? "segment-tiny" : "segment", cc_smr_kind_name(smr_kind), forced ? " forced" : "",
          (unsigned long long)n, secs, (unsigned long long)st.retired,
          (unsigned long long)st.neutralized, ok ? "ok" : "FAILED");
   fflush(stdout);
@@ -227,12 +233,12 @@ int main(int argc, char **argv) {
     }
   }
   cc_alloc_stats_enable(true);
-  const cc_queue_kind_t kinds[] = {CC_QUEUE_SEGMENT, CC_QUEUE_MS};
+  const cc_queue_kind_t kinds[] = {CC_QUEUE_SEGMENT, KIND_TINY, CC_QUEUE_MS};
   const cc_smr_kind_t schemes[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
   int passed = 0, failed = 0;
   watchdog_secs = n > 100000 ? 1200 : 120;
   signal(SIGALRM, watchdog);
-  for (size_t k = 0; k < 2; k++)
+  for (size_t k = 0; k < 3; k++)
     for (size_t s = 0; s < 5; s++) {
       bool forced = s == 4; /* DEBRA+ again, neutralised all the time */
       alarm(watchdog_secs);

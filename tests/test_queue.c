@@ -10,17 +10,35 @@
 #include <stdlib.h>
 
 #include "alloc/alloc_internal.h"
+#include "containers/queue_internal.h"
 #include "ccoll/alloc.h"
 #include "ccoll/queue.h"
 #include "ccoll/smr.h"
 #include "ccoll/status.h"
 
-static const cc_queue_kind_t kinds[] = {CC_QUEUE_SEGMENT, CC_QUEUE_MS};
+/* Not a public kind: the segment queue built with segments of
+ * CC__SEGQ_TINY_CELLS cells (cc__queue_new_tiny_segments), so that every
+ * test also crosses hundreds of segment boundaries. */
+#define KIND_TINY ((cc_queue_kind_t)0x7e)
+
+static const cc_queue_kind_t kinds[] = {CC_QUEUE_SEGMENT, CC_QUEUE_MS, KIND_TINY};
 static const cc_smr_kind_t schemes[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
-#define NKINDS 2
+#define NKINDS 3
 #define NSCHEMES 4
 
-static const char *kind_name(cc_queue_kind_t k) { return k == CC_QUEUE_MS ? "ms" : "segment"; }
+static const char *kind_name(cc_queue_kind_t k) {
+  return k == CC_QUEUE_MS ? "ms" : k == KIND_TINY ? "segment-tiny" : "segment";
+}
+
+static cc_queue_t *new_queue(cc_queue_kind_t kind, cc_smr_t *d) {
+  if (kind == KIND_TINY) return cc__queue_new_tiny_segments(&(cc_queue_config_t){.smr = d});
+  return cc_queue_new(&(cc_queue_config_t){.kind = kind, .smr = d});
+}
+
+/* Cells per segment (0 for MS). */
+static uint64_t seg_cells(cc_queue_kind_t kind) {
+  return kind == CC_QUEUE_MS ? 0 : kind == KIND_TINY ? CC__SEGQ_TINY_CELLS : 1024;
+}
 
 typedef struct {
   cc_smr_t *d;
@@ -32,7 +50,7 @@ static fixture_t make(cc_queue_kind_t kind, cc_smr_kind_t scheme) {
   f.d = cc_smr_new(&(cc_smr_config_t){.kind = scheme});
   cr_assert_not_null(f.d);
   cr_assert_eq(cc_smr_kind(f.d), scheme);
-  f.q = cc_queue_new(&(cc_queue_config_t){.kind = kind, .smr = f.d});
+  f.q = new_queue(kind, f.d);
   cr_assert_not_null(f.q, "cc_queue_new(%s, %s)", kind_name(kind), cc_smr_kind_name(scheme));
   return f;
 }
@@ -164,8 +182,8 @@ Test(queue, enomem_when_no_segment_can_be_allocated) {
       cr_assert_eq(st, CC_ENOMEM);
       cr_assert_eq(cc_queue_enqueue(f.q, NULL), CC_ENOMEM, "ENOMEM must repeat, not corrupt");
       cr_assert_eq(cc_queue_size(f.q), n);
-      if (kinds[k] == CC_QUEUE_MS) cr_assert_eq(n, 0);
-      else cr_assert_gt(n, 500, "the first segment should be usable without allocating");
+      cr_assert_eq(n, seg_cells(kinds[k]), "%s: the first segment is usable without allocating",
+                   kind_name(kinds[k]));
       cc__alloc_fail_every(0);
       cr_assert_eq(cc_queue_enqueue(f.q, (void *)(uintptr_t)n), CC_OK);
       for (size_t i = 0; i <= n; i++) {
@@ -190,7 +208,7 @@ Test(queue, new_fails_cleanly_under_fault_injection) {
     for (uint64_t every = 1; every <= 2; every++) {
       cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
       cc__alloc_fail_every(every);
-      cc_queue_t *q = cc_queue_new(&(cc_queue_config_t){.kind = kinds[k], .smr = d});
+      cc_queue_t *q = new_queue(kinds[k], d);
       cc__alloc_fail_every(0);
       if (q) cc_queue_free(q);
       cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
@@ -421,7 +439,7 @@ static void poll_round(cc_queue_kind_t kind, cc_smr_kind_t scheme, bool trickle)
   /* MS: one node per value; both: reclamation bookkeeping (the trickler's
    * thread record, limbo blocks of a few dozen retires each) */
   uint64_t bound = kind == CC_QUEUE_MS ? (uint64_t)tr.items + (uint64_t)tr.items / 16 + 16
-                                       : (uint64_t)tr.items * T / 1024 + 16;
+                                       : (uint64_t)tr.items * T / seg_cells(kind) + 16;
   cr_assert_leq(allocs, bound, "%s/%s: %llu allocations for %ld values while polling (bound %llu)",
                 kind_name(kind), cc_smr_kind_name(scheme), (unsigned long long)allocs, tr.items,
                 (unsigned long long)bound);

@@ -7,32 +7,22 @@
 #include "ccoll/alloc.h"
 #include "containers/queue_internal.h"
 
-#define CC__QS none
-#include "containers/msqueue_impl.h"
-#include "containers/segqueue_impl.h"
-#undef CC__QS
+#define CC__QUEUE_IMPL "containers/msqueue_impl.h"
+#include "containers/queue_schemes.h"
+#undef CC__QUEUE_IMPL
+#define CC__QUEUE_IMPL "containers/segqueue_impl.h"
+#include "containers/queue_schemes.h"
+#undef CC__QUEUE_IMPL
 
-#define CC__QS debra
-#include "containers/msqueue_impl.h"
-#include "containers/segqueue_impl.h"
-#undef CC__QS
+enum { OPS_MS, OPS_SEGMENT, OPS_SEGMENT_TINY };
 
-#define CC__QS debrap
-#include "containers/msqueue_impl.h"
-#include "containers/segqueue_impl.h"
-#undef CC__QS
-
-#define CC__QS ibr
-#include "containers/msqueue_impl.h"
-#include "containers/segqueue_impl.h"
-#undef CC__QS
-
-static const cc__queue_ops_t *queue_ops(cc_queue_kind_t kind, cc_smr_kind_t smr) {
-  static const cc__queue_ops_t *const table[2][4] = {
+static const cc__queue_ops_t *queue_ops(int k, cc_smr_kind_t smr) {
+  static const cc__queue_ops_t *const table[3][4] = {
     {&cc__msq_none_ops, &cc__msq_debra_ops, &cc__msq_debrap_ops, &cc__msq_ibr_ops},
     {&cc__segq_none_ops, &cc__segq_debra_ops, &cc__segq_debrap_ops, &cc__segq_ibr_ops},
+    {&cc__segq_tiny_none_ops, &cc__segq_tiny_debra_ops, &cc__segq_tiny_debrap_ops,
+     &cc__segq_tiny_ibr_ops},
   };
-  int k = kind == CC_QUEUE_MS ? 0 : 1;
   switch (smr) {
   case CC_SMR_NONE: return table[k][0];
   case CC_SMR_DEBRA: return table[k][1];
@@ -42,14 +32,11 @@ static const cc__queue_ops_t *queue_ops(cc_queue_kind_t kind, cc_smr_kind_t smr)
   }
 }
 
-cc_queue_t *cc_queue_new(const cc_queue_config_t *cfg) {
-  cc_queue_kind_t kind = cfg ? cfg->kind : CC_QUEUE_DEFAULT;
-  if (kind == CC_QUEUE_DEFAULT) kind = CC_QUEUE_SEGMENT;
-  if (kind != CC_QUEUE_MS && kind != CC_QUEUE_SEGMENT) return NULL;
+static cc_queue_t *queue_new(const cc_queue_config_t *cfg, cc_queue_kind_t kind, int table) {
   cc_smr_t *smr = cfg && cfg->smr ? cfg->smr : cc_smr_default();
   if (!smr) return NULL;
   cc_smr_kind_t sk = cc_smr_kind(smr);
-  const cc__queue_ops_t *ops = queue_ops(kind, sk);
+  const cc__queue_ops_t *ops = queue_ops(table, sk);
   if (!ops) return NULL;
 
   cc_queue_t *q = cc_alloc_aligned(sizeof *q, CC__QUEUE_SPREAD);
@@ -64,6 +51,17 @@ cc_queue_t *cc_queue_new(const cc_queue_config_t *cfg) {
     return NULL;
   }
   return q;
+}
+
+cc_queue_t *cc_queue_new(const cc_queue_config_t *cfg) {
+  cc_queue_kind_t kind = cfg ? cfg->kind : CC_QUEUE_DEFAULT;
+  if (kind == CC_QUEUE_DEFAULT) kind = CC_QUEUE_SEGMENT;
+  if (kind != CC_QUEUE_MS && kind != CC_QUEUE_SEGMENT) return NULL;
+  return queue_new(cfg, kind, kind == CC_QUEUE_MS ? OPS_MS : OPS_SEGMENT);
+}
+
+cc_queue_t *cc__queue_new_tiny_segments(const cc_queue_config_t *cfg) {
+  return queue_new(cfg, CC_QUEUE_SEGMENT, OPS_SEGMENT_TINY);
 }
 
 void cc_queue_free(cc_queue_t *q) {

@@ -52,6 +52,14 @@ struct cc_queue {
   extern const cc__queue_ops_t cc__##kind##_ibr_ops;
 CC__QUEUE_DECLARE_OPS(msq)
 CC__QUEUE_DECLARE_OPS(segq)
+CC__QUEUE_DECLARE_OPS(segq_tiny)
+
+/* Tests only: a SEGMENT queue whose segments hold CC__SEGQ_TINY_CELLS
+ * cells (queue_tiny.c), so that a short run crosses many segment
+ * boundaries (linking, moving head and tail, retiring) under every scheme.
+ * cfg->kind is ignored. NULL as cc_queue_new. */
+#define CC__SEGQ_TINY_CELLS 8u
+cc_queue_t *cc__queue_new_tiny_segments(const cc_queue_config_t *cfg);
 
 /* Leaves an operation from wherever it is. Under DEBRA+ an early exit from
  * the read phase (empty queue, segment needed) first ends the restartable

@@ -8,9 +8,12 @@
  * in the low half. An enqueue takes a cell with one FAA of 1 on the tail
  * segment's word and fills it with one CAS; a dequeue takes a cell with one
  * FAA of 2^32 on the head segment's word and reads it (the index is its
- * own, so a FULL cell needs no write). When a dequeuer reaches a cell before
- * its enqueuer, it marks it TAKEN with an exchange and the enqueuer's CAS
- * fails: the enqueuer takes another cell.
+ * own, so a FULL cell needs no write). When a dequeuer reaches a cell whose
+ * enqueuer has claimed it but not filled it, it waits a little, then marks
+ * it TAKEN with an exchange and the enqueuer's CAS fails: the enqueuer
+ * takes another cell. When its FAA shows that no enqueuer has claimed its
+ * index yet, it leaves the cell alone: the enqueuer that gets the index
+ * sees the dequeue count past it and skips it.
  * Single-width atomics only.
  *
  * One word for both counts: the dequeuer's emptiness check reads both
@@ -30,8 +33,8 @@
  * Memory: a dequeuer checks emptiness (dequeue count >= enqueue count, no
  * next segment) before its FAA, so an empty queue polled by any number of
  * threads consumes no cells. Cells are burnt only when a dequeuer overtakes
- * an enqueuer that has not yet claimed its cell, at most one per racing
- * dequeuer. A segment is retired through SMR once head has moved past it,
+ * an enqueuer (between its check and its FAA, or while the enqueuer is
+ * slow to fill the cell), at most one per racing dequeuer. A segment is retired through SMR once head has moved past it,
  * and head never moves past tail, so a retired segment is unreachable from
  * the queue.
  *
@@ -51,7 +54,15 @@
 #define CC__SEGQ_COMMON
 #include <string.h>
 
+/* Cells per segment; a translation unit may define it (and CC__SEGQ_TAG, so
+ * that its names differ) before the first include: queue_tiny.c builds
+ * segments of a few cells so that tests cross segment boundaries often. */
+#ifndef CC__SEGQ_CELLS
 #define CC__SEGQ_CELLS 1024u
+#endif
+#ifndef CC__SEGQ_TAG
+#define CC__SEGQ_TAG segq
+#endif
 
 enum { CC__SEGQ_EMPTY = 0, CC__SEGQ_FULL = 1, CC__SEGQ_TAKEN = 2 };
 
@@ -64,6 +75,8 @@ typedef struct {
  * lines (see cc__segq_cell), so threads that take neighbouring indices do
  * not write the same line. */
 #define CC__SEGQ_LINE_CELLS (CC__LINE / sizeof(cc__segq_cell_t))
+_Static_assert(CC__SEGQ_CELLS % CC__SEGQ_LINE_CELLS == 0 && CC__SEGQ_CELLS < (1u << 30),
+               "whole lines per segment; each half of the index word has room to overshoot");
 
 #define CC__SEGQ_DEQ_ONE (UINT64_C(1) << 32)
 static inline uint64_t cc__segq_enq(uint64_t w) { return w & 0xffffffffu; }
@@ -102,9 +115,9 @@ static inline uintptr_t cc__segq_wait_fill(cc__segq_cell_t *c) {
 
 static inline uint64_t cc__segq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-#define CC__SEGQ_CAT(a, b, c) a##b##_##c
-#define CC__SEGQ_XCAT(a, b, c) CC__SEGQ_CAT(a, b, c)
-#define CC__SEGQ(name) CC__SEGQ_XCAT(cc__segq_, CC__QS, name)
+#define CC__SEGQ_CAT(tag, s, name) cc__##tag##_##s##_##name
+#define CC__SEGQ_XCAT(tag, s, name) CC__SEGQ_CAT(tag, s, name)
+#define CC__SEGQ(name) CC__SEGQ_XCAT(CC__SEGQ_TAG, CC__QS, name)
 
 /* Enqueue attempt needs a fresh segment before it can go on. */
 #define CC__SEGQ_NEED_SEG 1
@@ -259,15 +272,19 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     w = cc_atomic_fetch_add_acq_rel(&head->idx, CC__SEGQ_DEQ_ONE);
     uint64_t i = cc__segq_deq(w);
     if (cc_unlikely(i >= CC__SEGQ_CELLS)) continue;
+    /* Other dequeuers took what the check saw: no enqueuer holds index i,
+     * and the one that gets it will find it claimed and skip it (its FAA
+     * returns both counts). The cell is never used: leave it untouched. */
+    if (cc_unlikely(i >= cc__segq_enq(w))) continue;
     cc__segq_cell_t *c = cc__segq_cell(head, i);
     /* Index i is this dequeuer's alone, and a FULL cell is never written
      * again: seeing FULL (acquire, pairs with the enqueuer's release CAS)
-     * is enough, no write needed. Only an EMPTY cell must be marked, so
-     * that its enqueuer, if any, goes elsewhere. */
+     * is enough, no write needed. A cell still EMPTY has an enqueuer that
+     * claimed it and has not stored yet: give it a moment, then mark the
+     * cell so that the enqueuer goes elsewhere. */
     uintptr_t s = cc_atomic_load_acquire(&c->state);
     if (cc_unlikely(s == CC__SEGQ_EMPTY)) {
-      /* its enqueuer has claimed the cell: give it a moment */
-      if (i < cc__segq_enq(w)) s = cc__segq_wait_fill(c);
+      s = cc__segq_wait_fill(c);
       if (s == CC__SEGQ_EMPTY) s = cc_atomic_exchange_acq_rel(&c->state, (uintptr_t)CC__SEGQ_TAKEN);
     }
     if (cc_likely(s == CC__SEGQ_FULL)) {
