@@ -173,7 +173,8 @@ restart:;
     succs[i] = NULL;
   }
   for (unsigned i = top; i-- > 0;) {
-    uintptr_t raw = SL_READ(t, sl_next(pred, i));
+    const size_t off = sl_next_off(i); /* once per level, not per step */
+    uintptr_t raw = SL_READ(t, sl_next_at(pred, off));
     if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
     sl_node_t *curr = sl_ptr(raw);
     while (curr) {
@@ -191,7 +192,7 @@ restart:;
           return SL_FOUND;
         }
       }
-      uintptr_t sraw = SL_READ(t, sl_next(curr, i));
+      uintptr_t sraw = SL_READ(t, sl_next_at(curr, off));
       if (cc_unlikely(sraw & SL_MARK)) {
         if (!SLF(unlink)(t, pred, i, curr, sl_ptr(sraw))) {
           if (SL_RESTARTABLE) return SL_RETRY;
@@ -212,8 +213,13 @@ restart:;
 }
 
 static cc_noinline int SLF(find_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
-                                     sl_node_t **preds, sl_node_t **succs, sl_cell_t **hit) {
-  return SLF(find_as)(m, t, k, le, preds, succs, hit, false);
+                                     sl_node_t **preds, sl_node_t **succs) {
+  return SLF(find_as)(m, t, k, le, preds, succs, NULL, false);
+}
+
+static cc_noinline int SLF(lookup_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
+                                       sl_node_t **preds, sl_node_t **succs, sl_cell_t **hit) {
+  return SLF(find_as)(m, t, k, false, preds, succs, hit, false);
 }
 
 static cc_noinline int SLF(find_bytes)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
@@ -223,13 +229,13 @@ static cc_noinline int SLF(find_bytes)(cc_map_t *m, cc__smr_thr_t *t, const cc__
 
 static inline int SLF(lookup)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
                               sl_node_t **preds, sl_node_t **succs, sl_cell_t **hit) {
-  if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(find_u64)(m, t, k, false, preds, succs, hit);
+  if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(lookup_u64)(m, t, k, preds, succs, hit);
   return SLF(find_bytes)(m, t, k, false, preds, succs, hit);
 }
 
 static inline int SLF(find)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
                             sl_node_t **preds, sl_node_t **succs) {
-  if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(find_u64)(m, t, k, le, preds, succs, NULL);
+  if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(find_u64)(m, t, k, le, preds, succs);
   return SLF(find_bytes)(m, t, k, le, preds, succs, NULL);
 }
 
