@@ -79,8 +79,10 @@
  * ------------------------------------------------------------------ reclamation
  * A linked node has two references: its inserter's (dropped when it has
  * finished linking the upper levels) and its deleter's (the thread whose CAS
- * made the word terminal, dropped after a search that unlinks the node at
- * every level). Whoever drops the last one retires the node, together with
+ * made the word terminal, dropped once the node is unlinked at every level:
+ * by CASes along the path of the deleter's own search when every link on
+ * it still holds, else by an unlinking search). Whoever drops the last one
+ * retires the node, together with
  * its value cell's block and pop descriptor when those are separate. When
  * the inserter finishes last, it sees the deletion and runs the unlinking
  * search itself, so a level linked late is never left behind.
