@@ -2,11 +2,17 @@
  * against what a user would pick instead, measured in the same run:
  *   rwlock+tsearch   a pthread_rwlock around glibc's tsearch/tfind/tdelete
  *   mutex+skiplist   a pthread_mutex around a sequential skip list
+ *   tsearch          glibc's tree without any lock, at 1 thread only (the
+ *                    only count where it is correct): the price of lock
+ *                    freedom on one thread
  * Workloads: 90% get / 5% insert / 5% remove, and 50% insert / 50% remove;
  * key ranges 1,000 and 1,000,000, prefilled to half (both workloads keep
  * the size there). 1, 2, 4, 8, 16 threads, thread i pinned to CPU i mod
- * ncpu. Repetitions interleave the variants; medians are printed, with the
- * ratio of each ccoll variant to the best baseline last. */
+ * ncpu. Repetitions interleave the variants, each timed run preceded by an
+ * untimed warm-up of the same variant (with 1M keys the structures exceed
+ * the caches; a cold run would mostly measure refilling them). Medians are
+ * printed, then the ratio of each ccoll variant to the best locked
+ * baseline, then the targets of issue 5 as ratios. */
 #include <pthread.h>
 #include <search.h>
 #include <stdio.h>
@@ -21,15 +27,16 @@
 
 /* ------------------------------------------------------------------ variants */
 
-enum { MAXVAR = 12 };
+enum { MAXVAR = 16 };
 static const cc_smr_kind_t schemes[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
 
-typedef enum { IMPL_CCOLL, IMPL_TSEARCH, IMPL_SEQSL } impl_t;
+typedef enum { IMPL_CCOLL, IMPL_TSEARCH, IMPL_TSEARCH_BARE, IMPL_SEQSL } impl_t;
 
 typedef struct {
   char name[32];
   impl_t impl;
   bool baseline;
+  bool one_thread; /* correct only single-threaded: not run, nor compared, at more */
   cc_map_kind_t kind;
   cc_smr_kind_t scheme;
   /* the structure for the current key range */
@@ -54,6 +61,7 @@ static bool v_get(variant_t *v, uint64_t k) {
   void *out;
   switch (v->impl) {
     case IMPL_CCOLL: return cc_map_get(v->map, k, &out) == CC_OK;
+    case IMPL_TSEARCH_BARE: return tfind((void *)(uintptr_t)(k + 1), &v->troot, cmp_key) != NULL;
     case IMPL_TSEARCH: {
       pthread_rwlock_rdlock(&v->rw);
       bool f = tfind((void *)(uintptr_t)(k + 1), &v->troot, cmp_key) != NULL;
@@ -72,6 +80,7 @@ static bool v_get(variant_t *v, uint64_t k) {
 static bool v_insert(variant_t *v, uint64_t k) {
   switch (v->impl) {
     case IMPL_CCOLL: return cc_map_insert(v->map, k, (void *)(uintptr_t)k) == CC_OK;
+    case IMPL_TSEARCH_BARE: return tsearch((void *)(uintptr_t)(k + 1), &v->troot, cmp_key) != NULL;
     case IMPL_TSEARCH: {
       void *key = (void *)(uintptr_t)(k + 1);
       pthread_rwlock_wrlock(&v->rw);
@@ -91,6 +100,7 @@ static bool v_insert(variant_t *v, uint64_t k) {
 static bool v_remove(variant_t *v, uint64_t k) {
   switch (v->impl) {
     case IMPL_CCOLL: return cc_map_remove(v->map, k, NULL) == CC_OK;
+    case IMPL_TSEARCH_BARE: return tdelete((void *)(uintptr_t)(k + 1), &v->troot, cmp_key) != NULL;
     case IMPL_TSEARCH: {
       void *key = (void *)(uintptr_t)(k + 1);
       pthread_rwlock_wrlock(&v->rw);
@@ -109,6 +119,25 @@ static bool v_remove(variant_t *v, uint64_t k) {
 
 static void noop_free(void *p) { (void)p; }
 
+/* A random permutation of [0, range) (fixed seed): its first half is the
+ * prefill, inserted once each, no lookup needed to skip duplicates. */
+static uint64_t *prefill_keys;
+
+static bool make_prefill(uint64_t range) {
+  free(prefill_keys);
+  prefill_keys = malloc(range * sizeof *prefill_keys);
+  if (!prefill_keys) return false;
+  for (uint64_t i = 0; i < range; i++) prefill_keys[i] = i;
+  uint64_t s = 0x853c49e6748fea9bull;
+  for (uint64_t i = range - 1; i > 0; i--) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    uint64_t j = s % (i + 1), t = prefill_keys[i];
+    prefill_keys[i] = prefill_keys[j];
+    prefill_keys[j] = t;
+  }
+  return true;
+}
+
 static void v_build(variant_t *v, uint64_t range) {
   switch (v->impl) {
     case IMPL_CCOLL:
@@ -116,19 +145,17 @@ static void v_build(variant_t *v, uint64_t range) {
       v->map = cc_map_new(&(cc_map_config_t){.kind = v->kind, .smr = v->smr});
       break;
     case IMPL_TSEARCH:
-      v->troot = NULL;
       pthread_rwlock_init(&v->rw, NULL);
+      /* fall through */
+    case IMPL_TSEARCH_BARE:
+      v->troot = NULL;
       break;
     default:
       v->sl = seq_sl_new();
       pthread_mutex_init(&v->mu, NULL);
   }
-  /* prefill to half with the same key sequence for every variant */
-  uint64_t s = 0x853c49e6748fea9bull, n = 0;
-  while (n < range / 2) {
-    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-    if (!v_get(v, s % range) && v_insert(v, s % range)) n++;
-  }
+  /* prefill to half: the same keys in the same random order for every variant */
+  for (uint64_t i = 0; i < range / 2; i++) v_insert(v, prefill_keys[i]);
 }
 
 static void v_destroy(variant_t *v) {
@@ -139,14 +166,18 @@ static void v_destroy(variant_t *v) {
       v->map = NULL;
       break;
     case IMPL_TSEARCH:
-      tdestroy(v->troot, noop_free);
       pthread_rwlock_destroy(&v->rw);
+      /* fall through */
+    case IMPL_TSEARCH_BARE:
+      tdestroy(v->troot, noop_free);
       break;
     default:
       seq_sl_free(v->sl);
       pthread_mutex_destroy(&v->mu);
   }
 }
+
+static const char *kind_name(cc_map_kind_t k) { return k == CC_MAP_BST ? "bst" : "skiplist"; }
 
 static void add_variants(void) {
   for (int k = 0; k < 2; k++) {
@@ -157,12 +188,12 @@ static void add_variants(void) {
     cc_map_free(probe);
     cc_smr_free(d);
     if (!present) {
-      printf("(%s kind absent in this build: no rows for it)\n", k ? "bst" : "skiplist");
+      printf("(%s kind absent in this build: no rows for it)\n", kind_name((cc_map_kind_t)k));
       continue;
     }
     for (int s = 0; s < 4; s++) {
       variant_t *v = &var[nvar++];
-      snprintf(v->name, sizeof v->name, "%s/%s", k ? "bst" : "skiplist", cc_smr_kind_name(schemes[s]));
+      snprintf(v->name, sizeof v->name, "%s/%s", kind_name((cc_map_kind_t)k), cc_smr_kind_name(schemes[s]));
       v->impl = IMPL_CCOLL;
       v->kind = (cc_map_kind_t)k;
       v->scheme = schemes[s];
@@ -172,6 +203,14 @@ static void add_variants(void) {
   nvar++;
   var[nvar] = (variant_t){.name = "mutex+skiplist", .impl = IMPL_SEQSL, .baseline = true};
   nvar++;
+  var[nvar] = (variant_t){.name = "tsearch", .impl = IMPL_TSEARCH_BARE, .one_thread = true};
+  nvar++;
+}
+
+static int find_variant(const char *name) {
+  for (int v = 0; v < nvar; v++)
+    if (strcmp(var[v].name, name) == 0) return v;
+  return -1;
 }
 
 /* ------------------------------------------------------------------ one timed run */
@@ -187,7 +226,8 @@ typedef struct {
   const workload_t *w;
   uint64_t range;
   int threads;
-  double secs;
+  double secs, warm;
+  double secs_now; /* of the current call of body: warm or secs */
   variant_t *v;
   uint64_t ops[64];
 } run_t;
@@ -196,7 +236,7 @@ static void body(int tid, void *ctx) {
   run_t *r = ctx;
   variant_t *v = r->v;
   uint64_t s = 0x9e3779b97f4a7c15ull * (uint64_t)(tid + 1) ^ (uint64_t)(bench_now() * 1e9), n = 0;
-  double end = bench_now() + r->secs;
+  double end = bench_now() + r->secs_now;
   for (;;) {
     for (int i = 0; i < 64; i++) {
       s ^= s << 13, s ^= s >> 7, s ^= s << 17;
@@ -215,11 +255,70 @@ static void body(int tid, void *ctx) {
 static double run_variant(int variant, void *ctx) {
   run_t *r = ctx;
   r->v = &var[variant];
+  if (r->v->one_thread && r->threads > 1) return 0; /* not run: shown as "-" */
+  r->secs_now = r->warm;
+  bench_threads(r->threads, body, r);
+  r->secs_now = r->secs;
   memset(r->ops, 0, sizeof r->ops);
   double secs = bench_threads(r->threads, body, r);
   uint64_t total = 0;
   for (int i = 0; i < r->threads; i++) total += r->ops[i];
   return (double)total / secs / 1e6; /* Mops/s */
+}
+
+/* ------------------------------------------------------------------ targets */
+
+enum { MAXPT = 2 * 2 * 5 };
+static double med[MAXPT][MAXVAR];
+static const int all_threads[] = {1, 2, 4, 8, 16}, quick_threads[] = {1, 2, 8};
+static const uint64_t ranges[] = {1000, 1000000};
+static const int *threads;
+static int nthreads;
+
+/* Median of variant v at (range index, workload index, thread count); < 0 when not measured. */
+static double point(int v, int ri, int wi, int nthr) {
+  if (v < 0) return -1;
+  for (int ti = 0; ti < nthreads; ti++)
+    if (threads[ti] == nthr) return med[(ri * 2 + wi) * nthreads + ti][v];
+  return -1;
+}
+
+static void print_ratio(double num, double den, double target) {
+  if (num <= 0 || den <= 0) {
+    printf(" %13s", "-");
+    return;
+  }
+  double x = num / den;
+  printf(" %11.2fx%s", x, x >= target ? " " : "!");
+}
+
+/* The targets of issue 5 (docs in doc/map.md), per kind and scheme, as
+ * ratios of medians measured in this run; "!" marks a ratio under its target. */
+static void print_targets(void) {
+  int rw = find_variant("rwlock+tsearch"), bare = find_variant("tsearch");
+  printf("\ntargets of issue 5 (1M keys; ! = under target)\n");
+  printf("%-16s %13s %13s %13s %13s %13s\n", "variant", "50/50 2t/rw", "50/50 8t/rw", "90get 1t/ts",
+         "90get 2t/none", "50/50 2t/none");
+  printf("%-16s %13s %13s %13s %13s %13s\n", "target", ">= 1.5", ">= 2", "sl .7, bst .8",
+         "db .95 ibr .9", "db .95 ibr .9");
+  for (int v = 0; v < nvar; v++) {
+    if (var[v].impl != IMPL_CCOLL) continue;
+    char none_name[32];
+    snprintf(none_name, sizeof none_name, "%s/%s", kind_name(var[v].kind), cc_smr_kind_name(CC_SMR_NONE));
+    int none = find_variant(none_name);
+    double smr_target = var[v].scheme == CC_SMR_IBR ? 0.90 : 0.95;
+    printf("%-16s", var[v].name);
+    print_ratio(point(v, 1, 1, 2), point(rw, 1, 1, 2), 1.5);
+    print_ratio(point(v, 1, 1, 8), point(rw, 1, 1, 8), 2.0);
+    print_ratio(point(v, 1, 0, 1), point(bare, 1, 0, 1), var[v].kind == CC_MAP_BST ? 0.8 : 0.7);
+    if (var[v].scheme == CC_SMR_NONE) {
+      printf(" %13s %13s\n", "(ref)", "(ref)");
+      continue;
+    }
+    print_ratio(point(v, 1, 0, 2), point(none, 1, 0, 2), smr_target);
+    print_ratio(point(v, 1, 1, 2), point(none, 1, 1, 2), smr_target);
+    printf("\n");
+  }
 }
 
 /* ------------------------------------------------------------------ main */
@@ -228,38 +327,44 @@ int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
   add_variants();
-  static const int all_threads[] = {1, 2, 4, 8, 16}, quick_threads[] = {1, 2, 8};
-  const int *threads = o.quick ? quick_threads : all_threads;
-  int nthreads = o.quick ? 3 : 5;
-  double secs = o.quick ? 0.02 : 0.2;
-  static const uint64_t ranges[] = {1000, 1000000};
+  threads = o.quick ? quick_threads : all_threads;
+  nthreads = o.quick ? 3 : 5;
+  /* per key range: timed and warm-up seconds of one repetition */
+  const double secs[2] = {o.quick ? 0.02 : 0.2, o.quick ? 0.04 : 0.3};
+  const double warm[2] = {o.quick ? 0.01 : 0.05, o.quick ? 0.02 : 0.1};
   FILE *csv = bench_csv_open(o.csv, "workload,range,threads,variant,mops_median,ratio_to_best_baseline");
 
-  printf("bench/map: %d CPUs, %d interleaved repetitions of %.2f s, median Mops/s\n", bench_ncpu(),
-         o.reps, secs);
-  enum { MAXPT = 2 * 2 * 5 };
-  double med[MAXPT][MAXVAR], best_base[MAXPT];
+  printf("bench/map: %d CPUs, %d interleaved repetitions of %.2f s (1k keys) / %.2f s (1M keys), "
+         "each after a warm-up; median Mops/s\n",
+         bench_ncpu(), o.reps, secs[0], secs[1]);
+  double best_base[MAXPT];
   int npt = 0;
   double *res = calloc((size_t)MAXVAR * (size_t)o.reps, sizeof *res);
   for (int ri = 0; ri < 2; ri++) {
+    if (!make_prefill(ranges[ri])) {
+      fprintf(stderr, "bench/map: out of memory\n");
+      return 1;
+    }
     for (int v = 0; v < nvar; v++) v_build(&var[v], ranges[ri]);
     for (int wi = 0; wi < 2; wi++) {
       printf("\n%s, %llu keys\n%7s", workloads[wi].name, (unsigned long long)ranges[ri], "threads");
       for (int v = 0; v < nvar; v++) printf(" %16s", var[v].name);
       printf("\n");
       for (int ti = 0; ti < nthreads; ti++) {
-        run_t r = {.w = &workloads[wi], .range = ranges[ri], .threads = threads[ti], .secs = secs};
+        run_t r = {.w = &workloads[wi], .range = ranges[ri], .threads = threads[ti],
+                   .secs = secs[ri], .warm = warm[ri]};
         bench_interleave(nvar, o.reps, run_variant, &r, res);
         best_base[npt] = 0;
         printf("%7d", threads[ti]);
         for (int v = 0; v < nvar; v++) {
           med[npt][v] = bench_median(res + v * o.reps, (size_t)o.reps);
           if (var[v].baseline && med[npt][v] > best_base[npt]) best_base[npt] = med[npt][v];
-          printf(" %16.3f", med[npt][v]);
+          if (med[npt][v] > 0) printf(" %16.3f", med[npt][v]);
+          else printf(" %16s", "-");
         }
         printf("\n");
         for (int v = 0; v < nvar; v++)
-          if (csv)
+          if (csv && med[npt][v] > 0)
             fprintf(csv, "%s,%llu,%d,%s,%.4f,%.4f\n", workloads[wi].name, (unsigned long long)ranges[ri],
                     threads[ti], var[v].name, med[npt][v], med[npt][v] / best_base[npt]);
         npt++;
@@ -268,6 +373,7 @@ int main(int argc, char **argv) {
     for (int v = 0; v < nvar; v++) v_destroy(&var[v]);
   }
   free(res);
+  free(prefill_keys);
   if (csv) fclose(csv);
   if (o.svg && o.csv) {
     char script[2048];
@@ -282,10 +388,10 @@ int main(int argc, char **argv) {
     if (!bench_plot_svg(o.svg, script)) printf("(no SVG: gnuplot missing or failed)\n");
   }
 
-  printf("\nratio to the best baseline (median Mops/s of the variant / best of rwlock+tsearch, "
-         "mutex+skiplist)\n%-16s %-8s %7s", "workload", "keys", "threads");
+  printf("\nratio to the best locked baseline (median Mops/s of the variant / best of "
+         "rwlock+tsearch, mutex+skiplist)\n%-16s %-8s %7s", "workload", "keys", "threads");
   for (int v = 0; v < nvar; v++)
-    if (!var[v].baseline) printf(" %16s", var[v].name);
+    if (var[v].impl == IMPL_CCOLL) printf(" %16s", var[v].name);
   printf("\n");
   npt = 0;
   for (int ri = 0; ri < 2; ri++)
@@ -293,8 +399,9 @@ int main(int argc, char **argv) {
       for (int ti = 0; ti < nthreads; ti++, npt++) {
         printf("%-16s %-8llu %7d", workloads[wi].name, (unsigned long long)ranges[ri], threads[ti]);
         for (int v = 0; v < nvar; v++)
-          if (!var[v].baseline) printf(" %15.2fx", med[npt][v] / best_base[npt]);
+          if (var[v].impl == IMPL_CCOLL) printf(" %15.2fx", med[npt][v] / best_base[npt]);
         printf("\n");
       }
+  print_targets();
   return 0;
 }

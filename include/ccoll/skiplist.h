@@ -5,8 +5,8 @@
 
 #include "export.h"
 
-/* Tallest tower. Levels are drawn with p = 1/4, so 24 levels keep searches
- * O(log n) up to about 4^24 (2.8e14) keys; taller towers are never built. */
-#define CC_SKIPLIST_MAX_LEVEL 24
+/* Tallest tower. Levels are drawn with p = 1/2, so 32 levels keep searches
+ * O(log n) up to about 2^32 keys; taller towers are never built. */
+#define CC_SKIPLIST_MAX_LEVEL 32
 
 #endif /* CCOLL_SKIPLIST_H */

@@ -79,8 +79,10 @@
  * ------------------------------------------------------------------ reclamation
  * A linked node has two references: its inserter's (dropped when it has
  * finished linking the upper levels) and its deleter's (the thread whose CAS
- * made the word terminal, dropped after a search that unlinks the node at
- * every level). Whoever drops the last one retires the node, together with
+ * made the word terminal, dropped once the node is unlinked at every level:
+ * by CASes along the path of the deleter's own search when every link on
+ * it still holds, else by an unlinking search). Whoever drops the last one
+ * retires the node, together with
  * its value cell's block and pop descriptor when those are separate. When
  * the inserter finishes last, it sees the deletion and runs the unlinking
  * search itself, so a level linked late is never left behind.
@@ -112,19 +114,19 @@ static inline bool SLF(unlink)(cc__smr_thr_t *t, sl_node_t *pred, unsigned i, sl
   CC__SMR(S, protect)(t, 2, succ);
   CC__SMR(S, write_phase)(t);
   uintptr_t exp = (uintptr_t)curr;
-  return cc_atomic_cas_strong_acq_rel(&pred->next[i], &exp, (uintptr_t)succ);
+  return cc_atomic_cas_strong_acq_rel(sl_next(pred, i), &exp, (uintptr_t)succ);
 }
 
 /* Marks every level of n, top down (n protected, write phase). */
 static inline void SLF(mark_all)(sl_node_t *n) {
-  for (unsigned i = n->height; i-- > 0;) cc_atomic_fetch_or_acq_rel(&n->next[i], SL_MARK);
+  for (unsigned i = n->height; i-- > 0;) cc_atomic_fetch_or_acq_rel(sl_next(n, i), SL_MARK);
 }
 
 /* The RDCSS completion: takes n for the pop of d when n is first at level
  * 0, else gives it back its cell. seq_cst: the head read must not move
  * before the read that found d installed, nor the CAS before the head read. */
 static inline void SLF(resolve)(sl_impl_t *im, sl_node_t *n, sl_desc_t *d, sl_cell_t *c) {
-  uintptr_t first = cc_atomic_load_seq_cst(&im->head->next[0]);
+  uintptr_t first = cc_atomic_load_seq_cst(sl_next(im->head, 0));
   uintptr_t want = sl_ptr(first) == n ? ((uintptr_t)d | SL_DESC | SL_DEAD) : (uintptr_t)c;
   uintptr_t exp = (uintptr_t)d | SL_DESC;
   cc_atomic_cas_strong_seq_cst(sl_val(n), &exp, want);
@@ -153,11 +155,18 @@ static int SLF(help)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, uintptr_t v) {
 /* At every level i: preds[i] is the last node with key < k (<= k when le),
  * succs[i] its successor. Unlinks marked nodes met on the way. CC_OK, or
  * SL_RETRY after a write when the scheme is restartable. Written once,
- * compiled twice (u64 and bytes keys) so the u64 compare is inline. */
+ * compiled twice (u64 and bytes keys) so the u64 compare is inline.
+ * With `hit` (lookups), the first node met with key k whose value word
+ * reads live ends the search at any level: *hit is its cell, SL_FOUND.
+ * (A live word proves the key present at that read; a dead one proves
+ * nothing above level 0, where an older node of the key may linger
+ * unlinked below, so the search goes on.) */
 static cc_force_inline int SLF(find_as)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
                                         bool le, sl_node_t **preds, sl_node_t **succs,
-                                        bool bytes) {
+                                        sl_cell_t **hit, bool bytes) {
   sl_impl_t *im = m->impl;
+  const cc__mkey_t key = *k; /* a local: kept in registers across the acquire loads */
+  k = &key;
 restart:;
   sl_node_t *pred = im->head;
   unsigned top = cc_atomic_load_relaxed(&im->top);
@@ -166,7 +175,8 @@ restart:;
     succs[i] = NULL;
   }
   for (unsigned i = top; i-- > 0;) {
-    uintptr_t raw = SL_READ(t, &pred->next[i]);
+    const size_t off = sl_next_off(i); /* once per level, not per step */
+    uintptr_t raw = SL_READ(t, sl_next_at(pred, off));
     if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
     sl_node_t *curr = sl_ptr(raw);
     while (curr) {
@@ -177,7 +187,14 @@ restart:;
        * exact matches are always checked, so a dead node met there is
        * unlinked and no search turns on it forever. */
       if (i > 0 && c > 0) break;
-      uintptr_t sraw = SL_READ(t, &curr->next[i]);
+      if (c == 0 && hit) {
+        sl_cell_t *live = sl_live(SL_READ(t, sl_val(curr)));
+        if (live) {
+          *hit = live;
+          return SL_FOUND;
+        }
+      }
+      uintptr_t sraw = SL_READ(t, sl_next_at(curr, off));
       if (cc_unlikely(sraw & SL_MARK)) {
         if (!SLF(unlink)(t, pred, i, curr, sl_ptr(sraw))) {
           if (SL_RESTARTABLE) return SL_RETRY;
@@ -199,18 +216,29 @@ restart:;
 
 static cc_noinline int SLF(find_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
                                      sl_node_t **preds, sl_node_t **succs) {
-  return SLF(find_as)(m, t, k, le, preds, succs, false);
+  return SLF(find_as)(m, t, k, le, preds, succs, NULL, false);
+}
+
+static cc_noinline int SLF(lookup_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
+                                       sl_node_t **preds, sl_node_t **succs, sl_cell_t **hit) {
+  return SLF(find_as)(m, t, k, false, preds, succs, hit, false);
 }
 
 static cc_noinline int SLF(find_bytes)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
-                                       sl_node_t **preds, sl_node_t **succs) {
-  return SLF(find_as)(m, t, k, le, preds, succs, true);
+                                       sl_node_t **preds, sl_node_t **succs, sl_cell_t **hit) {
+  return SLF(find_as)(m, t, k, le, preds, succs, hit, true);
+}
+
+static inline int SLF(lookup)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
+                              sl_node_t **preds, sl_node_t **succs, sl_cell_t **hit) {
+  if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(lookup_u64)(m, t, k, preds, succs, hit);
+  return SLF(find_bytes)(m, t, k, false, preds, succs, hit);
 }
 
 static inline int SLF(find)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
                             sl_node_t **preds, sl_node_t **succs) {
   if (cc_likely(m->key_kind == CC_KEY_U64)) return SLF(find_u64)(m, t, k, le, preds, succs);
-  return SLF(find_bytes)(m, t, k, le, preds, succs);
+  return SLF(find_bytes)(m, t, k, le, preds, succs, NULL);
 }
 
 /* ------------------------------------------------------------------ lifetime */
@@ -225,7 +253,7 @@ static void SLF(retire_node)(cc__smr_thr_t *t, sl_node_t *n) {
   } else {
     c = (sl_cell_t *)(v & ~SL_BITS);
   }
-  if (c->owner != n) CC__SMR(S, retire)(t, c->owner);
+  if (c != &n->cell) CC__SMR(S, retire)(t, sl_cell_owner(c));
   CC__SMR(S, retire)(t, n);
 }
 
@@ -250,7 +278,7 @@ static void SLF(finish)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n) {
 
 static inline void SLF(drop_value)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t *c) {
   if (m->val_free) CC__SMR(S, retire_fn)(t, c->v, m->val_free, m->val_ctx);
-  if (c->owner != n) CC__SMR(S, retire)(t, c->owner);
+  if (c != &n->cell) CC__SMR(S, retire)(t, sl_cell_owner(c));
 }
 
 /* ------------------------------------------------------------------ point operations */
@@ -272,21 +300,21 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
     if (!put) return CC_EXISTS;
     void *old = c->v;
     CC__SMR(S, protect)(t, 0, succ);
-    CC__SMR(S, protect)(t, 1, c->owner);
+    CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
     CC__SMR(S, write_phase)(t);
-    if (!cc_atomic_cas_strong_seq_cst(sl_val(succ), &v, (uintptr_t)sl_inline_cell(n))) return SL_RETRY;
+    if (!cc_atomic_cas_strong_seq_cst(sl_val(succ), &v, (uintptr_t)&n->cell)) return SL_RETRY;
     res->old = old;
     SLF(drop_value)(m, t, succ, c);
     return CC_EXISTS;
   }
-  cc_atomic_store_relaxed(&n->next[0], (uintptr_t)succ); /* n unpublished */
+  cc_atomic_store_relaxed(sl_next(n, 0), (uintptr_t)succ); /* n unpublished */
   CC__SMR(S, protect)(t, 0, preds[0]);
   CC__SMR(S, protect)(t, 1, succ);
   CC__SMR(S, write_phase)(t);
   uintptr_t exp = (uintptr_t)succ;
   /* seq_cst: an insert at the front must be ordered against a pop's head
    * read in resolve (the two meet on head.next[0]). Release publishes n. */
-  if (!cc_atomic_cas_strong_seq_cst(&preds[0]->next[0], &exp, (uintptr_t)n)) return SL_RETRY;
+  if (!cc_atomic_cas_strong_seq_cst(sl_next(preds[0], 0), &exp, (uintptr_t)n)) return SL_RETRY;
   return CC_OK;
 }
 
@@ -301,7 +329,7 @@ static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
     if (r != CC_OK) return r;
   }
   if (cc_atomic_load_acquire(sl_val(n)) & SL_DEAD) return SL_STOP;
-  uintptr_t old = cc_atomic_load_acquire(&n->next[i]);
+  uintptr_t old = cc_atomic_load_acquire(sl_next(n, i));
   if (old & SL_MARK) return SL_STOP;
   sl_node_t *pred = preds[i], *succ = succs[i];
   if (succ == n) return CC_OK;
@@ -309,9 +337,9 @@ static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   CC__SMR(S, protect)(t, 1, succ);
   CC__SMR(S, write_phase)(t);
   /* n.next[i] by CAS: a deleter that marked it first stops the build. */
-  if (!cc_atomic_cas_strong_acq_rel(&n->next[i], &old, (uintptr_t)succ)) return SL_RETRY;
+  if (!cc_atomic_cas_strong_acq_rel(sl_next(n, i), &old, (uintptr_t)succ)) return SL_RETRY;
   uintptr_t exp = (uintptr_t)succ;
-  if (!cc_atomic_cas_strong_acq_rel(&pred->next[i], &exp, (uintptr_t)n)) return SL_RETRY;
+  if (!cc_atomic_cas_strong_acq_rel(sl_next(pred, i), &exp, (uintptr_t)n)) return SL_RETRY;
   return CC_OK;
 }
 
@@ -352,12 +380,10 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
   n->height = h;
   cc_atomic_store_relaxed(&n->refs, 2);
   n->key = m->key_kind == CC_KEY_U64 ? k->u : klen;
-  for (unsigned i = 0; i < h; i++) cc_atomic_store_relaxed(&n->next[i], 0);
-  sl_cell_t *c = sl_inline_cell(n);
-  c->v = val;
-  c->owner = n;
-  cc_atomic_store_relaxed(sl_val(n), (uintptr_t)c);
-  if (klen) memcpy((unsigned char *)(c + 1), k->p, klen);
+  for (unsigned i = 0; i < h; i++) cc_atomic_store_relaxed(sl_next(n, i), 0);
+  n->cell.v = val;
+  cc_atomic_store_relaxed(sl_val(n), (uintptr_t)&n->cell);
+  if (klen) memcpy((unsigned char *)sl_kbytes(n), k->p, klen);
   return n;
 }
 
@@ -389,7 +415,12 @@ static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, vo
 
 static int SLF(get_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void **out) {
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
-  int r = SLF(find)(m, t, k, false, preds, succs);
+  sl_cell_t *hit;
+  int r = SLF(lookup)(m, t, k, preds, succs, &hit);
+  if (r == SL_FOUND) {
+    *out = hit->v; /* at the read of its value word */
+    return CC_OK;
+  }
   if (r != CC_OK) return r;
   sl_node_t *n = succs[0];
   if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
@@ -418,8 +449,8 @@ static int SLF(get)(cc_map_t *m, const cc__mkey_t *k, void **val) {
   return r;
 }
 
-static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, SLF(res_t) *res) {
-  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
+static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, SLF(res_t) *res,
+                           sl_node_t **preds, sl_node_t **succs) {
   int r = SLF(find)(m, t, k, false, preds, succs);
   if (r != CC_OK) return r;
   sl_node_t *n = succs[0];
@@ -432,7 +463,7 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   }
   void *old = c->v;
   CC__SMR(S, protect)(t, 0, n);
-  CC__SMR(S, protect)(t, 1, c->owner);
+  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
   CC__SMR(S, write_phase)(t);
   if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, v | SL_DEAD)) return SL_RETRY;
   res->old = old;
@@ -440,28 +471,45 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   return CC_OK;
 }
 
-/* The deleter's part once n's word is terminal (write phase). */
-static void SLF(deleted)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t *c) {
+/* Unlinks n (marked at every level) through the path of the search that
+ * found it, in this operation: true when n was linked after preds[i] at
+ * every level then and each unlinking CAS succeeded, so n is unreachable
+ * (marked, it is never linked again). Else a search must finish the job.
+ * Not restartable schemes only: the path's nodes must still be protected. */
+static bool SLF(unlink_path)(cc__smr_thr_t *t, sl_node_t *n, sl_node_t **preds, sl_node_t **succs) {
+  for (unsigned i = n->height; i-- > 0;) {
+    if (succs[i] != n) return false;
+    sl_node_t *succ = sl_ptr(cc_atomic_load_acquire(sl_next(n, i)));
+    if (!SLF(unlink)(t, preds[i], i, n, succ)) return false;
+  }
+  return true;
+}
+
+/* The deleter's part once n's word is terminal (write phase). `preds` and
+ * `succs`: the path to n from this operation's search, or NULL. */
+static void SLF(deleted)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t *c,
+                         sl_node_t **preds, sl_node_t **succs) {
   cc__map_count_add(m, -1);
   if (m->val_free) CC__SMR(S, retire_fn)(t, c->v, m->val_free, m->val_ctx);
   SLF(mark_all)(n);
-  SLF(finish)(m, t, n);
+  if (!SL_RESTARTABLE && preds && SLF(unlink_path)(t, n, preds, succs)) SLF(unref)(t, n);
+  else SLF(finish)(m, t, n);
 }
 
 static int SLF(remove)(cc_map_t *m, const cc__mkey_t *k, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   SLF(res_t) res = {0};
+  sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
   int r;
   CC__SMR(S, begin)(t);
   do {
     CC__SMR_READ_PHASE(S, t);
-    r = SLF(remove_try)(m, t, k, &res);
+    r = SLF(remove_try)(m, t, k, &res, preds, succs);
   } while (r == SL_RETRY);
-  if (r == CC_OK) {
-    sl_node_t *n = res.n;
-    SLF(deleted)(m, t, n, (sl_cell_t *)(cc_atomic_load_acquire(sl_val(n)) & ~SL_BITS));
-  }
+  if (r == CC_OK)
+    SLF(deleted)(m, t, res.n, (sl_cell_t *)(cc_atomic_load_acquire(sl_val(res.n)) & ~SL_BITS), preds,
+                 succs);
   CC__SMR(S, end)(t);
   if (r == CC_OK && val) *val = res.old;
   return r;
@@ -482,7 +530,7 @@ static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, 
   }
   if (c->v != expected) return CC_CHANGED;
   CC__SMR(S, protect)(t, 0, n);
-  CC__SMR(S, protect)(t, 1, c->owner);
+  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
   CC__SMR(S, write_phase)(t);
   if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, (uintptr_t)&nb->cell)) return SL_RETRY;
   SLF(drop_value)(m, t, n, c);
@@ -495,7 +543,6 @@ static int SLF(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void *
   sl_cellblk_t *nb = CC__SMR(S, alloc)(t, sizeof *nb);
   if (!nb) return CC_ENOMEM;
   nb->cell.v = desired;
-  nb->cell.owner = nb;
   int r;
   CC__SMR(S, begin)(t);
   do {
@@ -527,7 +574,7 @@ static int SLF(nav_try)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, cc__nav_t d
   if (!n) return CC_NOT_FOUND; /* at the read that showed pred -> succ */
   uintptr_t v1 = SL_READ(t, sl_val(n));
   if (!sl_live(v1)) return SLF(help)(m, t, n, v1);
-  if (SL_READ(t, &pred->next[0]) != (uintptr_t)succ) return SL_RETRY;
+  if (SL_READ(t, sl_next(pred, 0)) != (uintptr_t)succ) return SL_RETRY;
   if (SL_READ(t, sl_val(n)) != v1) return SL_RETRY;
   out->key = n->key;
   out->val = sl_live(v1)->v;
@@ -568,9 +615,9 @@ typedef struct {
 static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res_t) *res) {
   sl_impl_t *im = m->impl;
   sl_node_t *head = im->head;
-  sl_node_t *n = sl_ptr(SL_READ(t, &head->next[0]));
+  sl_node_t *n = sl_ptr(SL_READ(t, sl_next(head, 0)));
   if (!n) return CC_EMPTY; /* at this read */
-  uintptr_t sraw = SL_READ(t, &n->next[0]);
+  uintptr_t sraw = SL_READ(t, sl_next(n, 0));
   if (sraw & SL_MARK) {
     SLF(unlink)(t, head, 0, n, sl_ptr(sraw));
     return SL_RETRY;
@@ -580,7 +627,7 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   if (!c) return SLF(help)(m, t, n, v);
   if (!d) return SL_NEED_DESC;
   CC__SMR(S, protect)(t, 0, n);
-  CC__SMR(S, protect)(t, 1, c->owner);
+  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
   CC__SMR(S, write_phase)(t);
   d->n = n;
   d->c = c;
@@ -646,7 +693,7 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
     if (r == CC_OK) {
       k = res.n->key;
       v = res.c->v;
-      SLF(deleted)(m, t, res.n, res.c); /* d now belongs to the popped node */
+      SLF(deleted)(m, t, res.n, res.c, NULL, NULL); /* d now belongs to the popped node */
     }
     CC__SMR(S, end)(t);
     if (r == SL_NEED_DESC) {
@@ -685,7 +732,7 @@ static int SLF(range_step)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *lo,
   }
   for (;;) {
     if (from) {
-      uintptr_t sraw = SL_READ(t, &from->next[0]);
+      uintptr_t sraw = SL_READ(t, sl_next(from, 0));
       if (!(sraw & SL_MARK)) {
         curr = sl_ptr(sraw);
       } else {
@@ -730,7 +777,7 @@ static int SLF(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
      * so the cursor stays protected until it is replaced. */
     unsigned p = cur.pair == 4 ? 6 : 4;
     CC__SMR(S, protect)(t, p, cur.n);
-    CC__SMR(S, protect)(t, p + 1, cur.c->owner);
+    CC__SMR(S, protect)(t, p + 1, sl_cell_owner(cur.c));
     CC__SMR(S, write_phase)(t);
     cur.last = cur.n;
     cur.pair = p;
@@ -761,7 +808,7 @@ static int SLF(init)(cc_map_t *m) {
   cc_atomic_store_relaxed(&head->refs, 1);
   head->key = 0;
   cc_atomic_store_relaxed(sl_val(head), 0);
-  for (unsigned i = 0; i < SL_MAXL; i++) cc_atomic_store_relaxed(&head->next[i], 0);
+  for (unsigned i = 0; i < SL_MAXL; i++) cc_atomic_store_relaxed(sl_next(head, i), 0);
   im->head = head;
   cc_atomic_store_relaxed(&im->top, 1);
   m->impl = im;
@@ -783,9 +830,9 @@ static void SLF(destroy)(cc_map_t *m) {
   if (!im) return;
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return; /* cannot register this thread: leak rather than crash */
-  sl_node_t *n = sl_ptr(cc_atomic_load_acquire(&im->head->next[0]));
+  sl_node_t *n = sl_ptr(cc_atomic_load_acquire(sl_next(im->head, 0)));
   while (n) {
-    sl_node_t *next = sl_ptr(cc_atomic_load_relaxed(&n->next[0]));
+    sl_node_t *next = sl_ptr(cc_atomic_load_relaxed(sl_next(n, 0)));
     uintptr_t v = cc_atomic_load_relaxed(sl_val(n));
     sl_cell_t *c;
     if (v & SL_DESC) {
@@ -796,7 +843,7 @@ static void SLF(destroy)(cc_map_t *m) {
       c = (sl_cell_t *)(v & ~SL_BITS);
     }
     if (!(v & SL_DEAD) && m->val_free) m->val_free(c->v, m->val_ctx);
-    if (c->owner != n) CC__SMR(S, dealloc)(t, c->owner);
+    if (c != &n->cell) CC__SMR(S, dealloc)(t, sl_cell_owner(c));
     CC__SMR(S, dealloc)(t, n);
     n = next;
   }
