@@ -238,3 +238,62 @@ Test(fault, every_third_allocation_fails) {
   cr_expect_eq(s.alloc_count, 21);
   cr_expect_eq(s.free_count, 21);
 }
+
+/* ------------------------------------------------------------ per-thread gates */
+
+/* cc_alloc_node and cc_free pass a per-thread gate re-armed for at most
+ * CC__ALLOC_GATE_SPAN operations: the changing thread sees a mode change
+ * at once, another thread within that many operations of each kind. */
+Test(gate, own_mode_change_takes_effect_at_once) {
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(64), 64); /* gates armed in plain mode */
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  cc_free(cc_alloc_node(64), 64);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 1);
+  cr_expect_eq(s.free_count, 1);
+  cc_alloc_stats_enable(false);
+  cc_free(cc_alloc_node(64), 64);
+  s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, 1, "off at once too");
+  cr_expect_eq(s.free_count, 1);
+}
+
+enum { GATE_AFTER = 100 };
+static pthread_barrier_t gate_phase;
+
+static void *gated_worker(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(64), 64); /* arms the gates */
+  pthread_barrier_wait(&gate_phase); /* the main thread changes the mode */
+  pthread_barrier_wait(&gate_phase);
+  for (int i = 0; i < CC__ALLOC_GATE_SPAN + GATE_AFTER; i++) cc_free(cc_alloc_node(64), 64);
+  return NULL;
+}
+
+static void check_other_thread_within_span(void) {
+  pthread_t t;
+  pthread_barrier_init(&gate_phase, NULL, 2);
+  pthread_create(&t, NULL, gated_worker, NULL);
+  pthread_barrier_wait(&gate_phase);
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  pthread_barrier_wait(&gate_phase);
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&gate_phase);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  /* past the span every operation is counted; before it, some may not be */
+  cr_expect_geq(s.alloc_count, GATE_AFTER);
+  cr_expect_leq(s.alloc_count, CC__ALLOC_GATE_SPAN + GATE_AFTER);
+  cr_expect_geq(s.free_count, GATE_AFTER);
+  cr_expect_leq(s.free_count, CC__ALLOC_GATE_SPAN + GATE_AFTER);
+}
+
+Test(gate, other_thread_sees_statistics_within_a_span_mimalloc) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  check_other_thread_within_span();
+}
+Test(gate, other_thread_sees_statistics_within_a_span_libc) {
+  use_backend(CC_ALLOC_LIBC);
+  check_other_thread_within_span();
+}

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc/alloc_internal.h"
 #include "alloc/profiler_internal.h"
 #include "alloc/track_internal.h"
 #include "ccoll.h"
@@ -715,6 +716,51 @@ Test(profiler, counting_profiler_without_block_memory) {
   cc_free_unsized(keep); /* unsized: counted with the usable size */
   s = cc_profiler_snapshot(p);
   cr_expect_eq(s->frees, 1001 + ITEMS);
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
+/* ------------------------------------------------------------ per-thread gates */
+
+Test(profiler, rate_one_is_exact_after_sampling_nodes_on_this_thread) {
+  cc_profiler_t *p = start_profiler(0.001, false, false);
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8); /* gates hold part of a long countdown */
+  cc_profiler_free(p);
+  p = start_profiler(1.0, false, false);
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_eq(s->allocs, 10, "the starting thread's gates expire at the start");
+  cr_expect_eq(s->frees, 10);
+  cc_profile_free(s);
+  cc_profiler_free(p);
+}
+
+enum { GATED_AFTER = 100 };
+static pthread_barrier_t gated_phase;
+
+static void *gated_thread(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(32), 32); /* gates armed, no profiler */
+  pthread_barrier_wait(&gated_phase);
+  pthread_barrier_wait(&gated_phase);
+  for (int i = 0; i < CC__ALLOC_GATE_SPAN + GATED_AFTER; i++) cc_free(cc_alloc_node(32), 32);
+  return NULL;
+}
+
+Test(profiler, running_thread_is_profiled_within_a_gate_span) {
+  pthread_t t;
+  pthread_barrier_init(&gated_phase, NULL, 2);
+  pthread_create(&t, NULL, gated_thread, NULL);
+  pthread_barrier_wait(&gated_phase);
+  cc_profiler_t *p = start_profiler(1.0, false, false);
+  pthread_barrier_wait(&gated_phase);
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&gated_phase);
+  cc_profile_t *s = cc_profiler_snapshot(p);
+  cr_expect_geq(s->allocs, GATED_AFTER, "every allocation past the gate span counted");
+  cr_expect_leq(s->allocs, CC__ALLOC_GATE_SPAN + GATED_AFTER);
+  cr_expect_geq(s->frees, GATED_AFTER);
+  cr_expect_leq(s->frees, CC__ALLOC_GATE_SPAN + GATED_AFTER);
   cc_profile_free(s);
   cc_profiler_free(p);
 }

@@ -1,9 +1,11 @@
 /* The allocation glue: backend choice, fast paths, per-thread statistics.
  *
- * The hot path is one relaxed load of `alloc_mode` and one compare: when the
- * backend is mimalloc and neither statistics, tracking nor fault injection is
- * on, cc_alloc_node is mi_malloc_aligned and cc_free is mi_free. Everything
- * else lives in the out-of-line slow paths. */
+ * The hot path of cc_alloc_node and cc_free is a per-thread gate (a TLS
+ * countdown, see CC__ALLOC_GATE_SPAN); the other entry points, and those
+ * two when their gate expires, load `alloc_mode` and compare: when the
+ * backend is mimalloc and neither statistics, tracking nor fault injection
+ * is on, cc_alloc_node is mimalloc's small-object route and cc_free is
+ * mi_free. Everything else lives in the out-of-line slow paths. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -219,6 +221,31 @@ static unsigned compute_mode(void) {
   return m;
 }
 
+/* The gates (see CC__ALLOC_GATE_SPAN): a gate counts the operations left
+ * on the plain path before the next look at the mode word, minus one, like
+ * the profiler's countdowns. Owner-only words; other threads never write
+ * them (an unlocked decrement would lose their store), which is why a mode
+ * change reaches other threads only at their next expiry. */
+static inline void gates_expire(void) {
+  cc__prof_tls.gate = 0;
+  cc__prof_tls.free_gate = 0;
+}
+
+/* Plain mimalloc: the next CC__ALLOC_GATE_SPAN - 1 operations pass. */
+static inline void gate_arm_plain(int64_t *gate) { *gate = CC__ALLOC_GATE_SPAN - 1; }
+
+/* Sampling: the gate takes at most a span's worth of the operations the
+ * sampling countdown has left before its sampled one; the expiry that
+ * follows decrements the countdown, so the sampled operation is the same
+ * one the countdown alone would pick. */
+static inline void gate_arm_sampling(int64_t *gate, int64_t *countdown) {
+  int64_t c = *countdown;
+  int64_t g = c < CC__ALLOC_GATE_SPAN - 1 ? c : CC__ALLOC_GATE_SPAN - 1;
+  if (g < 0) g = 0;
+  *gate = g;
+  *countdown = c - g;
+}
+
 static cc_noinline unsigned mode_resolve(void) {
   /* Before the mode is first READY: CCOLL_PROFILE starts its profiler,
    * which only raises `profiling` (no resolve of its own yet). */
@@ -227,6 +254,7 @@ static cc_noinline unsigned mode_resolve(void) {
   unsigned m = compute_mode();
   cc_atomic_store_relaxed(&alloc_mode, m);
   pthread_mutex_unlock(&mode_lock);
+  gates_expire(); /* this thread sees its own change at its next operation */
   return m;
 }
 
@@ -422,8 +450,8 @@ static cc_noinline void *node_alloc_other(unsigned m, size_t rounded, size_t siz
   if (rounded == 0) return NULL;
   if (m == MODE_FAST) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
   if (m == MODE_FAST_SAMPLE) {
-    /* small nodes come here with the countdown expired, large ones not */
-    if (rounded > NODE_SMALL_MAX && !cc__countdown_expired(&cc__prof_tls.countdown)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
+    /* only large nodes come here (small ones go through the gate) */
+    if (!cc__countdown_expired(&cc__prof_tls.countdown)) return mi_malloc_aligned(rounded, CC_CACHE_LINE);
     return cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE);
   }
   if (m == MODE_FAST_TALLY) return cc__prof_tally_alloc(rounded, size, CC_CACHE_LINE);
@@ -432,15 +460,35 @@ static cc_noinline void *node_alloc_other(unsigned m, size_t rounded, size_t siz
   return alloc_slow(rounded, size, CC_CACHE_LINE, false);
 }
 
-/* The fast paths: one load of the mode word and a compare; with the
- * sampling profiler a TLS countdown too; with statistics an out-of-line
- * call. */
+/* A small node whose gate expired in sampling mode: this operation
+ * decrements the sampling countdown, then the gate is re-armed from it. */
+static cc_noinline void *node_gate_sampling(size_t rounded, size_t size) {
+  void *p = cc__countdown_expired(&cc__prof_tls.countdown)
+                ? cc__prof_sampled_alloc(rounded, size, CC_CACHE_LINE)
+                : cc__mi_node_small(rounded);
+  gate_arm_sampling(&cc__prof_tls.gate, &cc__prof_tls.countdown);
+  return p;
+}
+
+/* The fast path is the gate: a TLS decrement and a sign test, the same in
+ * plain mode and while the sampling profiler skips. At its expiry, the
+ * mode word; with statistics an out-of-line call. */
+static cc_noinline void *node_gated_out(size_t rounded, size_t size);
+
 void *cc_alloc_node(size_t size) {
   size_t rounded = cc__node_round(size);
+  if (cc_likely(rounded - 1 < NODE_SMALL_MAX) && cc_likely(!cc__countdown_expired(&cc__prof_tls.gate)))
+    return cc__mi_node_small(rounded);
+  return node_gated_out(rounded, size);
+}
+
+/* Out of line, so that the fast path keeps no register across its call. */
+static cc_noinline void *node_gated_out(size_t rounded, size_t size) {
+  /* the raw word: an unresolved mode goes to the slow path, which resolves
+   * it (calling the resolution here would cost a saved register) */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
-    if (cc_likely(m == MODE_FAST)) return cc__mi_node_small(rounded);
-    if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.countdown))) return cc__mi_node_small(rounded);
+    if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
     if (m == MODE_FAST_STATS && cc_likely(t_stats.state == T_LIVE)) {
       /* counted before the call, so that nothing has to live across it;
        * undone on failure */
@@ -448,8 +496,12 @@ void *cc_alloc_node(size_t size) {
       t_stats.pending = size;
       return node_counted(rounded);
     }
+    if (m == MODE_FAST) {
+      gate_arm_plain(&cc__prof_tls.gate);
+      return cc__mi_node_small(rounded);
+    }
+    if (m == MODE_FAST_SAMPLE) return node_gate_sampling(rounded, size);
     if (m == MODE_FAST_STATS) return node_alloc_stats(rounded, size);
-    if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
   }
   return node_alloc_other(m, rounded, size);
 }
@@ -462,24 +514,41 @@ static cc_noinline void free_stats(void *ptr, size_t size) {
 static cc_noinline void free_other(unsigned m, void *ptr, size_t size) {
   if (ptr == NULL) return;
   if (m == MODE_FAST_TALLY) cc__prof_tally_free(ptr, size);
-  else if (m == MODE_FAST_SAMPLE) cc__prof_sampled_free(ptr, size);
   else if (m == MODE_FAST_STATS) free_stats(ptr, size);
   else if (m == MODE_FAST_PROF) free_prof(ptr, size);
   else free_slow(ptr, size);
 }
 
+static cc_noinline void free_gate_sampling(void *ptr, size_t size) {
+  if (cc__countdown_expired(&cc__prof_tls.free_countdown) && ptr != NULL) cc__prof_sampled_free(ptr, size);
+  else mi_free(ptr);
+  gate_arm_sampling(&cc__prof_tls.free_gate, &cc__prof_tls.free_countdown);
+}
+
+static cc_noinline void free_gated_out(void *ptr, size_t size);
+
 void cc_free(void *ptr, size_t size) {
   /* mimalloc finds the size class from the pointer, and mi_free(NULL) is a
-   * no-op: the fast paths need no NULL test; size is for the counters */
-  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (cc_likely(m == MODE_FAST)) { mi_free(ptr); return; }
-  if (m == MODE_FAST_SAMPLE && cc_likely(!cc__countdown_expired(&cc__prof_tls.free_countdown))) { mi_free(ptr); return; }
+   * no-op: the fast paths need no NULL test; size is for the counters. The
+   * gate is armed only in plain and sampling mode, both mimalloc. */
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_gate))) { mi_free(ptr); return; }
+  free_gated_out(ptr, size);
+}
+
+static cc_noinline void free_gated_out(void *ptr, size_t size) {
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode); /* unresolved: free_other resolves */
+  if (m == MODE_FAST_TALLY && cc_likely(ptr != NULL)) { cc__prof_tally_free(ptr, size); return; }
   if (m == MODE_FAST_STATS && cc_likely(ptr != NULL) && cc_likely(t_stats.state == T_LIVE)) {
     stats_add(false, size);
     mi_free(ptr);
     return;
   }
-  if (m == MODE_FAST_TALLY && cc_likely(ptr != NULL)) { cc__prof_tally_free(ptr, size); return; }
+  if (m == MODE_FAST) {
+    gate_arm_plain(&cc__prof_tls.free_gate);
+    mi_free(ptr);
+    return;
+  }
+  if (m == MODE_FAST_SAMPLE) { free_gate_sampling(ptr, size); return; }
   free_other(m, ptr, size);
 }
 

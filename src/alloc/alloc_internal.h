@@ -17,6 +17,15 @@ void cc__alloc_fail_every(uint64_t every);
  * May still return NULL on a real out-of-memory. */
 void *cc__alloc_internal(size_t size, size_t alignment, bool zero);
 
+/* cc_alloc_node and cc_free (small nodes, sized frees) first decrement a
+ * per-thread gate: while it has not expired the operation is plain
+ * mimalloc, with no look at the mode word. A thread re-arms its gates for
+ * at most this many operations, so a mode change (statistics, profiler,
+ * fault injection) made by another thread reaches it within this many
+ * node allocations and this many frees; the changing thread's own gates
+ * expire at once. */
+#define CC__ALLOC_GATE_SPAN 64
+
 /* Usable size of a block from the active backend. */
 size_t cc__alloc_usable_size(const void *p);
 

@@ -87,6 +87,7 @@ void cc__alloc_release(void *ptr, size_t size);
  * cc__prof_rearm() draws the next interval. Without block memory (tally
  * modes), frees are sampled by a countdown of their own. */
 typedef struct {
+  int64_t gate, free_gate; /* alloc.c: the per-thread gates of cc_alloc_node / cc_free */
   int64_t countdown, free_countdown, detail_countdown;
   void *rec;          /* profiler.c: this thread's record */
   int64_t live_published; /* profiler.c: net bytes of this thread's record in live_bytes */
