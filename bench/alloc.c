@@ -79,11 +79,7 @@ static void cross_body(int tid, void *ctx) {
   }
 }
 
-typedef struct {
-  bool cross;
-  int threads;
-  uint64_t pairs;
-} point_t;
+typedef bench_point_t point_t;
 
 /* CPU ns per pair of each run, by variant and repetition (bench_interleave
  * collects the wall figure). */
@@ -175,13 +171,7 @@ int main(int argc, char **argv) {
 
   point_t points[16];
   int npoints = 0;
-  static const int same_threads[] = {1, 2, 4, 8, 16};
-  for (int i = 0; i < 5; i++) {
-    if (o.quick && same_threads[i] > 4) break;
-    /* the same total work past 2 threads: oversubscribed runs stay short */
-    uint64_t per = same_threads[i] <= 2 ? pairs : pairs * 2 / (uint64_t)same_threads[i];
-    points[npoints++] = (point_t){false, same_threads[i], per};
-  }
+  npoints = bench_same_thread_points(points, npoints, o.quick, pairs);
   static const int cross_threads[] = {2, 4, 8};
   for (int i = 0; i < 3; i++) {
     if (o.quick && cross_threads[i] > 4) break;

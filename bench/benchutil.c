@@ -165,3 +165,13 @@ bool bench_plot_svg(const char *svg_path, const char *script) {
   fprintf(g, "set output '%s'\n%s\n", svg_path, script);
   return pclose(g) == 0;
 }
+
+int bench_same_thread_points(bench_point_t *pts, int n, bool quick, uint64_t pairs) {
+  static const int counts[] = {1, 2, 4, 8, 16};
+  for (int i = 0; i < 5; i++) {
+    if (quick && counts[i] > 4) break;
+    uint64_t per = counts[i] <= 2 ? pairs : pairs * 2 / (uint64_t)counts[i];
+    pts[n++] = (bench_point_t){false, counts[i], per};
+  }
+  return n;
+}

@@ -81,4 +81,17 @@ FILE *bench_csv_open(const char *path, const char *header);
  * gnuplot is missing or fails. */
 bool bench_plot_svg(const char *svg_path, const char *script);
 
+/* One measured point of the allocation benchmarks: same-thread pairs, or
+ * a producer/consumer split; `pairs` per thread. */
+typedef struct {
+  bool cross;
+  int threads;
+  uint64_t pairs;
+} bench_point_t;
+
+/* Appends the same-thread points (1, 2, 4, 8, 16 threads; up to 4 with
+ * --quick), with the same total work past 2 threads so oversubscribed runs
+ * stay short. Returns the new count. */
+int bench_same_thread_points(bench_point_t *pts, int n, bool quick, uint64_t pairs);
+
 #endif /* CCOLL_BENCHUTIL_H */

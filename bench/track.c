@@ -85,11 +85,7 @@ static void cross_body(int tid, void *ctx) {
   }
 }
 
-typedef struct {
-  bool cross;
-  int threads;
-  uint64_t pairs;
-} point_t;
+typedef bench_point_t point_t;
 
 static cc_profiler_t *profiler_for(int v) {
   if (v < V_P1) return NULL;
@@ -151,13 +147,7 @@ int main(int argc, char **argv) {
 
   point_t points[16];
   int npoints = 0;
-  static const int same_threads[] = {1, 2, 4, 8, 16};
-  for (int i = 0; i < 5; i++) {
-    if (o.quick && same_threads[i] > 4) break;
-    /* the same total work at every thread count: oversubscribed runs stay short */
-    uint64_t per = same_threads[i] <= 2 ? pairs : pairs * 2 / (uint64_t)same_threads[i];
-    points[npoints++] = (point_t){false, same_threads[i], per};
-  }
+  npoints = bench_same_thread_points(points, npoints, o.quick, pairs);
   points[npoints++] = (point_t){true, 2, pairs / 2};
   if (!o.quick) points[npoints++] = (point_t){true, 4, pairs / 4};
 
