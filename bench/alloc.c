@@ -27,12 +27,6 @@ enum { V_RAW, V_SMALL, V_CC, V_CC_STATS, NVAR };
 static const char *const var_name[NVAR] = {"raw mi_malloc_aligned", "raw mi_malloc_small", "cc_alloc_node",
                                            "cc_alloc_node+stats"};
 
-typedef struct {
-  int variant;
-  int threads;
-  uint64_t pairs; /* per thread (same) or per producer (cross) */
-} run_t;
-
 static inline void *node_alloc(int v) {
   switch (v) {
   case V_RAW: return mi_malloc_aligned(NODE, NODE);
@@ -45,74 +39,18 @@ static inline void node_free(int v, void *p) {
   else cc_free(p, NODE);
 }
 
-/* Same thread: allocate a batch, touch it, free it: the node churn of a
- * container whose nodes live briefly. */
-static void same_thread_body(int tid, void *ctx) {
-  (void)tid;
-  const run_t *r = ctx;
-  void *batch[BATCH];
-  for (uint64_t done = 0; done < r->pairs; done += BATCH) {
-    for (int i = 0; i < BATCH; i++) {
-      batch[i] = node_alloc(r->variant);
-      *(volatile char *)batch[i] = 1;
-    }
-    for (int i = 0; i < BATCH; i++) node_free(r->variant, batch[i]);
-  }
-}
-
-/* Cross thread: thread 2k allocates into ring k, thread 2k+1 frees from it. */
-static bench_ring_t *rings;
-
-static void cross_body(int tid, void *ctx) {
-  const run_t *r = ctx;
-  bench_ring_t *q = &rings[tid / 2];
-  if (tid % 2 == 0) {
-    for (uint64_t t = 0; t < r->pairs; t++) {
-      void *p = node_alloc(r->variant);
-      bench_ring_put(q, t, p);
-    }
-  } else {
-    for (uint64_t h = 0; h < r->pairs; h++) {
-      void *p = bench_ring_get(q, h);
-      node_free(r->variant, p);
-    }
-  }
-}
+#include "pair_bodies.h"
 
 typedef bench_point_t point_t;
-
-/* CPU ns per pair of each run, by variant and repetition (bench_interleave
- * collects the wall figure). */
-static double *cpu_res;
-static int cpu_reps, cpu_next[NVAR];
 
 /* Nanoseconds per alloc+free pair, per allocating thread: wall time
  * returned, CPU time recorded. */
 static double run_variant(int v, void *ctx) {
   const point_t *pt = ctx;
   cc_alloc_stats_enable(v == V_CC_STATS);
-  run_t r = {v, pt->threads, pt->pairs};
-  double secs;
-  if (pt->cross) {
-    int pairs = pt->threads / 2;
-    for (int i = 0; i < pairs; i++) {
-      cc_atomic_store_relaxed(&rings[i].head, 0);
-      cc_atomic_store_relaxed(&rings[i].tail, 0);
-    }
-    secs = bench_threads(pt->threads, cross_body, &r);
-  } else {
-    secs = bench_threads(pt->threads, same_thread_body, &r);
-  }
+  double ns = pair_run(pt, v);
   cc_alloc_stats_enable(false);
-  int allocating = pt->cross ? pt->threads / 2 : pt->threads;
-  cpu_res[v * cpu_reps + cpu_next[v]++] = bench_last_cpu() * 1e9 / (double)pt->pairs / allocating;
-  return secs * 1e9 / (double)pt->pairs;
-}
-
-static bool reps_given(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--reps") == 0) return true;
-  return false;
+  return ns;
 }
 
 /* --loop WHAT [PAIRS]: one variant alone on this thread, no output, for
@@ -143,7 +81,7 @@ static int loop_only(int argc, char **argv) {
     if ((prof = cc_profiler_new(&po)) == NULL || cc_profiler_start(prof) != CC_OK) return 1;
   }
   cc_alloc_stats_enable(k == 3);
-  run_t r = {k == 0 ? V_RAW : k == 1 ? V_SMALL : k == 3 ? V_CC_STATS : V_CC, 1, n};
+  run_t r = {k == 0 ? V_RAW : k == 1 ? V_SMALL : k == 3 ? V_CC_STATS : V_CC, n};
   same_thread_body(0, &r);
   cc_profiler_free(prof);
   return 0;
@@ -158,11 +96,10 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--loop") == 0) return loop_only(argc, argv);
   /* many short repetitions beat a few long ones on a shared machine:
    * the median drops the runs another process disturbed */
-  if (!reps_given(argc, argv)) o.reps = o.quick ? 7 : 15;
+  if (!bench_reps_given(argc, argv)) o.reps = o.quick ? 7 : 15;
   uint64_t pairs = o.quick ? 1000000 : 4000000;
   uint64_t cross_pairs = o.quick ? 200000 : 1000000;
-  rings = aligned_alloc(64, sizeof(bench_ring_t) * 8);
-  memset(rings, 0, sizeof(bench_ring_t) * 8);
+  pair_rings_new();
   FILE *csv = bench_csv_open(o.csv, "mode,threads,variant,median_ns_per_pair,ratio_to_raw,median_cpu_ns_per_pair,cpu_ratio_to_raw");
 
   /* warm both heaps and resolve the backend before measuring */

@@ -175,3 +175,9 @@ int bench_same_thread_points(bench_point_t *pts, int n, bool quick, uint64_t pai
   }
   return n;
 }
+
+bool bench_reps_given(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--reps") == 0) return true;
+  return false;
+}

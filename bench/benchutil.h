@@ -81,6 +81,10 @@ FILE *bench_csv_open(const char *path, const char *header);
  * gnuplot is missing or fails. */
 bool bench_plot_svg(const char *svg_path, const char *script);
 
+/* Whether --reps was on the command line (a program may pick its own
+ * default otherwise). */
+bool bench_reps_given(int argc, char **argv);
+
 /* One measured point of the allocation benchmarks: same-thread pairs, or
  * a producer/consumer split; `pairs` per thread. */
 typedef struct {

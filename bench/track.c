@@ -38,11 +38,6 @@ static const char *const var_name[NVAR] = {"untracked", "registry", "profile 1.0
 
 static cc_registry_t *reg;
 
-typedef struct {
-  int variant;
-  uint64_t pairs; /* per thread (same) or per producer (cross) */
-} run_t;
-
 static inline void *node_alloc(int v) {
   void *p = cc_alloc_node(NODE);
   if (v == V_REG && cc_registry_register_ptr(reg, p, NODE, CC_REG_CCOLL, NULL) != CC_OK) abort();
@@ -54,38 +49,10 @@ static inline void node_free(int v, void *p) {
   else cc_free(p, NODE);
 }
 
-static void same_thread_body(int tid, void *ctx) {
-  (void)tid;
-  const run_t *r = ctx;
-  void *batch[BATCH];
-  for (uint64_t done = 0; done < r->pairs; done += BATCH) {
-    for (int i = 0; i < BATCH; i++) {
-      batch[i] = node_alloc(r->variant);
-      *(volatile char *)batch[i] = 1;
-    }
-    for (int i = 0; i < BATCH; i++) node_free(r->variant, batch[i]);
-  }
-}
-
-static bench_ring_t *rings;
-
-static void cross_body(int tid, void *ctx) {
-  const run_t *r = ctx;
-  bench_ring_t *q = &rings[tid / 2];
-  if (tid % 2 == 0) {
-    for (uint64_t t = 0; t < r->pairs; t++) {
-      void *p = node_alloc(r->variant);
-      bench_ring_put(q, t, p);
-    }
-  } else {
-    for (uint64_t h = 0; h < r->pairs; h++) {
-      void *p = bench_ring_get(q, h);
-      node_free(r->variant, p);
-    }
-  }
-}
+#include "pair_bodies.h"
 
 typedef bench_point_t point_t;
+
 
 static cc_profiler_t *profiler_for(int v) {
   if (v < V_P1) return NULL;
@@ -97,37 +64,13 @@ static cc_profiler_t *profiler_for(int v) {
   return p;
 }
 
-/* CPU ns per pair of each run, in run order per variant (bench_interleave
- * returns one figure per run: the wall time). */
-static double *cpu_res;
-static int cpu_reps, cpu_next[NVAR];
-
 /* Nanoseconds per alloc+free pair, per allocating thread. */
 static double run_variant(int v, void *ctx) {
   const point_t *pt = ctx;
   cc_profiler_t *prof = profiler_for(v);
-  run_t r = {v, pt->pairs};
-  double secs;
-  if (pt->cross) {
-    for (int i = 0; i < pt->threads / 2; i++) {
-      cc_atomic_store_relaxed(&rings[i].head, 0);
-      cc_atomic_store_relaxed(&rings[i].tail, 0);
-    }
-    secs = bench_threads(pt->threads, cross_body, &r);
-  } else {
-    secs = bench_threads(pt->threads, same_thread_body, &r);
-  }
-  double cpu = bench_last_cpu();
-  int allocating = pt->cross ? pt->threads / 2 : pt->threads;
-  cpu_res[v * cpu_reps + cpu_next[v]++] = cpu * 1e9 / (double)pt->pairs / allocating;
+  double ns = pair_run(pt, v);
   cc_profiler_free(prof);
-  return secs * 1e9 / (double)pt->pairs;
-}
-
-static bool reps_given(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--reps") == 0) return true;
-  return false;
+  return ns;
 }
 
 static const char *verdict(double ratio, double target) { return ratio <= target ? "ok  " : "OVER"; }
@@ -136,10 +79,9 @@ int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
   /* many short repetitions: the median drops the runs another process disturbed */
-  if (!reps_given(argc, argv)) o.reps = o.quick ? 5 : 11;
+  if (!bench_reps_given(argc, argv)) o.reps = o.quick ? 5 : 11;
   uint64_t pairs = o.quick ? 200000 : 1000000;
-  rings = aligned_alloc(64, sizeof(bench_ring_t) * 8);
-  memset(rings, 0, sizeof(bench_ring_t) * 8);
+  pair_rings_new();
   reg = cc_registry_new(0);
   FILE *csv = bench_csv_open(o.csv, "mode,threads,variant,median_ns_per_pair,ratio_to_untracked");
 
