@@ -288,6 +288,34 @@ typedef struct {
   sl_node_t *n;
 } SLF(res_t);
 
+/* Enters the write phase of a CAS on n's value word, which currently
+ * holds cell c: n and the block carrying c are what the CAS and the
+ * retirement that follows touch (DEBRA+ slots). */
+static inline void SLF(value_write_phase)(cc__smr_thr_t *t, sl_node_t *n, sl_cell_t *c) {
+  CC__SMR(S, protect)(t, 0, n);
+  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
+  CC__SMR(S, write_phase)(t);
+}
+
+/* The node holding k and its live cell (*np, *vp: the value word read,
+ * *cp), or why not: CC_NOT_FOUND, a retry status from find, or the outcome
+ * of helping a pending pop_first on it. */
+static int SLF(locate_live)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t **preds,
+                            sl_node_t **succs, sl_node_t **np, uintptr_t *vp, sl_cell_t **cp) {
+  int r = SLF(find)(m, t, k, false, preds, succs);
+  if (r != CC_OK) return r;
+  sl_node_t *n = succs[0];
+  if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
+  uintptr_t v = SL_READ(t, sl_val(n));
+  sl_cell_t *c = sl_live(v);
+  if (!c) {
+    if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
+    return CC_NOT_FOUND;
+  }
+  *np = n, *vp = v, *cp = c;
+  return CC_OK;
+}
+
 static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
                            bool put, SLF(res_t) *res, sl_node_t **preds, sl_node_t **succs) {
   int r = SLF(find)(m, t, k, false, preds, succs);
@@ -299,9 +327,7 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
     if (!c) return SLF(help)(m, t, succ, v);
     if (!put) return CC_EXISTS;
     void *old = c->v;
-    CC__SMR(S, protect)(t, 0, succ);
-    CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
-    CC__SMR(S, write_phase)(t);
+    SLF(value_write_phase)(t, succ, c);
     if (!cc_atomic_cas_strong_seq_cst(sl_val(succ), &v, (uintptr_t)&n->cell)) return SL_RETRY;
     res->old = old;
     SLF(drop_value)(m, t, succ, c);
@@ -451,20 +477,13 @@ static int SLF(get)(cc_map_t *m, const cc__mkey_t *k, void **val) {
 
 static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, SLF(res_t) *res,
                            sl_node_t **preds, sl_node_t **succs) {
-  int r = SLF(find)(m, t, k, false, preds, succs);
+  sl_node_t *n;
+  uintptr_t v;
+  sl_cell_t *c;
+  int r = SLF(locate_live)(m, t, k, preds, succs, &n, &v, &c);
   if (r != CC_OK) return r;
-  sl_node_t *n = succs[0];
-  if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
-  uintptr_t v = SL_READ(t, sl_val(n));
-  sl_cell_t *c = sl_live(v);
-  if (!c) {
-    if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
-    return CC_NOT_FOUND;
-  }
   void *old = c->v;
-  CC__SMR(S, protect)(t, 0, n);
-  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
-  CC__SMR(S, write_phase)(t);
+  SLF(value_write_phase)(t, n, c);
   if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, v | SL_DEAD)) return SL_RETRY;
   res->old = old;
   res->n = n;
@@ -518,20 +537,13 @@ static int SLF(remove)(cc_map_t *m, const cc__mkey_t *k, void **val) {
 static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *expected,
                             sl_cellblk_t *nb) {
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
-  int r = SLF(find)(m, t, k, false, preds, succs);
+  sl_node_t *n;
+  uintptr_t v;
+  sl_cell_t *c;
+  int r = SLF(locate_live)(m, t, k, preds, succs, &n, &v, &c);
   if (r != CC_OK) return r;
-  sl_node_t *n = succs[0];
-  if (!n || sl_cmp(m, n, k) != 0) return CC_NOT_FOUND;
-  uintptr_t v = SL_READ(t, sl_val(n));
-  sl_cell_t *c = sl_live(v);
-  if (!c) {
-    if ((v & (SL_DESC | SL_DEAD)) == SL_DESC) return SLF(help)(m, t, n, v);
-    return CC_NOT_FOUND;
-  }
   if (c->v != expected) return CC_CHANGED;
-  CC__SMR(S, protect)(t, 0, n);
-  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
-  CC__SMR(S, write_phase)(t);
+  SLF(value_write_phase)(t, n, c);
   if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, (uintptr_t)&nb->cell)) return SL_RETRY;
   SLF(drop_value)(m, t, n, c);
   return CC_OK;
@@ -626,9 +638,7 @@ static int SLF(pop_try)(cc_map_t *m, cc__smr_thr_t *t, sl_desc_t *d, SLF(pop_res
   sl_cell_t *c = sl_live(v);
   if (!c) return SLF(help)(m, t, n, v);
   if (!d) return SL_NEED_DESC;
-  CC__SMR(S, protect)(t, 0, n);
-  CC__SMR(S, protect)(t, 1, sl_cell_owner(c));
-  CC__SMR(S, write_phase)(t);
+  SLF(value_write_phase)(t, n, c);
   d->n = n;
   d->c = c;
   /* seq_cst with resolve's head read: see there. */
