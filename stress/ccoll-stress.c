@@ -379,14 +379,19 @@ static void token_free(void *val, void *ctx) {
   cc_atomic_fetch_add_relaxed(&G.frees, 1);
 }
 
+/* The token of a value op(key) returned, or NULL (a violation) when the
+ * word is no value of this run. */
+static token_t *tok_returned(uint64_t v, uint64_t key, const char *op) {
+  if (tok_valid_word(v)) return &g_tok[tok_idx(v)];
+  st_violation("%s(%llu) returned %#llx, not a value of this run", op, (unsigned long long)key,
+               (unsigned long long)v);
+  return NULL;
+}
+
 /* Inside a section: the value must still be live and belong to key. */
 static void tok_check_live(uint64_t v, uint64_t key, const char *op) {
-  if (!tok_valid_word(v)) {
-    st_violation("%s(%llu) returned %#llx, not a value of this run", op, (unsigned long long)key,
-                 (unsigned long long)v);
-    return;
-  }
-  token_t *t = &g_tok[tok_idx(v)];
+  token_t *t = tok_returned(v, key, op);
+  if (!t) return;
   uint64_t st = cc_atomic_load_acquire(&t->st);
   if (st != tok_st(v, TK_INMAP)) {
     st_violation("%s(%llu) inside a section returned value %#llx already %s%s", op,
@@ -403,12 +408,8 @@ static void tok_check_live(uint64_t v, uint64_t key, const char *op) {
 /* Outside a section the value may be freed already: check its key only
  * when the token provably did not change while we read it. */
 static void tok_check_loose(uint64_t v, uint64_t key, const char *op) {
-  if (!tok_valid_word(v)) {
-    st_violation("%s(%llu) returned %#llx, not a value of this run", op, (unsigned long long)key,
-                 (unsigned long long)v);
-    return;
-  }
-  token_t *t = &g_tok[tok_idx(v)];
+  token_t *t = tok_returned(v, key, op);
+  if (!t) return;
   uint64_t st1 = cc_atomic_load_acquire(&t->st);
   if (st1 >> 2 != tok_gen(v) || (st1 & 3) != TK_INMAP) return;
   uint64_t k = cc_atomic_load_relaxed(&t->key);
