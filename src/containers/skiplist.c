@@ -125,6 +125,17 @@ static inline sl_cell_t *sl_live(uintptr_t v) {
   return (v & SL_BITS) ? NULL : (sl_cell_t *)v;
 }
 
+/* The cell value word v refers to (live or dead), directly or through a
+ * pop_first descriptor, which *dp receives (NULL when there is none). */
+static inline sl_cell_t *sl_word_cell(uintptr_t v, sl_desc_t **dp) {
+  if (!(v & SL_DESC)) {
+    *dp = NULL;
+    return (sl_cell_t *)(v & ~SL_BITS);
+  }
+  *dp = (sl_desc_t *)(v & ~SL_BITS);
+  return (*dp)->c;
+}
+
 static inline size_t sl_node_size(unsigned height, size_t klen) {
   return sizeof(sl_node_t) + (height > 2 ? height - 2 : 0) * sizeof(uintptr_t) + klen;
 }

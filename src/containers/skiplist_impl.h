@@ -244,15 +244,9 @@ static inline int SLF(find)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, 
 /* ------------------------------------------------------------------ lifetime */
 
 static void SLF(retire_node)(cc__smr_thr_t *t, sl_node_t *n) {
-  uintptr_t v = cc_atomic_load_acquire(sl_val(n));
-  sl_cell_t *c;
-  if (v & SL_DESC) {
-    sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
-    c = d->c;
-    CC__SMR(S, retire)(t, d);
-  } else {
-    c = (sl_cell_t *)(v & ~SL_BITS);
-  }
+  sl_desc_t *d;
+  sl_cell_t *c = sl_word_cell(cc_atomic_load_acquire(sl_val(n)), &d);
+  if (d) CC__SMR(S, retire)(t, d);
   if (c != &n->cell) CC__SMR(S, retire)(t, sl_cell_owner(c));
   CC__SMR(S, retire)(t, n);
 }
@@ -844,14 +838,9 @@ static void SLF(destroy)(cc_map_t *m) {
   while (n) {
     sl_node_t *next = sl_ptr(cc_atomic_load_relaxed(sl_next(n, 0)));
     uintptr_t v = cc_atomic_load_relaxed(sl_val(n));
-    sl_cell_t *c;
-    if (v & SL_DESC) {
-      sl_desc_t *d = (sl_desc_t *)(v & ~SL_BITS);
-      c = d->c;
-      CC__SMR(S, dealloc)(t, d);
-    } else {
-      c = (sl_cell_t *)(v & ~SL_BITS);
-    }
+    sl_desc_t *d;
+    sl_cell_t *c = sl_word_cell(v, &d);
+    if (d) CC__SMR(S, dealloc)(t, d);
     if (!(v & SL_DEAD) && m->val_free) m->val_free(c->v, m->val_ctx);
     if (c != &n->cell) CC__SMR(S, dealloc)(t, sl_cell_owner(c));
     CC__SMR(S, dealloc)(t, n);
