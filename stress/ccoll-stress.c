@@ -422,6 +422,15 @@ static void tok_check_loose(uint64_t v, uint64_t key, const char *op) {
 /* Without tokens (IBR stall: see run_round), a key's value is a fixed word. */
 static inline uint64_t plain_val(uint64_t key) { return st_mix64(key) | 1; }
 
+/* The value an insert, put or replace of key hands the map: a published
+ * token, or a plain value when the run has none; 0 when the pool is out. */
+static uint64_t val_for_write(worker_t *w, uint64_t key) {
+  if (!G.tokens) return plain_val(key);
+  uint64_t v = tok_take(w, key);
+  if (v) tok_publish(v);
+  return v;
+}
+
 static void check_value(uint64_t v, uint64_t key, bool live, const char *op) {
   if (!G.tokens) {
     if (v != plain_val(key))
@@ -541,13 +550,8 @@ static void map_op(worker_t *w) {
   switch (op) {
   case OP_INSERT:
   case OP_PUT:
-    if (G.tokens) {
-      v = tok_take(w, k);
-      if (!v) break;
-      tok_publish(v);
-    } else {
-      v = plain_val(k);
-    }
+    v = val_for_write(w, k);
+    if (!v) break;
     if (op == OP_INSERT) {
       rc = cc_map_insert(m, k, (void *)(uintptr_t)v);
       if (rc == CC_OK) {
@@ -602,13 +606,8 @@ static void map_op(worker_t *w) {
   case OP_REPLACE: {
     void *cur = NULL;
     if (cc_map_get(m, k, &cur) != CC_OK) cur = (void *)(uintptr_t)(st_rng_next(&w->rng) | 1);
-    if (G.tokens) {
-      v = tok_take(w, k);
-      if (!v) break;
-      tok_publish(v);
-    } else {
-      v = plain_val(k);
-    }
+    v = val_for_write(w, k);
+    if (!v) break;
     rc = cc_map_replace(m, k, cur, (void *)(uintptr_t)v);
     if (rc == CC_OK) {
       if (G.tokens) tok_handed(w);
