@@ -32,7 +32,8 @@
  *
  * Memory: a dequeuer checks emptiness (dequeue count >= enqueue count, no
  * next segment) before its FAA, so an empty queue polled by any number of
- * threads consumes no cells. Cells are burnt only when a dequeuer overtakes
+ * threads consumes no cells; only the dequeue right after one that took a
+ * value skips the check (cc__segq_warm), at most one cell per value. Cells are burnt only when a dequeuer overtakes
  * an enqueuer (between its check and its FAA, or while the enqueuer is
  * slow to fill the cell), at most one per racing dequeuer. A segment is retired through SMR once head has moved past it,
  * and head never moves past tail, so a retired segment is unreachable from
@@ -114,6 +115,17 @@ static inline uintptr_t cc__segq_wait_fill(cc__segq_cell_t *c) {
 }
 
 static inline uint64_t cc__segq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* The queue this thread's last dequeue took a value from, or NULL: a token
+ * for one dequeue that skips the emptiness check and goes straight to the
+ * FAA (the check's load would fetch the index line shared and the FAA then
+ * fetch it again exclusive). The dequeue that uses the token clears it, and
+ * only a dequeue that returns a value sets it, so an unchecked FAA that
+ * finds the queue empty (and burns one cell) happens at most once per value
+ * this thread took from the queue: polling an empty queue still consumes
+ * nothing. A stale pointer to a freed queue costs a new queue at the same
+ * address one cell at most. */
+static cc_thread_local const void *cc__segq_warm;
 
 #define CC__SEGQ_CAT(tag, s, name) cc__##tag##_##s##_##name
 #define CC__SEGQ_XCAT(tag, s, name) CC__SEGQ_CAT(tag, s, name)
@@ -242,12 +254,17 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
   for (;;) {
     CC__SMR_READ_PHASE(CC__QS, t);
     cc__segq_seg_t *head = (cc__segq_seg_t *)CC__SMR(CC__QS, read)(t, &q->head);
+    uint64_t w;
+    if (cc__segq_warm == q) {
+      cc__segq_warm = NULL;
+      goto claim;
+    }
     /* One load gives both counts at one instant: deq >= enq then means
      * every claimed cell was also claimed by a dequeuer. next only goes
      * from 0 to a segment, so next == 0 when loaded afterwards means it was
      * 0 at that instant too: the queue was empty then. With a value in
      * sight (deq < enq, deq < CELLS), next is not needed at all. */
-    uint64_t w = cc_atomic_load_acquire(&head->idx);
+    w = cc_atomic_load_acquire(&head->idx);
     uint64_t d = cc__segq_deq(w), e = cc__segq_enq(w);
     if (cc_unlikely(d >= e || d >= CC__SEGQ_CELLS)) {
       uintptr_t next = CC__SMR(CC__QS, read)(t, &head->next);
@@ -267,6 +284,7 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
       }
       /* d >= e with a next segment: the rest of this one is being filled */
     }
+  claim:
     CC__SMR(CC__QS, protect)(t, 0, head);
     CC__SMR(CC__QS, write_phase)(t);
     w = cc_atomic_fetch_add_acq_rel(&head->idx, CC__SEGQ_DEQ_ONE);
@@ -290,6 +308,7 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     if (cc_likely(s == CC__SEGQ_FULL)) {
       void *val = c->val;
       CC__SMR(CC__QS, end)(t);
+      cc__segq_warm = q;
       *out = val;
       return CC_OK;
     }
