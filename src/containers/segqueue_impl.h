@@ -32,8 +32,9 @@
  *
  * Memory: a dequeuer checks emptiness (dequeue count >= enqueue count, no
  * next segment) before its FAA, so an empty queue polled by any number of
- * threads consumes no cells; only the dequeue right after one that took a
- * value skips the check (cc__segq_warm), at most one cell per value. Cells are burnt only when a dequeuer overtakes
+ * threads consumes no cells; only a dequeue that follows this thread's
+ * enqueue, or a dequeue that saw more values behind its own, skips the
+ * check (cc__segq_warm): at most one cell per value. Cells are burnt only when a dequeuer overtakes
  * an enqueuer (between its check and its FAA, or while the enqueuer is
  * slow to fill the cell), at most one per racing dequeuer. A segment is retired through SMR once head has moved past it,
  * and head never moves past tail, so a retired segment is unreachable from
@@ -116,15 +117,17 @@ static inline uintptr_t cc__segq_wait_fill(cc__segq_cell_t *c) {
 
 static inline uint64_t cc__segq_min(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-/* The queue this thread's last dequeue took a value from, or NULL: a token
- * for one dequeue that skips the emptiness check and goes straight to the
- * FAA (the check's load would fetch the index line shared and the FAA then
- * fetch it again exclusive). The dequeue that uses the token clears it, and
- * only a dequeue that returns a value sets it, so an unchecked FAA that
- * finds the queue empty (and burns one cell) happens at most once per value
- * this thread took from the queue: polling an empty queue still consumes
- * nothing. A stale pointer to a freed queue costs a new queue at the same
- * address one cell at most. */
+/* A queue that probably holds a value for this thread's next dequeue, or
+ * NULL: a token for one dequeue that skips the emptiness check and goes
+ * straight to the FAA (the check's load would fetch the index line shared
+ * and the FAA then fetch it again exclusive). Set by an enqueue, and by a
+ * dequeue whose FAA saw a value claimed beyond its own; cleared by the
+ * dequeue that uses it. So an unchecked FAA that finds the queue empty (and
+ * burns one cell) happens at most once per value this thread put in or
+ * took out: polling an empty queue still consumes nothing, and a consumer
+ * that keeps catching up with its producers does not burn a cell after
+ * each value. A stale pointer to a freed queue costs a new queue at the
+ * same address one cell at most. */
 static cc_thread_local const void *cc__segq_warm;
 
 #define CC__SEGQ_CAT(tag, s, name) cc__##tag##_##s##_##name
@@ -244,6 +247,7 @@ static int CC__SEGQ(enqueue)(cc_queue_t *q, void *val) {
   }
   /* Another enqueuer linked a segment first: ours was never published. */
   if (cc_unlikely(spare != NULL)) CC__SMR(CC__QS, dealloc)(t, spare);
+  cc__segq_warm = q;
   return CC_OK;
 }
 
@@ -308,7 +312,8 @@ static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
     if (cc_likely(s == CC__SEGQ_FULL)) {
       void *val = c->val;
       CC__SMR(CC__QS, end)(t);
-      cc__segq_warm = q;
+      cc__segq_warm = NULL;
+      if (cc__segq_enq(w) > i + 1) cc__segq_warm = q; /* more values behind this one */
       *out = val;
       return CC_OK;
     }
