@@ -463,3 +463,62 @@ Test(queue, polling_with_trickle_allocates_only_for_values) {
   for (int k = 0; k < NKINDS; k++)
     for (int s = 0; s < NSCHEMES; s++) poll_round(kinds[k], schemes[s], true);
 }
+
+/* A dequeue right after this thread's enqueue skips the emptiness check
+ * and FAAs at once. When another thread took the value first, that FAA
+ * burns one cell; the dequeues after it must check again. Each round: the
+ * main thread enqueues, a helper takes the value, the main thread polls
+ * the empty queue. At most two cells a round (the value, one burnt cell);
+ * an unchecked FAA on every poll would burn all of them. */
+typedef struct {
+  cc_queue_t *q;
+  _Atomic long want, done; /* values asked for, values taken */
+  _Atomic int stop, bad;
+} taker_t;
+
+static void *taker(void *a) {
+  taker_t *tk = a;
+  void *v;
+  (void)cc_queue_dequeue(tk->q, &v); /* registers this thread before the snapshot */
+  atomic_store(&tk->done, 0);
+  for (long n = 1;; n++) {
+    while (atomic_load(&tk->want) < n)
+      if (atomic_load(&tk->stop)) return NULL;
+    while (cc_queue_dequeue(tk->q, &v) != CC_OK) {
+    }
+    if (v != (void *)(uintptr_t)n) atomic_store(&tk->bad, 1);
+    atomic_store(&tk->done, n);
+  }
+}
+
+Test(queue, unchecked_dequeue_burns_at_most_one_cell_per_value) {
+  enum { ROUNDS = 400, POLLS = 20 };
+  cc_alloc_stats_enable(true);
+  for (int s = 0; s < NSCHEMES; s++) {
+    fixture_t f = make(KIND_TINY, schemes[s]);
+    taker_t tk = {.q = f.q, .done = -1};
+    pthread_t th;
+    pthread_create(&th, NULL, taker, &tk);
+    while (atomic_load(&tk.done) < 0) {
+    }
+    void *v;
+    cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+    for (long r = 1; r <= ROUNDS; r++) {
+      cr_assert_eq(cc_queue_enqueue(f.q, (void *)(uintptr_t)r), CC_OK);
+      atomic_store(&tk.want, r);
+      while (atomic_load(&tk.done) < r) {
+      }
+      for (int p = 0; p < POLLS; p++) cr_assert_eq(cc_queue_dequeue(f.q, &v), CC_EMPTY);
+    }
+    cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
+    atomic_store(&tk.stop, 1);
+    pthread_join(th, NULL);
+    cr_assert_eq(atomic_load(&tk.bad), 0, "%s: values out of order", cc_smr_kind_name(schemes[s]));
+    uint64_t allocs = after.alloc_count - before.alloc_count;
+    uint64_t bound = 2 * ROUNDS / CC__SEGQ_TINY_CELLS + 16;
+    cr_assert_leq(allocs, bound, "%s: %llu allocations for %d values (bound %llu)",
+                  cc_smr_kind_name(schemes[s]), (unsigned long long)allocs, ROUNDS,
+                  (unsigned long long)bound);
+    unmake(&f);
+  }
+}
