@@ -155,12 +155,15 @@ static int SLF(help)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, uintptr_t v) {
 /* Standing on pred at level i, about to compare curr = pred.next[i]: the
  * step after is either right (curr's link at level i, on its second line
  * from level 2 up) or down (pred.next[i-1]'s target, half the time a node
- * other than curr). Asking for those lines now overlaps their misses with
- * curr's instead of taking them one after another. pred.next[i-1] is read
- * relaxed: only its target's address is used, to prefetch. */
+ * other than curr; and from there maybe down again, to pred.next[i-2]'s).
+ * Asking for those lines now overlaps their misses with curr's instead of
+ * taking them one after another (the second level down measured 5% less
+ * time per get on top of the first). pred's links are read relaxed: only
+ * their targets' addresses are used, to prefetch. */
 static cc_force_inline void SLF(prefetch_step)(sl_node_t *pred, sl_node_t *curr, unsigned i) {
   if (offsetof(sl_node_t, next) + i * sizeof(uintptr_t) >= CC__LINE) CC__MAP_PREFETCH(&curr->next[i]);
   if (i > 0) CC__MAP_PREFETCH(sl_ptr(cc_atomic_load_relaxed(&pred->next[i - 1])));
+  if (i > 1) CC__MAP_PREFETCH(sl_ptr(cc_atomic_load_relaxed(&pred->next[i - 2])));
 }
 
 /* At every level i: preds[i] is the last node with key < k (<= k when le),
