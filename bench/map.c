@@ -207,6 +207,15 @@ static void add_variants(void) {
   nvar++;
 }
 
+/* --only SUBSTR: ccoll variants whose name lacks SUBSTR are neither built
+ * nor run (baselines always are); --range N: only that key range. */
+static const char *only;
+static uint64_t only_range;
+
+static bool skipped(const variant_t *v) {
+  return only && v->impl == IMPL_CCOLL && !strstr(v->name, only);
+}
+
 static int find_variant(const char *name) {
   for (int v = 0; v < nvar; v++)
     if (strcmp(var[v].name, name) == 0) return v;
@@ -255,7 +264,7 @@ static void body(int tid, void *ctx) {
 static double run_variant(int variant, void *ctx) {
   run_t *r = ctx;
   r->v = &var[variant];
-  if (r->v->one_thread && r->threads > 1) return 0; /* not run: shown as "-" */
+  if ((r->v->one_thread && r->threads > 1) || skipped(r->v)) return 0; /* not run: shown as "-" */
   r->secs_now = r->warm;
   bench_threads(r->threads, body, r);
   r->secs_now = r->secs;
@@ -302,7 +311,7 @@ static void print_targets(void) {
   printf("%-16s %13s %13s %13s %13s %13s\n", "target", ">= 1.5", ">= 2", "sl .7, bst .8",
          "db .95 ibr .9", "db .95 ibr .9");
   for (int v = 0; v < nvar; v++) {
-    if (var[v].impl != IMPL_CCOLL) continue;
+    if (var[v].impl != IMPL_CCOLL || skipped(&var[v])) continue;
     char none_name[32];
     snprintf(none_name, sizeof none_name, "%s/%s", kind_name(var[v].kind), cc_smr_kind_name(CC_SMR_NONE));
     int none = find_variant(none_name);
@@ -325,7 +334,11 @@ static void print_targets(void) {
 
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
-  if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
+  if (!bench_parse_opts(argc, argv, &o, " [--only SUBSTR] [--range 1000|1000000]")) return 0;
+  for (int i = 1; i + 1 < argc; i++) {
+    if (strcmp(argv[i], "--only") == 0) only = argv[++i];
+    else if (strcmp(argv[i], "--range") == 0) only_range = strtoull(argv[++i], NULL, 10);
+  }
   add_variants();
   threads = o.quick ? quick_threads : all_threads;
   nthreads = o.quick ? 3 : 5;
@@ -337,15 +350,20 @@ int main(int argc, char **argv) {
   printf("bench/map: %d CPUs, %d interleaved repetitions of %.2f s (1k keys) / %.2f s (1M keys), "
          "each after a warm-up; median Mops/s\n",
          bench_ncpu(), o.reps, secs[0], secs[1]);
-  double best_base[MAXPT];
+  double best_base[MAXPT] = {0};
   int npt = 0;
   double *res = calloc((size_t)MAXVAR * (size_t)o.reps, sizeof *res);
   for (int ri = 0; ri < 2; ri++) {
+    if (only_range && ranges[ri] != only_range) {
+      npt += 2 * nthreads;
+      continue;
+    }
     if (!make_prefill(ranges[ri])) {
       fprintf(stderr, "bench/map: out of memory\n");
       return 1;
     }
-    for (int v = 0; v < nvar; v++) v_build(&var[v], ranges[ri]);
+    for (int v = 0; v < nvar; v++)
+      if (!skipped(&var[v])) v_build(&var[v], ranges[ri]);
     for (int wi = 0; wi < 2; wi++) {
       printf("\n%s, %llu keys\n%7s", workloads[wi].name, (unsigned long long)ranges[ri], "threads");
       for (int v = 0; v < nvar; v++) printf(" %16s", var[v].name);
@@ -370,7 +388,8 @@ int main(int argc, char **argv) {
         npt++;
       }
     }
-    for (int v = 0; v < nvar; v++) v_destroy(&var[v]);
+    for (int v = 0; v < nvar; v++)
+      if (!skipped(&var[v])) v_destroy(&var[v]);
   }
   free(res);
   free(prefill_keys);
@@ -397,9 +416,13 @@ int main(int argc, char **argv) {
   for (int ri = 0; ri < 2; ri++)
     for (int wi = 0; wi < 2; wi++)
       for (int ti = 0; ti < nthreads; ti++, npt++) {
+        if (best_base[npt] <= 0) continue; /* range not run */
         printf("%-16s %-8llu %7d", workloads[wi].name, (unsigned long long)ranges[ri], threads[ti]);
-        for (int v = 0; v < nvar; v++)
-          if (var[v].impl == IMPL_CCOLL) printf(" %15.2fx", med[npt][v] / best_base[npt]);
+        for (int v = 0; v < nvar; v++) {
+          if (var[v].impl != IMPL_CCOLL) continue;
+          if (med[npt][v] > 0) printf(" %15.2fx", med[npt][v] / best_base[npt]);
+          else printf(" %16s", "-");
+        }
         printf("\n");
       }
   print_targets();

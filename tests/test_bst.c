@@ -332,6 +332,49 @@ Test(bst, bytes_long_keys_and_empty_key) {
   cc_smr_free(smr);
 }
 
+/* A scan over keys longer than any inline buffer allocates nothing: with
+ * every allocation failing it still reports each key once, in order, with
+ * its value (it used to copy such keys and could return CC_ENOMEM). */
+struct long_scan {
+  size_t lens[8];
+  char first[8];
+  void *vals[8];
+  int n;
+};
+
+static int collect_long(const void *k, size_t len, void *v, void *arg) {
+  struct long_scan *c = arg;
+  cr_assert_lt(c->n, 8);
+  c->lens[c->n] = len, c->first[c->n] = len ? ((const char *)k)[len - 1] : 0, c->vals[c->n++] = v;
+  return 0;
+}
+
+Test(bst, range_long_bytes_keys_allocates_nothing) {
+  static char big[3][300];
+  for (int i = 0; i < 3; i++) memset(big[i], 'x', sizeof big[i]), big[i][299] = (char)('a' + i);
+  for (int kk = 0; kk < NKINDS; kk++) {
+    cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = kinds[kk]});
+    cc_map_t *m = new_map(smr, CC_KEY_BYTES, NULL, NULL);
+    cr_assert_eq(cc_map_insert_bytes(m, NULL, 0, (void *)1), CC_OK);
+    for (int i = 2; i >= 0; i--)
+      cr_assert_eq(cc_map_insert_bytes(m, big[i], sizeof big[i], (void *)(uintptr_t)(10 + i)), CC_OK);
+    struct long_scan c = {0};
+    cc__alloc_fail_every(1);
+    int rc = cc_map_range_bytes(m, NULL, 0, big[2], sizeof big[2], collect_long, &c);
+    cc__alloc_fail_every(0);
+    cr_assert_eq(rc, CC_OK, "scheme %d: %d", kk, rc);
+    cr_assert_eq(c.n, 4);
+    cr_assert(c.lens[0] == 0 && c.vals[0] == (void *)1);
+    for (int i = 0; i < 3; i++) {
+      cr_assert_eq(c.lens[i + 1], sizeof big[i]);
+      cr_assert_eq(c.first[i + 1], 'a' + i);
+      cr_assert_eq(c.vals[i + 1], (void *)(uintptr_t)(10 + i));
+    }
+    cc_map_free(m);
+    cc_smr_free(smr);
+  }
+}
+
 /* ------------------------------------------------------------------ top of the key space */
 
 /* Keys below UINT64_MAX take the one-compare seek, UINT64_MAX the general

@@ -140,6 +140,8 @@ restart:;
   bst_node_t *cur = bst_ptr(pe);
   const bst_node_t *lo = NULL, *hi = par;
   while (!cur->leaf) {
+    CC__MAP_PREFETCH(bst_ptr(cc_atomic_load_relaxed(&cur->u.child[0])));
+    CC__MAP_PREFETCH(bst_ptr(cc_atomic_load_relaxed(&cur->u.child[1])));
     unsigned d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
     uintptr_t e = BST_SMR(read)(t, &cur->u.child[d]);
     if (!(pe & BST_TAG)) anc = par, adir = pdir, succ = cur;
@@ -593,14 +595,17 @@ static int BST_F(first)(cc_map_t *m, bool last, uint64_t *key, void **val) {
 /* ------------------------------------------------------------------ range */
 
 
+/* The whole scan is a section of the map's domain (as the skip list's):
+ * the callback's key and value, and the node the cursor's key lies in,
+ * stay valid until it ends; under DEBRA+ it is never neutralised. */
 static int BST_F(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
                         cc__map_visit_fn fn, void *arg) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
-  bst_cursor_t c;
-  c.k = *lo, c.mode = BST_AT, c.buf = c.small, c.cap = sizeof c.small;
+  bst_cursor_t c = {*lo, BST_AT};
   int rc = CC_OK;
+  cc_smr_enter(m->smr);
   for (;;) {
     bst_seek_t sr;
     bst_target_t tg = {&c.k, c.mode};
@@ -616,15 +621,13 @@ static int BST_F(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
     const bst_node_t *next = visit ? l : sr.hi;
     bool done = next->inf || bst_cmp(u64, hi, next) < 0;
     void *v = visit ? l->u.val : NULL;
-    BST_SMR(protect)(t, 0, next);
     BST_SMR(write_phase)(t);
-    if (!done)
-      rc = bst_cursor_set(u64, &c, next, visit ? BST_ABOVE : (next->le ? BST_ABOVE : BST_AT));
+    if (!done) bst_cursor_set(u64, &c, next, visit ? BST_ABOVE : (next->le ? BST_ABOVE : BST_AT));
     BST_SMR(end)(t);
-    if (done || rc != CC_OK) break;
+    if (done) break;
     if (visit && (rc = fn(&c.k, v, arg)) != 0) break;
   }
-  if (c.buf != c.small) cc_free(c.buf, c.cap);
+  cc_smr_leave(m->smr);
   return rc;
 }
 

@@ -101,35 +101,17 @@ static inline bool bst_prealloc_lacks(bool u64, const bst_prealloc_t *p, bool ne
 
 enum { BST_NAV_FOUND, BST_NAV_NONE, BST_NAV_RETRY, BST_NAV_HELP };
 
-/* The scan's cursor: the next key to look for (at or above it). Bytes keys
- * are copied into a buffer the scan owns (nodes may be reclaimed between
- * steps); the callback runs outside any operation. */
+/* The scan's cursor: the next key to look for (at or above it). The scan
+ * runs inside a section of the map's domain, so a bytes key may point into
+ * the node it was read from: that node outlives the scan. */
 typedef struct {
   cc__mkey_t k;
   int mode;
-  unsigned char *buf;
-  size_t cap;
-  unsigned char small[64];
 } bst_cursor_t;
 
-/* Write phase: copy node n's key into the cursor. CC_ENOMEM when a larger
- * buffer cannot be had. */
-static inline int bst_cursor_set(bool u64, bst_cursor_t *c, const bst_node_t *n, int mode) {
+static inline void bst_cursor_set(bool u64, bst_cursor_t *c, const bst_node_t *n, int mode) {
   c->mode = mode;
-  if (u64) {
-    c->k.u = n->key;
-    return CC_OK;
-  }
-  size_t len = (size_t)n->key;
-  if (len > c->cap) {
-    unsigned char *nb = cc_alloc(len);
-    if (!nb) return CC_ENOMEM;
-    if (c->buf != c->small) cc_free(c->buf, c->cap);
-    c->buf = nb, c->cap = len;
-  }
-  if (len) memcpy(c->buf, n->bytes, len);
-  c->k.p = c->buf, c->k.len = len;
-  return CC_OK;
+  c->k = bst_key_of(u64, n);
 }
 
 /* Quiescent structural check (tests): no marked edge, routing order holds,

@@ -24,6 +24,17 @@
 #include "ccoll/status.h"
 #include "smr/smr_internal.h"
 
+/* A hint that the line at p will be read soon, so that its miss overlaps
+ * the one the traversal is waiting on. Only ever given addresses read
+ * from links: a prefetch never faults, even on memory freed meanwhile, and
+ * nothing reached this way is dereferenced without the scheme's protected
+ * read. CC__MAP_NO_PREFETCH turns it off (A/B measurements). */
+#if defined(CC__MAP_NO_PREFETCH)
+#define CC__MAP_PREFETCH(p) ((void)(p))
+#else
+#define CC__MAP_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#endif
+
 /* A key as passed in: u64, or bytes (p, len). */
 typedef struct {
   uint64_t u;

@@ -31,22 +31,23 @@ typedef struct sl_cell {
   void *v;
 } sl_cell_t;
 
-/* One block: header, then what a search step and a get read, then what
- * only updates read, then the upper levels and the bytes of a bytes key.
- * The key, the two lowest links (half the search steps are on levels 0
- * and 1) and the value word follow the header, in its first cache
- * line; with a 16-byte header the inline cell is there too, so a height-1
- * or height-2 node is one line and a get touches one line per node. */
+/* One block: header, key, value word, inline cell, height and references,
+ * then the links of every level, then the bytes of a bytes key. With the
+ * 16-byte header the links start at byte 48: levels 0 and 1 share the
+ * first cache line with the key and the value word (half the search steps
+ * are on those levels, and a get that stops at a node reads only that
+ * line), a node of height 1 or 2 is one 64-byte line, and levels 2-9 lie
+ * on the second. One array for every level: a step finds its link by
+ * index, with no test for which part of the node holds it. */
 typedef struct sl_node {
   cc__smr_hdr_t hdr;
   uint64_t key;              /* u64 key, or the length of a bytes key */
-  cc_atomic(uintptr_t) lo[2]; /* levels 0 and 1 (level 1 unused at height 1) */
   /* cell | SL_DEAD, or desc | SL_DESC [| SL_DEAD] */
   cc_atomic(uintptr_t) val;
   sl_cell_t cell;            /* the value the node was inserted with */
   uint32_t height;
   cc_atomic(uint32_t) refs;  /* inserter + deleter: the last one retires */
-  cc_atomic(uintptr_t) up[]; /* levels 2 .. height-1; then the bytes of a bytes key */
+  cc_atomic(uintptr_t) next[]; /* levels 0 .. height-1; then the bytes of a bytes key */
 } sl_node_t;
 
 /* A cell made by replace. Its cell sits at the offset it has in a node, so
@@ -99,20 +100,10 @@ enum {
 
 static inline sl_node_t *sl_ptr(uintptr_t w) { return (sl_node_t *)(w & ~SL_BITS); }
 /* The link of n at level i (i < n->height). */
-static cc_force_inline cc_atomic(uintptr_t) *sl_next(sl_node_t *n, unsigned i) {
-  return i < 2 ? &n->lo[i] : &n->up[i - 2];
-}
-/* The same as a byte offset, for searches that step along one level. */
-static inline size_t sl_next_off(unsigned i) {
-  return i < 2 ? offsetof(sl_node_t, lo) + i * sizeof(uintptr_t)
-               : offsetof(sl_node_t, up) + (i - 2) * sizeof(uintptr_t);
-}
-static inline cc_atomic(uintptr_t) *sl_next_at(sl_node_t *n, size_t off) {
-  return (cc_atomic(uintptr_t) *)(void *)((char *)n + off);
-}
+static cc_force_inline cc_atomic(uintptr_t) *sl_next(sl_node_t *n, unsigned i) { return &n->next[i]; }
 static inline cc_atomic(uintptr_t) *sl_val(sl_node_t *n) { return &n->val; }
 static inline const unsigned char *sl_kbytes(const sl_node_t *n) {
-  return (const unsigned char *)&n->up[n->height > 2 ? n->height - 2 : 0];
+  return (const unsigned char *)&n->next[n->height];
 }
 /* The block carrying cell c: a node (the value's own, or one a put used
  * only as a carrier) or a cellblk. */
@@ -137,7 +128,7 @@ static inline sl_cell_t *sl_word_cell(uintptr_t v, sl_desc_t **dp) {
 }
 
 static inline size_t sl_node_size(unsigned height, size_t klen) {
-  return sizeof(sl_node_t) + (height > 2 ? height - 2 : 0) * sizeof(uintptr_t) + klen;
+  return sizeof(sl_node_t) + height * sizeof(uintptr_t) + klen;
 }
 
 /* Byte order compare written out: the restartable read phase of DEBRA+
