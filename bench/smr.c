@@ -8,10 +8,16 @@
  * ...), each repetition on a fresh domain; medians; ratios to NONE (which
  * never frees: the cost of reclamation itself) printed last.
  *
- *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] */
+ * --pool adds DEBRA and IBR with their reuse pool off (CCOLL_SMR_REUSE=0
+ * for those domains), interleaved with the rest: the pool's share of the
+ * figures, measured in the same run. --threads N runs one thread count.
+ *
+ *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--threads N] */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "benchutil.h"
 #include "ccoll.h"
@@ -19,8 +25,11 @@
 
 #define PREFILL 1024
 
-static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
-#define NVAR 4
+/* the last two: the pool off */
+static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR,
+                                      CC_SMR_DEBRA, CC_SMR_IBR};
+static const char *const names[] = {"none", "debra", "debra+", "ibr", "debra/np", "ibr/np"};
+#define NVAR_POOL 6
 static const int thread_counts[] = {1, 2, 4, 8, 16};
 #define NTC 5
 
@@ -52,7 +61,9 @@ static double run_once(int variant, void *ctx) {
   const cfg_t *c = ctx;
   run_t r = {.threads = c->threads, .pairs_per_thread = c->total_pairs / (uint64_t)c->threads};
   cc_smr_config_t sc = {kinds[variant], 0, 0};
+  if (variant >= 4) setenv("CCOLL_SMR_REUSE", "0", 1); /* read by cc_smr_new */
   ts_init(&r.s, cc_smr_new(&sc));
+  unsetenv("CCOLL_SMR_REUSE");
   r.ops = ts_ops(kinds[variant]);
   cc__smr_thr_t *t = cc__smr_thr(r.s.smr);
   for (int i = 0; i < PREFILL; i++) r.ops->push(&r.s, t, (uint64_t)i);
@@ -64,7 +75,12 @@ static double run_once(int variant, void *ctx) {
 
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
-  if (!bench_parse_opts(argc, argv, &o, NULL)) return 0;
+  if (!bench_parse_opts(argc, argv, &o, " [--pool] [--threads N]")) return 0;
+  int nvar = 4, only = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--pool") == 0) nvar = NVAR_POOL;
+    else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only = atoi(argv[++i]);
+  }
   uint64_t total = o.quick ? 200000 : 1000000;
   printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
          bench_ncpu(), o.reps, total);
@@ -73,28 +89,37 @@ int main(int argc, char **argv) {
                                                  : "seq_cst stores (no membarrier)");
   cc_smr_free(probe);
   printf("Mpairs/s (median)\n%8s", "threads");
-  for (int v = 0; v < NVAR; v++) printf(" %10s", cc_smr_kind_name(kinds[v]));
+  for (int v = 0; v < nvar; v++) printf(" %10s", names[v]);
   printf("\n");
   FILE *csv = bench_csv_open(o.csv, "threads,scheme,mpairs_per_s_median");
-  double med[NTC][NVAR];
-  double *samples = calloc((size_t)NVAR * (size_t)o.reps, sizeof *samples);
+  double med[NTC][NVAR_POOL] = {{0}};
+  bool ran[NTC] = {false};
+  double *samples = calloc((size_t)nvar * (size_t)o.reps, sizeof *samples);
   for (int i = 0; i < NTC; i++) {
+    if (only != 0 && thread_counts[i] != only) continue;
+    ran[i] = true;
     cfg_t c = {thread_counts[i], total};
-    bench_interleave(NVAR, o.reps, run_once, &c, samples);
+    bench_interleave(nvar, o.reps, run_once, &c, samples);
     printf("%8d", c.threads);
-    for (int v = 0; v < NVAR; v++) {
+    for (int v = 0; v < nvar; v++) {
       med[i][v] = bench_median(samples + (size_t)v * (size_t)o.reps, (size_t)o.reps);
       printf(" %10.2f", med[i][v]);
-      if (csv) fprintf(csv, "%d,%s,%.4f\n", c.threads, cc_smr_kind_name(kinds[v]), med[i][v]);
+      if (csv) fprintf(csv, "%d,%s,%.4f\n", c.threads, names[v], med[i][v]);
     }
     printf("\n");
     fflush(stdout);
   }
   printf("\nratio to none (targets at 2 threads: debra >= 0.95, ibr >= 0.90; debra+ >= 0.95x debra)\n");
-  printf("%8s %10s %10s %10s %14s\n", "threads", "debra", "debra+", "ibr", "debra+/debra");
-  for (int i = 0; i < NTC; i++)
-    printf("%8d %10.3f %10.3f %10.3f %14.3f\n", thread_counts[i], med[i][1] / med[i][0],
+  printf("%8s %10s %10s %10s %14s", "threads", "debra", "debra+", "ibr", "debra+/debra");
+  if (nvar == NVAR_POOL) printf(" %10s %10s", "debra/np", "ibr/np");
+  printf("\n");
+  for (int i = 0; i < NTC; i++) {
+    if (!ran[i]) continue;
+    printf("%8d %10.3f %10.3f %10.3f %14.3f", thread_counts[i], med[i][1] / med[i][0],
            med[i][2] / med[i][0], med[i][3] / med[i][0], med[i][2] / med[i][1]);
+    if (nvar == NVAR_POOL) printf(" %10.3f %10.3f", med[i][4] / med[i][0], med[i][5] / med[i][0]);
+    printf("\n");
+  }
   if (csv) fclose(csv);
   if (o.svg && o.csv) {
     char script[1024];

@@ -1,6 +1,7 @@
 /* Reclamation domains: every scheme through the public API and through the
  * inline contract (a Treiber stack instantiated per scheme). */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc_internal.h"
+#include "ccoll/profiler.h"
 #include "ccoll.h"
 #include "smr_treiber.h"
 
@@ -653,3 +655,206 @@ Test(smr, membarrier_choice_by_environment) {
   cr_expect_eq(child_asym(NULL), can, "membarrier is used where the kernel has it");
 #endif
 }
+
+/* ------------------------------------------------------------ reuse pool */
+
+/* Blocks held by the reuse pools of d's records, checked for consistency. */
+static size_t pooled_blocks(cc_smr_t *d) {
+  size_t n = 0;
+  for (cc__smr_thr_t *t = cc_atomic_load_acquire(&d->threads); t != NULL;
+       t = cc_atomic_load_acquire(&t->next)) {
+    size_t bytes = 0;
+    for (unsigned i = 0; i < CC__SMR_REUSE_CLASSES; i++) {
+      size_t k = 0;
+      for (cc__smr_hdr_t *h = t->reuse[i].head; h != NULL; h = h->chain) {
+        cr_assert_eq(h->size, t->reuse[i].size, "sizes never mix in a class");
+        k++;
+      }
+      cr_assert_eq(k, t->reuse[i].n);
+      bytes += k * cc__smr_reuse_lines(t->reuse[i].size) * CC__LINE;
+      n += k;
+    }
+    cr_assert_eq(bytes, t->reuse_bytes);
+    cr_assert_leq(bytes, CC__SMR_REUSE_MAX_BYTES);
+  }
+  return n;
+}
+
+static void *pool_worker(void *arg) {
+  stack_case_t *c = arg;
+  stack_worker(c);
+  /* leave this thread with blocks pooled (what it reclaims next), for its
+   * exit to give back */
+  cc__smr_thr_t *t = cc__smr_thr(c->s.smr);
+  uint64_t out;
+  for (int i = 0; i < 1000000 && t->reuse_bytes == 0; i++) {
+    cr_assert_eq(c->ops->push(&c->s, t, 1), CC_OK);
+    cr_assert_eq(c->ops->pop(&c->s, t, &out), CC_OK);
+    cc_atomic_fetch_add_relaxed(&c->pops, 1);
+  }
+  cr_expect_gt(t->reuse_bytes, 0, "%s", cc_smr_kind_name(c->s.smr->kind));
+  return NULL;
+}
+
+/* Plain mimalloc: reclaimed blocks serve the next allocations, within the
+ * bound; thread exit and cc_smr_drain give them back; the domain's
+ * statistics count a pooled block as freed. */
+static void pool_case(cc_smr_kind_t k) {
+  stack_case_t c = {.per_thread = 30000};
+  ts_init(&c.s, new_domain(k));
+  c.ops = ts_ops(k);
+  run_threads(2, pool_worker, &c);
+  cr_expect_gt(cc__smr_reused(c.s.smr), 0, "%s: the pool served no allocation", cc_smr_kind_name(k));
+  cr_expect_eq(pooled_blocks(c.s.smr), 0, "%s: exited threads left blocks pooled", cc_smr_kind_name(k));
+  cc__smr_thr_t *t = cc__smr_thr(c.s.smr);
+  uint64_t out;
+  for (int round = 0; round < 40000; round++) {
+    cr_assert_eq(c.ops->push(&c.s, t, 1), CC_OK);
+    cr_assert_eq(c.ops->pop(&c.s, t, &out), CC_OK);
+  }
+  cr_expect_gt(pooled_blocks(c.s.smr), 0, "%s", cc_smr_kind_name(k));
+  while (c.ops->pop(&c.s, t, &out) == CC_OK) {
+  }
+  cc_smr_drain(c.s.smr);
+  cc_smr_stats_t st;
+  cc_smr_stats(c.s.smr, &st);
+  cr_expect_eq(st.pending, 0, "%s: pooled blocks count as freed", cc_smr_kind_name(k));
+  cr_expect_eq(pooled_blocks(c.s.smr), 0, "%s: cc_smr_drain empties the pool", cc_smr_kind_name(k));
+  cr_expect_eq(ts_destroy(&c.s), 0);
+  cc_smr_free(c.s.smr);
+}
+
+Test(smr, reuse_pool_serves_reclaimed_blocks_and_gives_them_back) {
+  if (!cc__alloc_backend_is_mimalloc()) return; /* the libc backend never arms the gate */
+  pool_case(CC_SMR_DEBRA);
+  pool_case(CC_SMR_DEBRA_PLUS);
+  pool_case(CC_SMR_IBR);
+}
+
+/* IBR dates a reused block as a new one. */
+Test(smr, reuse_pool_ibr_reused_block_is_born_now) {
+  if (!cc__alloc_backend_is_mimalloc()) return;
+  cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){CC_SMR_IBR, 4, 8});
+  cr_assert_not_null(d);
+  for (int i = 0; i < 64; i++) cc_smr_retire(d, cc_smr_alloc(d, 40));
+  cr_assert_gt(pooled_blocks(d), 0);
+  cc_smr_stats_t st0, st;
+  cc_smr_stats(d, &st0); /* every pooled block was born before this epoch */
+  uint64_t reused = cc__smr_reused(d);
+  void *other[16];
+  for (int i = 0; i < 16; i++) other[i] = cc_smr_alloc(d, 1000); /* another size: moves the epoch */
+  cc_smr_stats(d, &st);
+  cr_assert_gt(st.epoch, st0.epoch);
+  cc__smr_hdr_t *h = (cc__smr_hdr_t *)cc_smr_alloc(d, 40) - 1;
+  cr_assert_eq(cc__smr_reused(d), reused + 1, "a 40-byte block came from the pool");
+  cr_expect_geq(h->birth, st.epoch, "birth %llu, epoch before it %llu", (unsigned long long)h->birth,
+                (unsigned long long)st.epoch);
+  cr_expect_eq(h->size, sizeof *h + 40);
+  cc_smr_retire(d, h + 1);
+  for (int i = 0; i < 16; i++) cc_smr_retire(d, other[i]);
+  cc_smr_free(d);
+}
+
+/* Workload on a domain of kind k; returns the allocations its pool served. */
+static uint64_t pool_workload(cc_smr_kind_t k) {
+  stack_case_t c = {.per_thread = 20000};
+  ts_init(&c.s, new_domain(k));
+  c.ops = ts_ops(k);
+  run_threads(2, stack_worker, &c);
+  cc__smr_thr_t *t = cc__smr_thr(c.s.smr);
+  uint64_t out;
+  for (int i = 0; i < 20000; i++) {
+    cr_assert_eq(c.ops->push(&c.s, t, 1), CC_OK);
+    cr_assert_eq(c.ops->pop(&c.s, t, &out), CC_OK);
+  }
+  uint64_t reused = cc__smr_reused(c.s.smr);
+  cr_expect_eq(pooled_blocks(c.s.smr), 0, "%s: nothing pooled", cc_smr_kind_name(k));
+  cc_smr_drain(c.s.smr);
+  ts_destroy(&c.s);
+  cc_smr_free(c.s.smr);
+  return reused;
+}
+
+/* With allocation statistics on every allocation and free reaches the
+ * allocator (the pool would hide both): the counts balance after drain. */
+Test(smr, reuse_pool_idle_while_statistics_count) {
+  cc_alloc_stats_enable(true);
+  for (size_t i = 1; i < NKINDS; i++) {
+    cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+    cr_expect_eq(pool_workload(kinds[i]), 0, "%s", cc_smr_kind_name(kinds[i]));
+    cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
+    cr_expect_eq(after.alloc_count - before.alloc_count, after.free_count - before.free_count, "%s",
+                 cc_smr_kind_name(kinds[i]));
+    cr_expect_eq(after.current_allocated, before.current_allocated, "%s", cc_smr_kind_name(kinds[i]));
+  }
+}
+
+/* Tracking records who allocated and freed every block: a domain created
+ * with tracking on never pools, whatever the allocator's mode. */
+Test(smr, reuse_pool_never_used_with_tracking) {
+  cr_assert_eq(cc_option_set(CC_OPT_TRACK, 1), CC_OK);
+  for (size_t i = 1; i < NKINDS; i++) {
+    cc_smr_t *d = new_domain(kinds[i]);
+    cr_expect(!d->reuse, "%s", cc_smr_kind_name(kinds[i]));
+    cc_smr_free(d);
+    cr_expect_eq(pool_workload(kinds[i]), 0, "%s", cc_smr_kind_name(kinds[i]));
+  }
+}
+
+/* A profiler that remembers blocks sees every allocation and free. */
+Test(smr, reuse_pool_idle_while_a_profiler_records_blocks) {
+  cc_profiler_options_t o = cc_profiler_default_options();
+  o.sample_rate = 1.0;
+  o.leaks = true;
+  cc_profiler_t *p = cc_profiler_new(&o);
+  cr_assert_not_null(p);
+  cr_assert_eq(cc_profiler_start(p), CC_OK);
+  for (size_t i = 1; i < NKINDS; i++) cr_expect_eq(pool_workload(kinds[i]), 0, "%s", cc_smr_kind_name(kinds[i]));
+  cc_profiler_free(p);
+}
+
+/* CCOLL_SMR_REUSE=0 turns the pool off (child process: read per domain). */
+Test(smr, reuse_pool_off_by_environment) {
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    setenv("CCOLL_SMR_REUSE", "0", 1);
+    cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){CC_SMR_DEBRA, 0, 0});
+    _exit(d->reuse ? 1 : 0);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  cc_smr_t *d = new_domain(CC_SMR_DEBRA);
+  cr_expect(d->reuse, "on by default");
+  cc_smr_free(d);
+}
+
+#if CC_ASAN
+/* ASan with mimalloc (the pool's backend): a read of a pooled block is
+ * reported, as a read of a freed one would be. Child process: the report
+ * ends it. */
+Test(smr, reuse_pool_poisoned_under_asan) {
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    if (cc_option_set(CC_OPT_ALLOC, CC_ALLOC_MIMALLOC) != CC_OK) _exit(3);
+    cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){CC_SMR_IBR, 4, 8});
+    volatile uint64_t *kept[64];
+    for (int i = 0; i < 64; i++) {
+      kept[i] = cc_smr_alloc(d, 40);
+      cc_smr_retire(d, (void *)kept[i]);
+    }
+    /* the first blocks were reclaimed by the scans into the pool */
+    if (cc__smr_thr(d)->reuse_bytes == 0) _exit(4);
+    dup2(open("/dev/null", O_WRONLY), 2);
+    uint64_t sum = 0;
+    for (int i = 0; i < 64; i++) sum += kept[i][0];
+    _exit(sum == 12345 ? 5 : 0); /* reached only without a report */
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  cr_expect(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 1),
+            "a read of a pooled block went unreported (status %d)", st);
+}
+#endif

@@ -147,6 +147,7 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->epoch_ops = 0;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
     t->asym = d->asym;
+    t->reuse_on = d->reuse;
     t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
     t->ops = 0;
     t->bag[t->cur].epoch = t->local_epoch; /* the label of what it retires next */
@@ -264,6 +265,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   if (d->kind == CC_SMR_DEBRA || d->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_release(t);
   else release_list(t);
   cc__smr_pool_drop(t);
+  cc__smr_reuse_drop(t);
   cc__smr_scratch_free(t);
   t->alloc_tick = t->retire_tick = 0;
   t->cursor = NULL;
@@ -344,6 +346,7 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   if (d == NULL) return NULL;
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
+  d->reuse = c.kind != CC_SMR_NONE && cc__smr_reuse_allowed();
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : DEFAULT_EPOCH_FREQ;
   d->empty_freq = c.empty_freq ? c.empty_freq : d->asym ? DEFAULT_EMPTY_FREQ_ASYM : DEFAULT_EMPTY_FREQ;
   d->epoch_ops = DEFAULT_EPOCH_OPS;
@@ -384,6 +387,7 @@ static void record_destroy(cc__smr_thr_t *t) {
   cc__smr_reclaim_blocks(t->limbo.head);
   reclaim_chain(t->chain);
   cc__smr_pool_drop(t);
+  cc__smr_reuse_drop(t);
   cc__smr_scratch_free(t);
   cc_free(t, sizeof *t);
 }
@@ -510,4 +514,6 @@ void cc_smr_drain(cc_smr_t *d) {
   case CC_SMR_DEBRA_PLUS: cc__smr_debra_drain(t); break;
   default: cc__smr_ibr_drain(t); break;
   }
+  /* what was just made safe goes back to the allocator, not to the pool */
+  cc__smr_reuse_drop(t);
 }

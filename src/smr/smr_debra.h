@@ -110,8 +110,7 @@ static inline uintptr_t cc__smr_debra_read(cc__smr_thr_t *t, cc_atomic(uintptr_t
 }
 
 static inline void *cc__smr_debra_alloc(cc__smr_thr_t *t, size_t size) {
-  (void)t;
-  return cc__smr_node_alloc(size);
+  return cc__smr_reuse_alloc(t, size);
 }
 
 static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {

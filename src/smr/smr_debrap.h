@@ -135,7 +135,7 @@ static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t);
  * jump tear an allocator's state. */
 static inline void *cc__smr_debrap_alloc(cc__smr_thr_t *t, size_t size) {
   cc__smr_debrap_write_phase(t);
-  return cc__smr_node_alloc(size);
+  return cc__smr_reuse_alloc_call(t, size);
 }
 
 static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {

@@ -55,14 +55,15 @@ static inline uintptr_t cc__smr_ibr_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) 
 }
 
 static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
-  cc__smr_hdr_t *h = (cc__smr_hdr_t *)cc__smr_node_alloc(size);
+  cc__smr_hdr_t *h = cc__smr_reuse_alloc(t, size);
   if (cc_unlikely(h == NULL)) return NULL;
   cc_smr_t *d = t->dom;
   if (cc_unlikely(++t->alloc_tick >= d->epoch_freq)) {
     t->alloc_tick = 0;
     cc_atomic_fetch_add_acq_rel(&d->epoch, 1);
   }
-  /* dated before it can be published (the publishing CAS releases it) */
+  /* dated before it can be published (the publishing CAS releases it),
+   * a reused block as a new one: its old life is over */
   h->birth = cc_atomic_load_acquire(&d->epoch);
   return h;
 }

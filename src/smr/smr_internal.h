@@ -96,6 +96,7 @@
 #define CC__SMR_READ_PHASE(S, t) CC__SMR_XCAT2(CC__SMR_READ_PHASE_, S)(t)
 
 #include "smr_types.h"
+#include "smr_reuse.h"
 #include "smr_none.h"
 #include "smr_debra.h"
 #include "smr_debrap.h"

@@ -72,6 +72,16 @@ typedef struct {
   uint64_t epoch;             /* DEBRA: epoch its contents were retired in */
 } cc__smr_bag_t;
 
+/* The reuse pool (reuse.c, smr_reuse.h): reclaimed blocks of one exact
+ * size, chained through their header's first word, kept by the thread
+ * that reclaimed them for its next allocations of that size. */
+#define CC__SMR_REUSE_CLASSES 4
+typedef struct {
+  cc__smr_hdr_t *head;
+  uint32_t size; /* the header size of every block here; 0: unused */
+  uint32_t n;
+} cc__smr_reuse_t;
+
 /* DEBRA+ phases of the current operation (what the signal handler may do). */
 enum {
   CC__SMR_IDLE = 0,  /* no read or write phase (outside operations, user sections, between
@@ -110,6 +120,9 @@ struct cc__smr_thr {
   cc__smr_bag_t freeable;   /* DEBRA: safe, freed a few per operation */
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
+  cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
+  size_t reuse_bytes;       /* their sum, in cache lines' worth of bytes */
+  bool reuse_on;            /* the domain's reuse, copied at claim */
   cc__smr_bag_t limbo;      /* IBR: retired, not yet freed */
   cc__smr_hdr_t *chain;     /* NONE: retired (never freed before cc_smr_free) */
   size_t chain_n;
@@ -136,6 +149,7 @@ struct cc__smr_thr {
   cc_atomic(uint64_t) st_freed;
   cc_atomic(uint64_t) st_scans;
   cc_atomic(uint64_t) st_neutralized;
+  cc_atomic(uint64_t) st_reused; /* allocations served by the reuse pool */
 
   /* ---- registry */
   cc_atomic(cc__smr_thr_t *) next cc_cache_aligned; /* domain's list, push only */
@@ -170,6 +184,7 @@ struct cc_smr {
   int signo;                    /* DEBRA+ */
   bool asym;                    /* asymmetric fence (asym.c): fixed at creation */
   uint64_t epoch_ops;           /* DEBRA, asym: own operations between advance tries */
+  bool reuse;                   /* reclaimed blocks go to the reuse pool (reuse.c) */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
 
@@ -243,12 +258,6 @@ static inline void cc__smr_bag_push(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__sm
   if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_bag_grow(t, bag);
   b->e[b->n++] = (cc__smr_ent_t){h, epoch};
   bag->count++;
-}
-
-/* Reclaims h (a node or a retire_fn record) and counts it. */
-static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  cc__smr_node_free(t, h);
-  cc_atomic_add_owner(&t->st_freed, 1);
 }
 
 #endif /* CCOLL_SMR_TYPES_H */

@@ -1,0 +1,39 @@
+/* The reuse pool's slow paths (smr_reuse.h): whether a new domain uses it,
+ * and giving a thread's pool back to the allocator. */
+#include "alloc/alloc_internal.h"
+#include "options.h"
+#include "smr_private.h"
+
+/* Tracking (the registry) and the whole-run profiler record who allocated
+ * and who freed every block; a block that went round the pool would be
+ * reported as one block living on. Tracking is frozen by then (the domain
+ * was allocated), and CCOLL_PROFILE starts its profiler before the first
+ * allocation. CCOLL_SMR_REUSE=0 turns the pool off. */
+bool cc__smr_reuse_allowed(void) {
+  uint64_t on = 1;
+  (void)cc__env_u64("CCOLL_SMR_REUSE", 0, 1, &on);
+  return on != 0 && !cc__option_freeze(CC_OPT_TRACK) && cc__env_profile_path() == NULL;
+}
+
+void cc__smr_reuse_drop(cc__smr_thr_t *t) {
+  for (unsigned i = 0; i < CC__SMR_REUSE_CLASSES; i++) {
+    cc__smr_reuse_t *c = &t->reuse[i];
+    while (c->head != NULL) {
+      cc__smr_hdr_t *h = c->head;
+      c->head = h->chain;
+      CC__SMR_REUSE_UNPOISON(h, h->size);
+      cc_free(h, h->size);
+    }
+    c->n = 0;
+    c->size = 0;
+  }
+  t->reuse_bytes = 0;
+}
+
+uint64_t cc__smr_reused(const cc_smr_t *d) {
+  uint64_t n = 0;
+  for (cc__smr_thr_t *t = cc_atomic_load_acquire(&((cc_smr_t *)d)->threads); t != NULL;
+       t = cc_atomic_load_acquire(&t->next))
+    n += cc_atomic_load_relaxed(&t->st_reused);
+  return n;
+}

@@ -1,0 +1,131 @@
+/* Internal: the reuse pool (Brown's record manager pool). Included by
+ * smr_internal.h only.
+ *
+ * A block whose grace period has passed (a DEBRA freeable entry, an IBR
+ * block no reservation covers) is exactly what reclamation would hand back
+ * to the allocator. Freeing it is costly under a workload where one thread
+ * pops what another pushed: the block goes back to a page the other thread
+ * owns (a cross-thread free, an atomic push there, collected later), and
+ * the next allocation takes another. The reclaiming thread keeps it instead,
+ * per domain and per exact size, and its next allocation of that size
+ * (CC__SMR(S, alloc), every scheme but NONE, which never reclaims) takes it
+ * back without calling the allocator.
+ *
+ * - Only reclaimed nodes enter: retire_fn records run their callback and
+ *   are freed as before; dealloc (never published, or a structure being
+ *   destroyed) frees at once.
+ * - A block is counted freed (cc_smr_stats) when it enters the pool. For
+ *   the allocator it stays allocated until the pool gives it back: at
+ *   cc_smr_drain (the calling thread's pool), thread exit, cc_thread_detach
+ *   and cc_smr_free. Allocation statistics balance once those ran.
+ * - Bounded: at most CC__SMR_REUSE_MAX_BYTES (in whole cache lines) per
+ *   thread and domain, in CC__SMR_REUSE_CLASSES sizes at once (direct
+ *   mapped by line count; a class holds one exact size at a time). What
+ *   does not fit is freed.
+ * - Invisible to whoever observes the allocator. Taking a block stands in
+ *   for a cc_alloc_node call and pooling one for a cc_free call, so each
+ *   first passes the allocator's own per-thread gate (alloc_internal.h,
+ *   CC__ALLOC_GATE_SPAN): the pool acts only where the allocator would
+ *   have made a plain, unobserved mimalloc call. Allocation statistics,
+ *   tracking, a profiler that records blocks, fault injection and the libc
+ *   backend (sanitizer builds) never arm the gate: there every allocation
+ *   and every free reaches the allocator, and allocation statistics
+ *   balance as without the pool. A sampling count-only profiler arms it
+ *   for the operations it does not sample; pool operations count among
+ *   those. Mode changes reach the pool as they reach the allocator, within
+ *   CC__ALLOC_GATE_SPAN operations; and one pool operation in that many
+ *   is the allocator call that re-arms the gate.
+ * - Off for domains created while allocation tracking or the whole-run
+ *   profiler (CCOLL_PROFILE) is on, and with CCOLL_SMR_REUSE=0 (reuse.c).
+ * - ASan builds poison a pooled block past its header, so a use after
+ *   reclamation is still reported (with CCOLL_ALLOC=mimalloc: the libc
+ *   backend, their default, bypasses the pool). */
+#ifndef CCOLL_SMR_REUSE_H
+#define CCOLL_SMR_REUSE_H
+
+#include "alloc/track_internal.h"
+
+#if CC_ASAN
+#  include <sanitizer/asan_interface.h>
+#  define CC__SMR_REUSE_POISON(h, size) \
+    ASAN_POISON_MEMORY_REGION((h) + 1, (size) - sizeof(cc__smr_hdr_t))
+#  define CC__SMR_REUSE_UNPOISON(h, size) \
+    ASAN_UNPOISON_MEMORY_REGION((h) + 1, (size) - sizeof(cc__smr_hdr_t))
+#else
+#  define CC__SMR_REUSE_POISON(h, size) ((void)(h), (void)(size))
+#  define CC__SMR_REUSE_UNPOISON(h, size) ((void)(h), (void)(size))
+#endif
+
+/* What a thread reclaims in one DEBRA epoch or between two IBR scans is
+ * a few thousand blocks at most (epoch_ops, empty_freq: domain.c); this
+ * holds 4096 single-line nodes. */
+#define CC__SMR_REUSE_MAX_BYTES ((size_t)256 << 10)
+
+static inline size_t cc__smr_reuse_lines(size_t size) { return (size + CC__LINE - 1) / CC__LINE; }
+
+static inline cc__smr_reuse_t *cc__smr_reuse_class(cc__smr_thr_t *t, size_t size) {
+  return &t->reuse[(cc__smr_reuse_lines(size) - 1) & (CC__SMR_REUSE_CLASSES - 1)];
+}
+
+/* A pooled block of exactly `size` header bytes, or NULL. Its header keeps
+ * its size; the scheme dates it as it would a new one. */
+static inline cc__smr_hdr_t *cc__smr_reuse_take(cc__smr_thr_t *t, size_t size) {
+  cc__smr_reuse_t *c = cc__smr_reuse_class(t, size);
+  cc__smr_hdr_t *h = c->head;
+  if (h == NULL || c->size != size) return NULL;
+  if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL; /* see the gate above */
+  c->head = h->chain;
+  c->n--;
+  t->reuse_bytes -= cc__smr_reuse_lines(size) * CC__LINE;
+  CC__SMR_REUSE_UNPOISON(h, size);
+  cc_atomic_add_owner(&t->st_reused, 1);
+  return h;
+}
+
+/* Keeps the reclaimed node h; false when the pool is off or full. */
+static inline bool cc__smr_reuse_put(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  if (!t->reuse_on) return false;
+  uint32_t size = h->size;
+  cc__smr_reuse_t *c = cc__smr_reuse_class(t, size);
+  size_t bytes = cc__smr_reuse_lines(size) * CC__LINE;
+  if (t->reuse_bytes + bytes > CC__SMR_REUSE_MAX_BYTES) return false;
+  if (c->size != size) {
+    if (c->n != 0) return false; /* another size holds the class */
+    c->size = size;
+  }
+  if (cc__countdown_expired(&cc__prof_tls.free_gate)) return false; /* see the gate above */
+  h->chain = c->head;
+  c->head = h;
+  c->n++;
+  t->reuse_bytes += bytes;
+  CC__SMR_REUSE_POISON(h, size);
+  return true;
+}
+
+/* The allocation path of every reclaiming scheme. */
+static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, size_t size) {
+  cc__smr_hdr_t *h = cc__smr_reuse_take(t, size);
+  return cc_likely(h != NULL) ? h : (cc__smr_hdr_t *)cc__smr_node_alloc(size);
+}
+
+/* The same, out of line, for DEBRA+: its containers allocate in functions
+ * that also call sigsetjmp, where gcc takes the inlined pool's locals for
+ * values a jump could clobber (-Wclobbered). Its allocations are a call
+ * into the allocator anyway. */
+static cc_noinline cc__smr_hdr_t *cc__smr_reuse_alloc_call(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_reuse_alloc(t, size);
+}
+
+/* Reclaims h (a node or a retire_fn record) and counts it. */
+static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  if (h->size == 0 || !cc__smr_reuse_put(t, h)) cc__smr_node_free(t, h);
+  cc_atomic_add_owner(&t->st_freed, 1);
+}
+
+/* reuse.c */
+bool cc__smr_reuse_allowed(void);
+void cc__smr_reuse_drop(cc__smr_thr_t *t);
+/* Allocations the reuse pool served in d, every thread (tests). */
+uint64_t cc__smr_reused(const cc_smr_t *d);
+
+#endif /* CCOLL_SMR_REUSE_H */
