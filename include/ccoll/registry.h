@@ -1,9 +1,9 @@
 /* ccoll: pointer registry — who allocated what, and the one right way to free it.
  *
  * A registry maps a pointer to a record {size, allocation kind, owner
- * thread, time, optional stack}. It is sharded (default: one shard per CPU),
- * each shard an open-addressing hash table behind its own lock, so threads
- * working on different pointers rarely meet. The process-wide registry
+ * thread, time, optional stack}. It is sharded (default: eight shards per
+ * CPU, at least 16), each shard an open-addressing hash table behind its
+ * own lock, so threads working on different pointers rarely meet. The process-wide registry
  * (cc_registry_global()) is the one tracking mode uses: with CCOLL_TRACK=1
  * or cc_option_set(CC_OPT_TRACK, 1) before the first allocation, every
  * ccoll allocation is registered there and every cc_free must find its
@@ -74,8 +74,8 @@ typedef struct {
 /* The process-wide registry (created on first use, never freed). */
 CC_API cc_registry_t *cc_registry_global(void);
 
-/* A private registry with `shards` shards (0: number of CPUs). NULL on
- * failure. */
+/* A private registry with `shards` shards (0: eight per CPU, at least
+ * 16). NULL on failure. */
 CC_API cc_registry_t *cc_registry_new(unsigned shards);
 
 /* Frees every block still registered (with its matching function; a
