@@ -81,7 +81,14 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--pool") == 0) nvar = NVAR_POOL;
     else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only = atoi(argv[++i]);
   }
-  uint64_t total = o.quick ? 200000 : 1000000;
+  /* NONE keeps every node until its domain dies: at 1M pairs a run
+   * touches 64 MB of fresh memory and NONE measures page faults (it fell to
+   * 6 Mpairs/s at 1 thread, 8x under its warm speed), flattering every
+   * ratio to it. 200k pairs (12.8 MB) stays warm. At 2 threads a run
+   * settles in one of two contention regimes (NONE 7-25 Mpairs/s), so the
+   * full run takes many short reps for its medians. */
+  uint64_t total = 200000;
+  if (!bench_reps_given(argc, argv)) o.reps = o.quick ? 5 : 21;
   printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
          bench_ncpu(), o.reps, total);
   cc_smr_t *probe = cc_smr_new(&(cc_smr_config_t){CC_SMR_DEBRA, 0, 0});
