@@ -169,7 +169,10 @@ static cc_force_inline void SLF(prefetch_step)(sl_node_t *pred, sl_node_t *curr,
 /* At every level i: preds[i] is the last node with key < k (<= k when le),
  * succs[i] its successor. Unlinks marked nodes met on the way. CC_OK, or
  * SL_RETRY after a write when the scheme is restartable. Written once,
- * compiled twice (u64 and bytes keys) so the u64 compare is inline.
+ * compiled for u64 and bytes keys (so the u64 compare is inline) and for
+ * the u64 get (no path: preds NULL, only the level-0 successor in
+ * succs[0], and the node past k on level 0 left unread, since a get
+ * answers from that node's value word, not its link).
  * With `hit` (lookups), the first node met with key k whose value word
  * reads live ends the search at any level: *hit is its cell, SL_FOUND.
  * (A live word proves the key present at that read; a dead one proves
@@ -182,26 +185,30 @@ static cc_force_inline int SLF(find_as)(cc_map_t *m, cc__smr_thr_t *t, const cc_
   const cc__mkey_t key = *k; /* a local: kept in registers across the acquire loads */
   k = &key;
 restart:;
-  sl_node_t *pred = im->head;
+  const bool path = preds != NULL;
+  sl_node_t *pred = im->head, *curr = NULL;
   unsigned top = cc_atomic_load_relaxed(&im->top);
-  for (unsigned i = SL_MAXL; i-- > top;) {
+  for (unsigned i = SL_MAXL; path && i-- > top;) {
     preds[i] = pred;
     succs[i] = NULL;
   }
   for (unsigned i = top; i-- > 0;) {
     uintptr_t raw = SL_READ(t, sl_next(pred, i));
     if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
-    sl_node_t *curr = sl_ptr(raw);
+    curr = sl_ptr(raw);
     while (curr) {
       SLF(prefetch_step)(pred, curr, i);
-      int c = sl_cmp_as(bytes, curr, k);
+      /* u64: two flags straight from the compare, no -1/0/1 in between */
+      const int c = bytes ? sl_cmp_as(true, curr, k) : 0;
+      const bool past = bytes ? c > 0 : curr->key > k->u;
+      const bool same = bytes ? c == 0 : curr->key == k->u;
       /* Above level 0, a node past the key is left without reading its
        * next word (on the second cache line from level 2 up): a marked one
        * is unlinked by a search that meets it on its own key. Level 0 and
        * exact matches are always checked, so a dead node met there is
        * unlinked and no search turns on it forever. */
-      if (i > 0 && c > 0) break;
-      if (c == 0 && hit) {
+      if ((i > 0 || !path) && past) break;
+      if (same && hit) {
         sl_cell_t *live = sl_live(SL_READ(t, sl_val(curr)));
         if (live) {
           *hit = live;
@@ -218,13 +225,16 @@ restart:;
         curr = sl_ptr(sraw);
         continue;
       }
-      if (c > 0 || (c == 0 && !le)) break;
+      if (past || (same && !le)) break;
       pred = curr;
       curr = sl_ptr(sraw);
     }
-    preds[i] = pred;
-    succs[i] = curr;
+    if (path) {
+      preds[i] = pred;
+      succs[i] = curr;
+    }
   }
+  if (!path) succs[0] = curr;
   return CC_OK;
 }
 
@@ -233,47 +243,12 @@ static cc_noinline int SLF(find_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mk
   return SLF(find_as)(m, t, k, le, preds, succs, NULL, false);
 }
 
-/* The search of a u64 get: find_as's walk and unlinking with the compare
- * written out, no path recorded, and the last node of level 0 left
- * unread (a get answers from pred.next[0] and the node's value word, not
- * from the node's link). SL_FOUND (*hit: the live cell of a node of key
- * k), CC_OK (*at: the first node >= k at level 0, or NULL), or SL_RETRY
- * after an unlink when the scheme is restartable. */
-static cc_noinline int SLF(lookup_u64)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, sl_node_t **at,
+/* The search of a u64 get (find_as without a path): SL_FOUND (*hit: the
+ * live cell of a node of key k), CC_OK (*at: the first node >= k at level
+ * 0, or NULL), or SL_RETRY after an unlink when the scheme is restartable. */
+static cc_noinline int SLF(lookup_u64)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t **at,
                                        sl_cell_t **hit) {
-  sl_impl_t *im = m->impl;
-restart:;
-  sl_node_t *pred = im->head, *curr = NULL;
-  for (unsigned i = cc_atomic_load_relaxed(&im->top); i-- > 0;) {
-    uintptr_t raw = SL_READ(t, sl_next(pred, i));
-    if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
-    curr = sl_ptr(raw);
-    while (curr) {
-      SLF(prefetch_step)(pred, curr, i);
-      const uint64_t ck = curr->key;
-      if (ck > key) break;
-      if (ck == key) {
-        sl_cell_t *live = sl_live(SL_READ(t, sl_val(curr)));
-        if (live) {
-          *hit = live;
-          return SL_FOUND;
-        }
-      }
-      uintptr_t sraw = SL_READ(t, sl_next(curr, i));
-      if (cc_unlikely(sraw & SL_MARK)) {
-        bool unlinked = SLF(unlink)(t, pred, i, curr, sl_ptr(sraw));
-        if (SL_RESTARTABLE) return SL_RETRY;
-        if (!unlinked) goto restart;
-        curr = sl_ptr(sraw);
-        continue;
-      }
-      if (ck == key) break; /* not live: go down (level 0: the caller looks again) */
-      pred = curr;
-      curr = sl_ptr(sraw);
-    }
-  }
-  *at = curr;
-  return CC_OK;
+  return SLF(find_as)(m, t, k, false, NULL, at, hit, false);
 }
 
 static cc_noinline int SLF(find_bytes)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, bool le,
@@ -485,7 +460,7 @@ static int SLF(get_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void
   sl_cell_t *hit;
   int r;
   if (cc_likely(m->key_kind == CC_KEY_U64)) {
-    r = SLF(lookup_u64)(m, t, k->u, &n, &hit);
+    r = SLF(lookup_u64)(m, t, k, &n, &hit);
   } else {
     r = SLF(find_bytes)(m, t, k, false, preds, succs, &hit);
     n = succs[0];
