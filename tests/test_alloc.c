@@ -17,6 +17,15 @@ static void use_backend(long kind) {
 
 static bool aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
+/* Statistics switched on and zeroed, then one node of `size` allocated
+ * and freed: what they counted. */
+static cc_alloc_snapshot_t one_counted_node_pair(size_t size) {
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  cc_free(cc_alloc_node(size), size);
+  return cc_alloc_stats_snapshot();
+}
+
 static void check_alignment_paths(void) {
   static const size_t sizes[] = {1, 7, 8, 15, 16, 17, 63, 64, 65, 100, 128, 255, 4096, 70000, 1 << 21};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -94,10 +103,7 @@ Test(alloc, misaligned_small_node_falls_back) {
   mi_free(node);
   for (int i = 0; i < n; i++) mi_free(held[i]);
   check_alignment_paths(); /* every path still right after the switch */
-  cc_alloc_stats_enable(true);
-  cc_alloc_stats_reset();
-  cc_free(cc_alloc_node(100), 100);
-  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cc_alloc_snapshot_t s = one_counted_node_pair(100);
   cr_expect_eq(s.alloc_count, 1);
   cr_expect_eq(s.free_bytes, 100);
 }
@@ -246,10 +252,7 @@ Test(fault, every_third_allocation_fails) {
  * at once, another thread within that many operations of each kind. */
 Test(gate, own_mode_change_takes_effect_at_once) {
   for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(64), 64); /* gates armed in plain mode */
-  cc_alloc_stats_enable(true);
-  cc_alloc_stats_reset();
-  cc_free(cc_alloc_node(64), 64);
-  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cc_alloc_snapshot_t s = one_counted_node_pair(64);
   cr_expect_eq(s.alloc_count, 1);
   cr_expect_eq(s.free_count, 1);
   cc_alloc_stats_enable(false);

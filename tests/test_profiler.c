@@ -677,17 +677,24 @@ Test(profiler, reclamation_figures_of_live_domains) {
   cc_profiler_free(p);
 }
 
-Test(profiler, rate_one_is_exact_after_a_sampling_run) {
+/* A sampling run with `alloc` leaves a long countdown behind (in the
+ * thread's record, and for nodes in its gates too); a rate-1 profiler
+ * started next must still see every allocation. */
+static void check_rate_one_after_sampling(void *(*alloc)(size_t), const char *why) {
   cc_profiler_t *p = start_profiler(0.001, false, false);
-  for (int i = 0; i < 10; i++) cc_free(cc_alloc(8), 8); /* leaves a long countdown behind */
+  for (int i = 0; i < 10; i++) cc_free(alloc(8), 8);
   cc_profiler_free(p);
   p = start_profiler(1.0, false, false);
   for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8);
   cc_profile_t *s = cc_profiler_snapshot(p);
-  cr_expect_eq(s->allocs, 10, "every allocation sampled at rate 1, whatever came before");
+  cr_expect_eq(s->allocs, 10, "%s", why);
   cr_expect_eq(s->frees, 10);
   cc_profile_free(s);
   cc_profiler_free(p);
+}
+
+Test(profiler, rate_one_is_exact_after_a_sampling_run) {
+  check_rate_one_after_sampling(cc_alloc, "every allocation sampled at rate 1, whatever came before");
 }
 
 Test(profiler, counting_profiler_without_block_memory) {
@@ -723,16 +730,7 @@ Test(profiler, counting_profiler_without_block_memory) {
 /* ------------------------------------------------------------ per-thread gates */
 
 Test(profiler, rate_one_is_exact_after_sampling_nodes_on_this_thread) {
-  cc_profiler_t *p = start_profiler(0.001, false, false);
-  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8); /* gates hold part of a long countdown */
-  cc_profiler_free(p);
-  p = start_profiler(1.0, false, false);
-  for (int i = 0; i < 10; i++) cc_free(cc_alloc_node(8), 8);
-  cc_profile_t *s = cc_profiler_snapshot(p);
-  cr_expect_eq(s->allocs, 10, "the starting thread's gates expire at the start");
-  cr_expect_eq(s->frees, 10);
-  cc_profile_free(s);
-  cc_profiler_free(p);
+  check_rate_one_after_sampling(cc_alloc_node, "the starting thread's gates expire at the start");
 }
 
 enum { GATED_AFTER = 100 };
