@@ -61,6 +61,24 @@ static void check_alignment_paths(void) {
 Test(alloc, alignment_mimalloc) { use_backend(CC_ALLOC_MIMALLOC); check_alignment_paths(); }
 Test(alloc, alignment_libc) { use_backend(CC_ALLOC_LIBC); check_alignment_paths(); }
 
+/* The gated path hands out mi_malloc_small's blocks untested, trusting
+ * mimalloc's layout (probed at the first resolution): many blocks of every
+ * small node size, enough to fill several pages of each class, must all be
+ * line-aligned. */
+Test(alloc, every_small_node_class_line_aligned) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  enum { PER_SIZE = 300 };
+  static void *held[PER_SIZE];
+  for (size_t n = 1; n <= 1024; n += (n < 64 ? 1 : 61)) {
+    for (int i = 0; i < PER_SIZE; i++) {
+      held[i] = cc_alloc_node(n);
+      cr_assert_not_null(held[i]);
+      cr_assert(aligned(held[i], CC_CACHE_LINE), "cc_alloc_node(%zu) #%d at %p", n, i, held[i]);
+    }
+    for (int i = 0; i < PER_SIZE; i++) cc_free(held[i], n);
+  }
+}
+
 static void check_bad_sizes(void) {
   cr_expect_null(cc_alloc(0));
   cr_expect_null(cc_alloc_node(0));

@@ -1,11 +1,12 @@
 /* The allocation glue: backend choice, fast paths, per-thread statistics.
  *
  * The hot path of cc_alloc_node and cc_free is a per-thread gate (a TLS
- * countdown, see CC__ALLOC_GATE_SPAN); the other entry points, and those
- * two when their gate expires, load `alloc_mode` and compare: when the
- * backend is mimalloc and neither statistics, tracking nor fault injection
- * is on, cc_alloc_node is mimalloc's small-object route and cc_free is
- * mi_free. Everything else lives in the out-of-line slow paths. */
+ * countdown, see CC__ALLOC_GATE_SPAN) and a tail jump into mimalloc
+ * (mi_malloc_small, mi_free); the other entry points, and those two when
+ * their gate expires, load `alloc_mode` and compare: when the backend is
+ * mimalloc and neither statistics, tracking nor fault injection is on,
+ * cc_alloc_node is mimalloc's small-object route and cc_free is mi_free.
+ * Everything else lives in the out-of-line slow paths. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -210,6 +211,32 @@ void cc_alloc_stats_enable(bool enable) { cc_option_set(CC_OPT_STATS, enable ? 1
  * possibly from inside the first mode resolution (CCOLL_PROFILE). */
 bool cc__alloc_backend_is_mimalloc(void) { return cc__option_freeze(CC_OPT_ALLOC) != CC_ALLOC_LIBC; }
 
+/* Whether mi_malloc_small(n) is line-aligned for every multiple n of 64
+ * up to MI_SMALL_SIZE_MAX, so that the gated path can tail-jump into it
+ * with no test of the result (the call and the test cost the plain pair
+ * about 1 ns, 20%). A small block sits at its page's start plus a multiple
+ * of its block size; mimalloc 2.x starts small pages on 64 KiB slices
+ * (plus an offset of one or three blocks), and the size classes of
+ * multiples of 64 (64, 128, ..., 1024) are multiples of 64. What a build
+ * of mimalloc can change is the block size: padding (debug, secure,
+ * valgrind or ASan builds) adds to it, and mi_good_size, the class the
+ * request plus padding falls in, shows it. The probe checks every class
+ * that way and one block of each. Once per process, under mode_lock; the
+ * slow paths still test every address they get (mi_node.h). */
+static bool mimalloc_layout_ok(void) {
+  static int known; /* 0 unknown, 1 ok, -1 not */
+  if (known == 0) {
+    bool ok = true;
+    for (size_t n = CC_CACHE_LINE; n <= MI_SMALL_SIZE_MAX && ok; n += CC_CACHE_LINE) {
+      void *p = mi_malloc_small(n);
+      ok = p != NULL && mi_good_size(n) % CC_CACHE_LINE == 0 && ((uintptr_t)p & (CC_CACHE_LINE - 1)) == 0;
+      mi_free(p);
+    }
+    known = ok ? 1 : -1;
+  }
+  return known > 0;
+}
+
 static unsigned compute_mode(void) {
   unsigned m = MODE_READY;
   if (cc__option_freeze(CC_OPT_ALLOC) == CC_ALLOC_LIBC) m |= MODE_LIBC;
@@ -217,7 +244,8 @@ static unsigned compute_mode(void) {
   if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
   if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
   m |= cc_atomic_load_relaxed(&profiling);
-  if (cc_atomic_load_relaxed(&mi_misaligned)) m |= MODE_MI_ALIGNED;
+  if (!(m & MODE_LIBC) && (cc_atomic_load_relaxed(&mi_misaligned) || !mimalloc_layout_ok()))
+    m |= MODE_MI_ALIGNED;
   return m;
 }
 
@@ -471,14 +499,17 @@ static cc_noinline void *node_gate_sampling(size_t rounded, size_t size) {
 }
 
 /* The fast path is the gate: a TLS decrement and a sign test, the same in
- * plain mode and while the sampling profiler skips. At its expiry, the
- * mode word; with statistics an out-of-line call. */
+ * plain mode and while the sampling profiler skips, then a tail jump into
+ * mi_malloc_small. Its block needs no alignment test: the gates are armed
+ * only in MODE_FAST and MODE_FAST_SAMPLE, which exclude MODE_MI_ALIGNED,
+ * so the layout probe passed. At its expiry, the mode word; with
+ * statistics an out-of-line call. */
 static cc_noinline void *node_gated_out(size_t rounded, size_t size);
 
 void *cc_alloc_node(size_t size) {
   size_t rounded = cc__node_round(size);
   if (cc_likely(rounded - 1 < NODE_SMALL_MAX) && cc_likely(!cc__countdown_expired(&cc__prof_tls.gate)))
-    return cc__mi_node_small(rounded);
+    return mi_malloc_small(rounded);
   return node_gated_out(rounded, size);
 }
 
