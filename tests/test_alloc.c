@@ -10,6 +10,7 @@
 #include "alloc/alloc_internal.h"
 #include "alloc/mi_node.h"
 #include "ccoll.h"
+#include "ccoll/profiler.h"
 
 static void use_backend(long kind) {
   cr_assert_eq(cc_option_set(CC_OPT_ALLOC, kind), CC_OK);
@@ -239,6 +240,70 @@ Test(stats, off_counts_nothing) {
   cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
   cr_expect_eq(s.alloc_count, 0);
   cr_expect_eq(s.free_count, 0);
+}
+
+/* ------------------------------------------------------------ real allocation failure */
+
+/* mimalloc refusing to map more memory (its limit_os_alloc option, process
+ * wide: Criterion runs each test in a process of its own): node
+ * allocations fail once the thread's segments are full. Statistics and the
+ * rate-1 profiler count a node before their mimalloc call, so each failed
+ * one must be taken back. Returns how many succeeded, chained through
+ * *chain. */
+enum { OOM_NODE = 48 };
+static uint64_t nodes_until_mimalloc_fails(void **chain) {
+  mi_option_enable(mi_option_limit_os_alloc);
+  uint64_t n = 0;
+  void *p;
+  while (n < (1u << 24) && (p = cc_alloc_node(OOM_NODE)) != NULL) {
+    *(void **)p = *chain;
+    *chain = p;
+    n++;
+  }
+  for (int i = 0; i < 10; i++) cr_assert_null(cc_alloc_node(OOM_NODE), "mimalloc recovered");
+  mi_option_disable(mi_option_limit_os_alloc);
+  cr_assert_lt(n, 1u << 24, "mimalloc never failed");
+  return n;
+}
+
+static void free_chain(void *chain) {
+  while (chain != NULL) {
+    void *next = *(void **)chain;
+    cc_free(chain, OOM_NODE);
+    chain = next;
+  }
+}
+
+Test(stats, failed_node_allocations_not_counted) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  one_counted_node_pair(OOM_NODE); /* this thread's record linked */
+  cc_alloc_stats_reset();
+  void *chain = NULL;
+  uint64_t n = nodes_until_mimalloc_fails(&chain);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, n);
+  cr_expect_eq(s.alloc_bytes, n * OOM_NODE);
+  free_chain(chain);
+  s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.free_count, n);
+  cr_expect_eq(s.current_allocated, 0);
+}
+
+Test(profiler, failed_node_allocations_not_counted_at_rate_1) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  cc_profiler_options_t o = cc_profiler_default_options();
+  cc_profiler_t *prof = cc_profiler_new(&o);
+  cr_assert_not_null(prof);
+  cr_assert_eq(cc_profiler_start(prof), CC_OK);
+  void *chain = NULL;
+  uint64_t n = nodes_until_mimalloc_fails(&chain);
+  cc_profile_t *s = cc_profiler_snapshot(prof);
+  cr_assert_not_null(s);
+  cr_expect_eq(s->allocs, n);
+  cr_expect_eq(s->alloc_bytes, n * OOM_NODE);
+  cc_profile_free(s);
+  free_chain(chain);
+  cc_profiler_free(prof);
 }
 
 /* ------------------------------------------------------------ fault injection */
