@@ -10,6 +10,7 @@
 #include "alloc/alloc_internal.h"
 #include "alloc/mi_node.h"
 #include "ccoll.h"
+#include "ccoll/profiler.h"
 
 static void use_backend(long kind) {
   cr_assert_eq(cc_option_set(CC_OPT_ALLOC, kind), CC_OK);
@@ -60,6 +61,24 @@ static void check_alignment_paths(void) {
 
 Test(alloc, alignment_mimalloc) { use_backend(CC_ALLOC_MIMALLOC); check_alignment_paths(); }
 Test(alloc, alignment_libc) { use_backend(CC_ALLOC_LIBC); check_alignment_paths(); }
+
+/* The gated path hands out mi_malloc_small's blocks untested, trusting
+ * mimalloc's layout (probed at the first resolution): many blocks of every
+ * small node size, enough to fill several pages of each class, must all be
+ * line-aligned. */
+Test(alloc, every_small_node_class_line_aligned) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  enum { PER_SIZE = 300 };
+  static void *held[PER_SIZE];
+  for (size_t n = 1; n <= 1024; n += (n < 64 ? 1 : 61)) {
+    for (int i = 0; i < PER_SIZE; i++) {
+      held[i] = cc_alloc_node(n);
+      cr_assert_not_null(held[i]);
+      cr_assert(aligned(held[i], CC_CACHE_LINE), "cc_alloc_node(%zu) #%d at %p", n, i, held[i]);
+    }
+    for (int i = 0; i < PER_SIZE; i++) cc_free(held[i], n);
+  }
+}
 
 static void check_bad_sizes(void) {
   cr_expect_null(cc_alloc(0));
@@ -221,6 +240,70 @@ Test(stats, off_counts_nothing) {
   cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
   cr_expect_eq(s.alloc_count, 0);
   cr_expect_eq(s.free_count, 0);
+}
+
+/* ------------------------------------------------------------ real allocation failure */
+
+/* mimalloc refusing to map more memory (its limit_os_alloc option, process
+ * wide: Criterion runs each test in a process of its own): node
+ * allocations fail once the thread's segments are full. Statistics and the
+ * rate-1 profiler count a node before their mimalloc call, so each failed
+ * one must be taken back. Returns how many succeeded, chained through
+ * *chain. */
+enum { OOM_NODE = 48 };
+static uint64_t nodes_until_mimalloc_fails(void **chain) {
+  mi_option_enable(mi_option_limit_os_alloc);
+  uint64_t n = 0;
+  void *p;
+  while (n < (1u << 24) && (p = cc_alloc_node(OOM_NODE)) != NULL) {
+    *(void **)p = *chain;
+    *chain = p;
+    n++;
+  }
+  for (int i = 0; i < 10; i++) cr_assert_null(cc_alloc_node(OOM_NODE), "mimalloc recovered");
+  mi_option_disable(mi_option_limit_os_alloc);
+  cr_assert_lt(n, 1u << 24, "mimalloc never failed");
+  return n;
+}
+
+static void free_chain(void *chain) {
+  while (chain != NULL) {
+    void *next = *(void **)chain;
+    cc_free(chain, OOM_NODE);
+    chain = next;
+  }
+}
+
+Test(stats, failed_node_allocations_not_counted) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  one_counted_node_pair(OOM_NODE); /* this thread's record linked */
+  cc_alloc_stats_reset();
+  void *chain = NULL;
+  uint64_t n = nodes_until_mimalloc_fails(&chain);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, n);
+  cr_expect_eq(s.alloc_bytes, n * OOM_NODE);
+  free_chain(chain);
+  s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.free_count, n);
+  cr_expect_eq(s.current_allocated, 0);
+}
+
+Test(profiler, failed_node_allocations_not_counted_at_rate_1) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  cc_profiler_options_t o = cc_profiler_default_options();
+  cc_profiler_t *prof = cc_profiler_new(&o);
+  cr_assert_not_null(prof);
+  cr_assert_eq(cc_profiler_start(prof), CC_OK);
+  void *chain = NULL;
+  uint64_t n = nodes_until_mimalloc_fails(&chain);
+  cc_profile_t *s = cc_profiler_snapshot(prof);
+  cr_assert_not_null(s);
+  cr_expect_eq(s->allocs, n);
+  cr_expect_eq(s->alloc_bytes, n * OOM_NODE);
+  cc_profile_free(s);
+  free_chain(chain);
+  cc_profiler_free(prof);
 }
 
 /* ------------------------------------------------------------ fault injection */

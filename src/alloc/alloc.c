@@ -1,11 +1,12 @@
 /* The allocation glue: backend choice, fast paths, per-thread statistics.
  *
  * The hot path of cc_alloc_node and cc_free is a per-thread gate (a TLS
- * countdown, see CC__ALLOC_GATE_SPAN); the other entry points, and those
- * two when their gate expires, load `alloc_mode` and compare: when the
- * backend is mimalloc and neither statistics, tracking nor fault injection
- * is on, cc_alloc_node is mimalloc's small-object route and cc_free is
- * mi_free. Everything else lives in the out-of-line slow paths. */
+ * countdown, see CC__ALLOC_GATE_SPAN) and a tail jump into mimalloc
+ * (mi_malloc_small, mi_free); the other entry points, and those two when
+ * their gate expires, load `alloc_mode` and compare: when the backend is
+ * mimalloc and neither statistics, tracking nor fault injection is on,
+ * cc_alloc_node is mimalloc's small-object route and cc_free is mi_free.
+ * Everything else lives in the out-of-line slow paths. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -210,6 +211,32 @@ void cc_alloc_stats_enable(bool enable) { cc_option_set(CC_OPT_STATS, enable ? 1
  * possibly from inside the first mode resolution (CCOLL_PROFILE). */
 bool cc__alloc_backend_is_mimalloc(void) { return cc__option_freeze(CC_OPT_ALLOC) != CC_ALLOC_LIBC; }
 
+/* Whether mi_malloc_small(n) is line-aligned for every multiple n of 64
+ * up to MI_SMALL_SIZE_MAX, so that the gated path can tail-jump into it
+ * with no test of the result (the call and the test cost the plain pair
+ * about 1 ns, 20%). A small block sits at its page's start plus a multiple
+ * of its block size; mimalloc 2.x starts small pages on 64 KiB slices
+ * (plus an offset of one or three blocks), and the size classes of
+ * multiples of 64 (64, 128, ..., 1024) are multiples of 64. What a build
+ * of mimalloc can change is the block size: padding (debug, secure,
+ * valgrind or ASan builds) adds to it, and mi_good_size, the class the
+ * request plus padding falls in, shows it. The probe checks every class
+ * that way and one block of each. Once per process, under mode_lock; the
+ * slow paths still test every address they get (mi_node.h). */
+static bool mimalloc_layout_ok(void) {
+  static int known; /* 0 unknown, 1 ok, -1 not */
+  if (known == 0) {
+    bool ok = true;
+    for (size_t n = CC_CACHE_LINE; n <= MI_SMALL_SIZE_MAX && ok; n += CC_CACHE_LINE) {
+      void *p = mi_malloc_small(n);
+      ok = p != NULL && mi_good_size(n) % CC_CACHE_LINE == 0 && ((uintptr_t)p & (CC_CACHE_LINE - 1)) == 0;
+      mi_free(p);
+    }
+    known = ok ? 1 : -1;
+  }
+  return known > 0;
+}
+
 static unsigned compute_mode(void) {
   unsigned m = MODE_READY;
   if (cc__option_freeze(CC_OPT_ALLOC) == CC_ALLOC_LIBC) m |= MODE_LIBC;
@@ -217,7 +244,8 @@ static unsigned compute_mode(void) {
   if (cc__option_value(CC_OPT_STATS)) m |= MODE_STATS;
   if (cc_atomic_load_relaxed(&fail_every) != 0) m |= MODE_FAIL;
   m |= cc_atomic_load_relaxed(&profiling);
-  if (cc_atomic_load_relaxed(&mi_misaligned)) m |= MODE_MI_ALIGNED;
+  if (!(m & MODE_LIBC) && (cc_atomic_load_relaxed(&mi_misaligned) || !mimalloc_layout_ok()))
+    m |= MODE_MI_ALIGNED;
   return m;
 }
 
@@ -429,10 +457,12 @@ void *cc__mi_node_misaligned(void *p) {
   return mi_malloc_aligned(rounded, CC_CACHE_LINE);
 }
 
-/* The node of an allocation counted already. Out of line: sharing the
- * plain path's call would cost that path register moves. */
+/* The node of an allocation counted already (MODE_FAST_STATS, which
+ * excludes MODE_MI_ALIGNED: mimalloc's layout needs no address test). Out
+ * of line: sharing the plain path's call would cost that path register
+ * moves. */
 static cc_noinline void *node_counted(size_t rounded) {
-  void *p = cc__mi_node_small(rounded);
+  void *p = mi_malloc_small(rounded);
   if (cc_unlikely(p == NULL)) stats_alloc_failed();
   return p;
 }
@@ -471,14 +501,33 @@ static cc_noinline void *node_gate_sampling(size_t rounded, size_t size) {
 }
 
 /* The fast path is the gate: a TLS decrement and a sign test, the same in
- * plain mode and while the sampling profiler skips. At its expiry, the
- * mode word; with statistics an out-of-line call. */
+ * plain mode and while the sampling profiler skips, then a tail jump into
+ * mi_malloc_small. Its block needs no alignment test: the gates are armed
+ * only in MODE_FAST and MODE_FAST_SAMPLE, which exclude MODE_MI_ALIGNED,
+ * so the layout probe passed. At its expiry, the mode word; with
+ * statistics an out-of-line call. */
 static cc_noinline void *node_gated_out(size_t rounded, size_t size);
 
-void *cc_alloc_node(size_t size) {
+/* The two hot entry points start a cache line: each fast path (under 48
+ * bytes) is then one fetch block, whatever the code before it; where the
+ * linker happened to put them moved a pair's cost by 5-10%. */
+#define HOT_ENTRY __attribute__((aligned(CC_CACHE_LINE)))
+
+HOT_ENTRY void *cc_alloc_node(size_t size) {
   size_t rounded = cc__node_round(size);
-  if (cc_likely(rounded - 1 < NODE_SMALL_MAX) && cc_likely(!cc__countdown_expired(&cc__prof_tls.gate)))
-    return cc__mi_node_small(rounded);
+  if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
+    if (cc_likely(!cc__countdown_expired(&cc__prof_tls.gate))) return mi_malloc_small(rounded);
+    /* the modes that never arm the gate and stay inline: statistics
+     * (counted before the call, so that nothing has to live across it;
+     * undone on failure) and the tally profiler at rate 1 */
+    unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+    if (m == MODE_FAST_STATS && cc_likely(t_stats.state == T_LIVE)) {
+      stats_add(true, size);
+      t_stats.pending = size;
+      return node_counted(rounded);
+    }
+    if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
+  }
   return node_gated_out(rounded, size);
 }
 
@@ -488,14 +537,6 @@ static cc_noinline void *node_gated_out(size_t rounded, size_t size) {
    * it (calling the resolution here would cost a saved register) */
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
-    if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
-    if (m == MODE_FAST_STATS && cc_likely(t_stats.state == T_LIVE)) {
-      /* counted before the call, so that nothing has to live across it;
-       * undone on failure */
-      stats_add(true, size);
-      t_stats.pending = size;
-      return node_counted(rounded);
-    }
     if (m == MODE_FAST) {
       gate_arm_plain(&cc__prof_tls.gate);
       return cc__mi_node_small(rounded);
@@ -527,22 +568,27 @@ static cc_noinline void free_gate_sampling(void *ptr, size_t size) {
 
 static cc_noinline void free_gated_out(void *ptr, size_t size);
 
-void cc_free(void *ptr, size_t size) {
+HOT_ENTRY void cc_free(void *ptr, size_t size) {
   /* mimalloc finds the size class from the pointer, and mi_free(NULL) is a
    * no-op: the fast paths need no NULL test; size is for the counters. The
    * gate is armed only in plain and sampling mode, both mimalloc. */
   if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_gate))) { mi_free(ptr); return; }
-  free_gated_out(ptr, size);
-}
-
-static cc_noinline void free_gated_out(void *ptr, size_t size) {
-  unsigned m = cc_atomic_load_relaxed(&alloc_mode); /* unresolved: free_other resolves */
-  if (m == MODE_FAST_TALLY && cc_likely(ptr != NULL)) { cc__prof_tally_free(ptr, size); return; }
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
   if (m == MODE_FAST_STATS && cc_likely(ptr != NULL) && cc_likely(t_stats.state == T_LIVE)) {
     stats_add(false, size);
     mi_free(ptr);
     return;
   }
+  if (m == MODE_FAST_TALLY && cc_likely(ptr != NULL)) {
+    cc__prof_tally_free(ptr, size);
+    return;
+  }
+  free_gated_out(ptr, size);
+}
+
+static cc_noinline void free_gated_out(void *ptr, size_t size) {
+  /* statistics on a linked thread and the tally profiler: done inline */
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode); /* unresolved: free_other resolves */
   if (m == MODE_FAST) {
     gate_arm_plain(&cc__prof_tls.free_gate);
     mi_free(ptr);

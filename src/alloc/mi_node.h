@@ -7,8 +7,11 @@
  * and the classes a multiple of 64 maps to (64, 128, 192, 256, 320, ...,
  * 1024) are multiples of 64, so in practice the block is line-aligned; but
  * mimalloc does not promise it (padding in debug builds breaks it), so the
- * address is checked. A misaligned block switches the glue, for good, to
- * mi_malloc_aligned through its slow path (cc__mi_node_misaligned). */
+ * address is checked here. A misaligned block switches the glue, for good,
+ * to mi_malloc_aligned through its slow path (cc__mi_node_misaligned).
+ * The gated fast paths of alloc.c skip the check: they run only once a
+ * probe of every class at the first mode resolution passed (alloc.c,
+ * mimalloc_layout_ok). */
 #ifndef CCOLL_MI_NODE_H
 #define CCOLL_MI_NODE_H
 

@@ -388,10 +388,16 @@ static inline uint32_t region_owner(const void *p) {
 
 /* ------------------------------------------------------------ recording */
 
+/* n: 1, or -1 to take back an allocation counted before it failed. */
+static inline void count_alloc_size(prec_t *r, size_t requested, unsigned f, int64_t n) {
+  own_add(&r->allocs, (uint64_t)n);
+  own_add(&r->alloc_bytes, (uint64_t)n * requested);
+  /* likely: the default options have both features */
+  if (cc_likely(f & FEAT_SIZES)) own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], (uint64_t)n);
+}
+
 static inline void count_alloc(prec_t *r, const void *p, size_t requested, unsigned f) {
-  own_add(&r->allocs, 1);
-  own_add(&r->alloc_bytes, requested);
-  if (f & FEAT_SIZES) own_add(&r->size_hist[63 - __builtin_clzll((unsigned long long)requested | 1)], 1);
+  count_alloc_size(r, requested, f, 1);
   if (f & FEAT_CROSS) region_note(p);
 }
 
@@ -497,13 +503,27 @@ static cc_noinline void *tally_alloc_slow(size_t size, size_t requested, size_t 
 
 /* The common case does its checks before calling mimalloc, so that the
  * rest (slow path, free) are tail calls and the frame stays small.
- * small_node: size is a rounded node size the small route serves. */
+ * small_node: size is a rounded node size the small route serves, in
+ * MODE_FAST_TALLY (alloc.c), which excludes MODE_MI_ALIGNED: mimalloc's
+ * layout passed the glue's probe, and its block needs no address test. */
+static cc_noinline void *tally_alloc_failed(void) {
+  prec_t *r = cc__prof_tls.rec;
+  count_alloc_size(r, cc__prof_tls.pending, cc_atomic_load_relaxed(&feat), -1);
+  return NULL;
+}
+
+/* Counted before the call and taken back on failure (the size waits in
+ * `pending`), so that only the block lives across the call: no saved
+ * registers, no frame to speak of. feat is read again after the call: it
+ * changes only when a profiler starts, and either reading is right then. */
 static cc_force_inline void *tally_alloc(size_t size, size_t requested, size_t align, bool small_node) {
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.detail_countdown)) || !rec_current(cc__prof_tls.rec))
     return tally_alloc_slow(size, requested, align);
-  void *p = small_node ? cc__mi_node_small(size) : mi_alloc(size, align);
-  if (cc_unlikely(p == NULL)) return NULL;
-  count_alloc(cc__prof_tls.rec, p, requested, cc_atomic_load_relaxed(&feat));
+  count_alloc_size(cc__prof_tls.rec, requested, cc_atomic_load_relaxed(&feat), 1);
+  cc__prof_tls.pending = requested;
+  void *p = small_node ? mi_malloc_small(size) : mi_alloc(size, align);
+  if (cc_unlikely(p == NULL)) return tally_alloc_failed();
+  if (cc_likely(cc_atomic_load_relaxed(&feat) & FEAT_CROSS)) region_note(p);
   return p;
 }
 

@@ -93,6 +93,7 @@ typedef struct {
   int64_t live_published; /* profiler.c: net bytes of this thread's record in live_bytes */
   uintptr_t noted_region; /* profiler.c: the region (address >> 16) this thread noted last */
   uint32_t region_tid; /* profiler.c: thread id as the region table stores it */
+  size_t pending;      /* profiler.c: requested size of the tally allocation in progress */
   bool unobserved;     /* profiler.c: the profiler's own allocations */
 } cc__prof_tls_t;
 extern cc_thread_local cc__prof_tls_t cc__prof_tls;
@@ -178,7 +179,8 @@ void cc__prof_free_end(const cc__prof_free_t *tok, uint64_t ticks, bool detail);
  * compare says so. `tally`: every operation (rate 1); `sampled`: the
  * caller's countdown expired (rate < 1). Sizes are known (cc_free). */
 void *cc__prof_tally_alloc(size_t size, size_t requested, size_t align);
-/* cc__prof_tally_alloc for a node the small route serves (mi_node.h). */
+/* cc__prof_tally_alloc for a node the small route serves (mi_node.h),
+ * mimalloc's layout probed (alloc.c: no address test). */
 void *cc__prof_tally_node(size_t rounded, size_t requested);
 void cc__prof_tally_free(void *p, size_t size);
 void *cc__prof_sampled_alloc(size_t size, size_t requested, size_t align);
