@@ -6,13 +6,6 @@
 
 /* ------------------------------------------------------------ bags */
 
-void cc__smr_debra_drop_block(cc__smr_thr_t *t) {
-  cc__smr_blk_t *b = t->freeable.head;
-  t->freeable.head = b->next;
-  if (t->freeable.head == NULL) t->freeable.tail = NULL;
-  cc__smr_blk_put(t, b);
-}
-
 /* The freeable list's last entry is not the size an allocation wants: a
  * node of another size goes to the reuse pool (or the allocator) now, so
  * that allocations keep the list moving whatever the sizes; a retire_fn
@@ -23,7 +16,7 @@ void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
     t->freeable_keep = 0;
     return;
   }
-  cc__smr_reclaim(t, cc__smr_debra_pop_freeable(t));
+  cc__smr_reclaim(t, cc__smr_bag_pop(t, &t->freeable));
 }
 
 /* Into the current bag again, uncounted (it was counted when retired). */
@@ -216,8 +209,11 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
      * inside an operation that started before them */
     for (int i = 0; i < 3; i++) {
       uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
-      if (!CC_TSAN && t->asym) cc__smr_asym_fence(); /* see advance_asym */
-      if (!all_caught_up(d, e)) break;
+      if (!all_caught_up(d, e)) break; /* no membarrier for a hopeless try */
+      if (!CC_TSAN && t->asym) {
+        cc__smr_asym_fence(); /* see advance_asym */
+        if (!all_caught_up(d, e)) break;
+      }
       cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
     }
     uint64_t e = cc_atomic_load_acquire(&d->epoch);

@@ -43,23 +43,13 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
-void cc__smr_debra_drop_block(cc__smr_thr_t *t);
 void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h);
-
-/* Removes and returns the last entry of the freeable list (non-empty). */
-static inline cc__smr_hdr_t *cc__smr_debra_pop_freeable(cc__smr_thr_t *t) {
-  cc__smr_blk_t *b = t->freeable.head;
-  cc__smr_hdr_t *h = b->e[--b->n].p;
-  t->freeable.count--;
-  if (b->n == 0) cc__smr_debra_drop_block(t);
-  return h;
-}
 
 static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
   for (int i = 0; i < CC__SMR_DEBRA_AMORT && t->freeable.head != NULL; i++) {
     /* bookkeeping first: reclaiming may run a retire_fn callback that
      * itself uses this domain */
-    cc__smr_reclaim(t, cc__smr_debra_pop_freeable(t));
+    cc__smr_reclaim(t, cc__smr_bag_pop(t, &t->freeable));
   }
 }
 
@@ -80,7 +70,7 @@ static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, size_t size) {
     return NULL;
   }
   if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL;
-  (void)cc__smr_debra_pop_freeable(t);
+  (void)cc__smr_bag_pop(t, &t->freeable);
   cc_atomic_add_owner(&t->st_freed, 1);
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.free_gate))) {
     cc__smr_node_free(t, h); /* the free the allocator must see */

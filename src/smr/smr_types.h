@@ -205,6 +205,7 @@ void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *
                             void (*retire)(cc__smr_thr_t *, void *));
 void cc__smr_sample_pending(cc__smr_thr_t *t);
 cc__smr_blk_t *cc__smr_bag_grow(cc__smr_thr_t *t, cc__smr_bag_t *bag);
+void cc__smr_bag_drop_head(cc__smr_thr_t *t, cc__smr_bag_t *bag);
 _Noreturn void cc__smr_oom(const char *what);
 
 /* ------------------------------------------------------------ lookup */
@@ -261,6 +262,16 @@ static inline void cc__smr_bag_push(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__sm
   if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_bag_grow(t, bag);
   b->e[b->n++] = (cc__smr_ent_t){h, epoch};
   bag->count++;
+}
+
+/* Removes and returns the newest entry of a non-empty bag (the last of its
+ * head block). */
+static inline cc__smr_hdr_t *cc__smr_bag_pop(cc__smr_thr_t *t, cc__smr_bag_t *bag) {
+  cc__smr_blk_t *b = bag->head;
+  cc__smr_hdr_t *h = b->e[--b->n].p;
+  bag->count--;
+  if (b->n == 0) cc__smr_bag_drop_head(t, bag);
+  return h;
 }
 
 #endif /* CCOLL_SMR_TYPES_H */
