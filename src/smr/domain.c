@@ -144,6 +144,8 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
      * (NULL would read as "every thread checked") */
     t->cursor = cc_atomic_load_acquire(&d->threads);
     t->epoch_ops = 0;
+    t->alloc_left = d->epoch_freq;
+    t->retire_left = d->empty_freq;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
     t->asym = d->asym;
     t->reuse_on = d->reuse;
@@ -268,7 +270,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   cc__smr_pool_drop(t);
   cc__smr_reuse_drop(t);
   cc__smr_scratch_free(t);
-  t->alloc_tick = t->retire_tick = 0;
+  t->retire_tick = 0;
   t->cursor = NULL;
   t->victim = NULL;
   /* release: the next owner sees the record as left here */

@@ -106,8 +106,9 @@ struct cc__smr_thr {
   unsigned check_tick;      /* DEBRA: operations left until the next check of another thread */
   unsigned check_every;     /* DEBRA: CC__SMR_DEBRA_CHECK_EVERY[_ASYM] */
   uint64_t epoch_ops;       /* DEBRA, asym: operations since this thread's last membarrier */
-  unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
-  unsigned retire_tick;     /* retirements since the last scan */
+  unsigned alloc_left;      /* IBR: allocations left until the next epoch advance */
+  unsigned retire_left;     /* IBR: retirements left until the next scan */
+  unsigned retire_tick;     /* DEBRA: bag rotations since the last pending sample */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
   uint64_t force_every;     /* DEBRA+: CCOLL_DEBRA_NEUTRALIZE_EVERY (0: off) */
   unsigned force_round;
