@@ -11,6 +11,8 @@
  * (CC__SMR(S, alloc), every scheme but NONE, which never reclaims) takes it
  * back without calling the allocator.
  *
+ * - DEBRA's freeable list is a first tier in front of these classes: its
+ *   allocations take safe blocks from it directly (cc__smr_debra_take).
  * - Only reclaimed nodes enter: retire_fn records run their callback and
  *   are freed as before; dealloc (never published, or a structure being
  *   destroyed) frees at once.
