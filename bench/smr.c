@@ -8,11 +8,16 @@
  * ...), each repetition on a fresh domain; medians; ratios to NONE (which
  * never frees: the cost of reclamation itself) printed last.
  *
- * --pool adds DEBRA and IBR with their reuse pool off (CCOLL_SMR_REUSE=0
- * for those domains), interleaved with the rest: the pool's share of the
- * figures, measured in the same run. --threads N runs one thread count.
+ * --with VAR=VAL (up to 4 times) adds DEBRA and IBR whose domains are
+ * created with that environment variable set (a tuning knob read by
+ * cc_smr_new: CCOLL_DEBRA_EPOCH_OPS, CCOLL_SMR_REUSE, ...), interleaved with
+ * the rest: a knob's effect measured in the same run. --pool is --with
+ * CCOLL_SMR_REUSE=0 (the reuse pool's share). --threads N runs one thread
+ * count. --cpu divides by the workers' CPU time instead of wall time
+ * (Mpairs per CPU-second): on a machine shared with other jobs the wall
+ * clock mostly measures them.
  *
- *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--threads N] */
+ *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--with VAR=VAL]... [--threads N] [--cpu] */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,11 +30,14 @@
 
 #define PREFILL 1024
 
-/* the last two: the pool off */
-static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR,
-                                      CC_SMR_DEBRA, CC_SMR_IBR};
-static const char *const names[] = {"none", "debra", "debra+", "ibr", "debra/np", "ibr/np"};
-#define NVAR_POOL 6
+#define NBASE 4
+#define MAX_WITH 4
+#define NVAR_MAX (NBASE + 2 * MAX_WITH)
+/* the base schemes, then a DEBRA and an IBR per --with */
+static cc_smr_kind_t kinds[NVAR_MAX] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
+static char names[NVAR_MAX][24] = {"none", "debra", "debra+", "ibr"};
+static const char *withs[NVAR_MAX]; /* VAR=VAL set while the domain is created */
+static bool per_cpu;                /* --cpu */
 static const int thread_counts[] = {1, 2, 4, 8, 16};
 #define NTC 5
 
@@ -56,18 +64,44 @@ typedef struct {
   uint64_t total_pairs;
 } cfg_t;
 
+/* A domain created with `with` (VAR=VAL or NULL) in the environment,
+ * which cc_smr_new reads; the variable is unset again after. */
+static cc_smr_t *with_env(const char *with, const cc_smr_config_t *sc) {
+  if (with == NULL) return cc_smr_new(sc);
+  char var[128];
+  const char *eq = strchr(with, '=');
+  snprintf(var, sizeof var, "%.*s", (int)(eq - with), with);
+  setenv(var, eq + 1, 1);
+  cc_smr_t *d = cc_smr_new(sc);
+  unsetenv(var);
+  return d;
+}
+
+/* Adds a DEBRA and an IBR variant created with VAR=VAL; false if malformed. */
+static bool add_with(int *nvar, const char *with) {
+  if (*nvar + 2 > NVAR_MAX || strchr(with, '=') == NULL || with[0] == '=') return false;
+  int k = (*nvar - NBASE) / 2 + 1;
+  kinds[*nvar] = CC_SMR_DEBRA;
+  kinds[*nvar + 1] = CC_SMR_IBR;
+  snprintf(names[*nvar], sizeof names[0], "debra/%d", k);
+  snprintf(names[*nvar + 1], sizeof names[0], "ibr/%d", k);
+  withs[*nvar] = withs[*nvar + 1] = with;
+  printf("debra/%d, ibr/%d: %s\n", k, k, with);
+  *nvar += 2;
+  return true;
+}
+
 /* One timed run: Mpairs/s. */
 static double run_once(int variant, void *ctx) {
   const cfg_t *c = ctx;
   run_t r = {.threads = c->threads, .pairs_per_thread = c->total_pairs / (uint64_t)c->threads};
   cc_smr_config_t sc = {kinds[variant], 0, 0};
-  if (variant >= 4) setenv("CCOLL_SMR_REUSE", "0", 1); /* read by cc_smr_new */
-  ts_init(&r.s, cc_smr_new(&sc));
-  unsetenv("CCOLL_SMR_REUSE");
+  ts_init(&r.s, with_env(withs[variant], &sc));
   r.ops = ts_ops(kinds[variant]);
   cc__smr_thr_t *t = cc__smr_thr(r.s.smr);
   for (int i = 0; i < PREFILL; i++) r.ops->push(&r.s, t, (uint64_t)i);
   double secs = bench_threads(c->threads, body, &r);
+  if (per_cpu) secs = bench_last_cpu();
   ts_destroy(&r.s);
   cc_smr_free(r.s.smr);
   return (double)(r.pairs_per_thread * (uint64_t)c->threads) / secs / 1e6;
@@ -75,11 +109,18 @@ static double run_once(int variant, void *ctx) {
 
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
-  if (!bench_parse_opts(argc, argv, &o, " [--pool] [--threads N]")) return 0;
-  int nvar = 4, only = 0;
+  if (!bench_parse_opts(argc, argv, &o, " [--pool] [--with VAR=VAL]... [--threads N] [--cpu]")) return 0;
+  int nvar = NBASE, only = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--pool") == 0) nvar = NVAR_POOL;
+    bool ok = true;
+    if (strcmp(argv[i], "--pool") == 0) ok = add_with(&nvar, "CCOLL_SMR_REUSE=0");
+    else if (strcmp(argv[i], "--with") == 0 && i + 1 < argc) ok = add_with(&nvar, argv[++i]);
     else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--cpu") == 0) per_cpu = true;
+    if (!ok) {
+      fprintf(stderr, "smr: bad or too many --with/--pool (at most %d, VAR=VAL)\n", MAX_WITH);
+      return 2;
+    }
   }
   /* NONE keeps every node until its domain dies: at 1M pairs a run
    * touches 64 MB of fresh memory and NONE measures page faults (it fell to
@@ -95,11 +136,11 @@ int main(int argc, char **argv) {
   printf("announcement fence: %s\n", probe->asym ? "asymmetric (membarrier on the reclaimer side)"
                                                  : "seq_cst stores (no membarrier)");
   cc_smr_free(probe);
-  printf("Mpairs/s (median)\n%8s", "threads");
+  printf("%s (median)\n%8s", per_cpu ? "Mpairs per CPU-second" : "Mpairs/s", "threads");
   for (int v = 0; v < nvar; v++) printf(" %10s", names[v]);
   printf("\n");
   FILE *csv = bench_csv_open(o.csv, "threads,scheme,mpairs_per_s_median");
-  double med[NTC][NVAR_POOL] = {{0}};
+  double med[NTC][NVAR_MAX] = {{0}};
   bool ran[NTC] = {false};
   double *samples = calloc((size_t)nvar * (size_t)o.reps, sizeof *samples);
   for (int i = 0; i < NTC; i++) {
@@ -118,13 +159,13 @@ int main(int argc, char **argv) {
   }
   printf("\nratio to none (targets at 2 threads: debra >= 0.95, ibr >= 0.90; debra+ >= 0.95x debra)\n");
   printf("%8s %10s %10s %10s %14s", "threads", "debra", "debra+", "ibr", "debra+/debra");
-  if (nvar == NVAR_POOL) printf(" %10s %10s", "debra/np", "ibr/np");
+  for (int v = NBASE; v < nvar; v++) printf(" %10s", names[v]);
   printf("\n");
   for (int i = 0; i < NTC; i++) {
     if (!ran[i]) continue;
     printf("%8d %10.3f %10.3f %10.3f %14.3f", thread_counts[i], med[i][1] / med[i][0],
            med[i][2] / med[i][0], med[i][3] / med[i][0], med[i][2] / med[i][1]);
-    if (nvar == NVAR_POOL) printf(" %10.3f %10.3f", med[i][4] / med[i][0], med[i][5] / med[i][0]);
+    for (int v = NBASE; v < nvar; v++) printf(" %10.3f", med[i][v] / med[i][0]);
     printf("\n");
   }
   if (csv) fclose(csv);

@@ -534,6 +534,82 @@ Test(smr, debra_stalled_reader_holds_everything) {
   cc_smr_free(c.d);
 }
 
+/* With the asymmetric fence a DEBRA thread pays a membarrier (counted in
+ * scans) to advance the epoch only once it retired advance_retires blocks
+ * in the epoch, or ran epoch_ops operations: operations that retire
+ * nothing (pops of an empty stack) cost none, retiring ones move the
+ * epoch about once per advance_retires, and pending stays within about
+ * four epochs' worth. */
+Test(smr, debra_advances_when_garbage_calls_for_it) {
+  cc_smr_t *d = new_domain(CC_SMR_DEBRA);
+  if (!d->asym) {
+    cc_smr_free(d);
+    return; /* without the fence every round advances: nothing to check */
+  }
+  cr_assert_eq(d->advance_retires, 4096);
+  cr_assert_eq(d->epoch_ops, 65536);
+  ts_stack_t s;
+  ts_init(&s, d);
+  const ts_ops_t *ops = ts_ops(CC_SMR_DEBRA);
+  cc__smr_thr_t *t = cc__smr_thr(d);
+  uint64_t out;
+  cc_smr_stats_t st0, st;
+  cc_smr_stats(d, &st0);
+  for (int i = 0; i < 60000; i++) cr_assert_eq(ops->pop(&s, t, &out), CC_EMPTY);
+  cc_smr_stats(d, &st);
+  cr_expect_eq(st.scans, st0.scans, "%llu membarriers for operations that retire nothing",
+               (unsigned long long)(st.scans - st0.scans));
+  cr_expect_eq(st.epoch, st0.epoch);
+  const int pairs = 40000;
+  for (int i = 0; i < pairs; i++) {
+    cr_assert_eq(ops->push(&s, t, 1), CC_OK);
+    cr_assert_eq(ops->pop(&s, t, &out), CC_OK);
+  }
+  cc_smr_stats(d, &st);
+  uint64_t advances = st.epoch - st0.epoch, scans = st.scans - st0.scans;
+  /* one try per 4096 retirements, a round of checks (about 64 operations) late */
+  cr_expect_geq(advances, pairs / 4096 - 2, "%llu advances", (unsigned long long)advances);
+  cr_expect_leq(scans, pairs / 4096 + 1, "%llu membarriers", (unsigned long long)scans);
+  cr_expect_leq(st.pending_peak, 5 * 4096, "pending peaked at %llu", (unsigned long long)st.pending_peak);
+  cc_smr_drain(d);
+  cc_smr_stats(d, &st);
+  cr_expect_eq(st.pending, 0);
+  cc_smr_free(d);
+}
+
+static void count_call(void *p, void *ctx) {
+  (void)p;
+  cc_atomic_fetch_add_relaxed((cc_atomic(uint64_t) *)ctx, 1);
+}
+
+/* A retire_fn record among the nodes DEBRA's allocations take back from
+ * its freeable list (they take only blocks of their size) is still
+ * reclaimed while the workload runs, without a drain, and before the
+ * domain goes. */
+Test(smr, debra_records_among_reused_nodes_are_reclaimed) {
+  for (int plus = 0; plus < 2; plus++) {
+    cc_smr_kind_t k = plus ? CC_SMR_DEBRA_PLUS : CC_SMR_DEBRA;
+    ts_stack_t s;
+    ts_init(&s, new_domain(k));
+    const ts_ops_t *ops = ts_ops(k);
+    cc__smr_thr_t *t = cc__smr_thr(s.smr);
+    cc_atomic(uint64_t) calls = 0;
+    uint64_t out;
+    const int records = 50;
+    for (int i = 0; i < 200000; i++) {
+      cr_assert_eq(ops->push(&s, t, 1), CC_OK);
+      cr_assert_eq(ops->pop(&s, t, &out), CC_OK);
+      if (i % 1000 == 0 && i / 1000 < records) cc_smr_retire_fn(s.smr, &calls, count_call, &calls);
+    }
+    cr_expect_eq(cc_atomic_load_relaxed(&calls), (uint64_t)records, "%s: %llu of %d callbacks ran",
+                 cc_smr_kind_name(k), (unsigned long long)cc_atomic_load_relaxed(&calls), records);
+    if (cc__alloc_backend_is_mimalloc())
+      cr_expect_gt(cc__smr_reused(s.smr), 100000, "%s: reclaimed nodes served allocations",
+                   cc_smr_kind_name(k));
+    cc_smr_free(s.smr);
+  }
+}
+
 /* ------------------------------------------------------------ allocation failure */
 
 /* Every third allocation fails: node allocations report it (CC_ENOMEM,

@@ -6,11 +6,17 @@
 
 /* ------------------------------------------------------------ bags */
 
-void cc__smr_debra_drop_block(cc__smr_thr_t *t) {
-  cc__smr_blk_t *b = t->freeable.head;
-  t->freeable.head = b->next;
-  if (t->freeable.head == NULL) t->freeable.tail = NULL;
-  cc__smr_blk_put(t, b);
+/* The freeable list's last entry is not the size an allocation wants: a
+ * node of another size goes to the reuse pool (or the allocator) now, so
+ * that allocations keep the list moving whatever the sizes; a retire_fn
+ * record, whose callback must not run inside an allocation, makes begin
+ * trim the list to empty (freeable_keep 0 until the next epoch). */
+void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  if (h->size == 0) {
+    t->freeable_keep = 0;
+    return;
+  }
+  cc__smr_reclaim(t, cc__smr_bag_pop(t, &t->freeable));
 }
 
 /* Into the current bag again, uncounted (it was counted when retired). */
@@ -90,6 +96,7 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e) {
   t->bag[t->cur].epoch = e;
   t->local_epoch = e;
   t->cursor = cc_atomic_load_acquire(&t->dom->threads);
+  t->freeable_keep = t->reuse_on ? CC__SMR_DEBRA_KEEP : 0;
   for (int i = 0; i < ns; i++) to_freeable(t, safe[i].head, safe[i].tail, safe[i].count);
   if (cc_atomic_load_relaxed(&t->dom->orphans) != NULL) adopt_orphans(t, e);
   if (++t->retire_tick >= SAMPLE_EVERY) {
@@ -128,16 +135,28 @@ static bool all_caught_up(cc_smr_t *d, uint64_t e) {
  * either is visible for real, or belongs to an operation whose link reads
  * all follow the membarrier and so miss those unlinks (asym.c).
  *
- * A membarrier costs microseconds (an IPI per running thread), so a thread
- * tries at most once per epoch_ops of its own operations. An epoch then
- * lasts at most about epoch_ops operations of each thread while no thread
- * holds it back, and a thread's pending garbage stays under about
- * 4 x epoch_ops retirements (three bags and the freeable list). */
+ * A membarrier costs microseconds (an IPI per running CPU of the process,
+ * a VM exit each on a virtual machine), so a thread pays one only when an
+ * advance is both needed and likely:
+ * - needed: this thread retired advance_retires blocks in the current
+ *   epoch, or ran epoch_ops operations since its last try (that rule frees
+ *   what other threads and orphans left behind when this thread retires
+ *   little; a thread that only reads pays a membarrier per epoch_ops
+ *   operations at most);
+ * - likely: a look at every announcement with plain loads, just before,
+ *   finds them all caught up (a thread stalled in an old epoch costs no
+ *   membarrier per round).
+ * While no thread holds the epoch back, an epoch ends within about
+ * advance_retires retirements of the fastest retiring thread (plus a
+ * round of checks); a block waits three epochs and then the freeable list,
+ * so a thread's pending garbage stays under about 4 x advance_retires
+ * blocks, or 4 x epoch_ops retirements for a thread that retires less
+ * than one per 16 operations. */
 static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
   cc_smr_t *d = t->dom;
-  if (t->epoch_ops < d->epoch_ops) return;
+  if (t->bag[t->cur].count < d->advance_retires && t->epoch_ops < d->epoch_ops) return;
+  if (cc_atomic_load_acquire(&d->epoch) != e || !all_caught_up(d, e)) return;
   t->epoch_ops = 0;
-  if (cc_atomic_load_acquire(&d->epoch) != e) return; /* moved by another */
   cc__smr_asym_fence();
   cc_atomic_add_owner(&t->st_scans, 1);
   if (!all_caught_up(d, e)) return;
@@ -158,6 +177,25 @@ void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
   cc_atomic_add_owner(&t->st_scans, 1);
 }
 
+/* One step of the round robin: move past the thread at the cursor when it
+ * cannot hold the epoch back; after the last thread, try to advance the
+ * epoch. `plus`: DEBRA+ (may neutralise the thread that blocks). */
+void cc__smr_debra_tick(cc__smr_thr_t *t, bool plus) {
+  t->check_tick = t->check_every;
+  t->epoch_ops += t->check_every;
+  uint64_t e = t->local_epoch;
+  cc__smr_thr_t *c = t->cursor;
+  if (c == NULL) {
+    cc__smr_debra_passed_all(t, e);
+    return;
+  }
+  /* acquire: a quiescent bit seen here orders c's finished reads before
+   * whatever this thread later frees */
+  uint64_t a = cc_atomic_load_acquire(&c->announce);
+  if ((a & CC__SMR_QUIESCENT) || (a >> 1) == e) t->cursor = cc_atomic_load_acquire(&c->next);
+  else if (plus) cc__smr_debra_blocked(t, c);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 static void free_freeable(cc__smr_thr_t *t) {
@@ -171,8 +209,11 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
      * inside an operation that started before them */
     for (int i = 0; i < 3; i++) {
       uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
-      if (!CC_TSAN && t->asym) cc__smr_asym_fence(); /* see advance_asym */
-      if (!all_caught_up(d, e)) break;
+      if (!all_caught_up(d, e)) break; /* no membarrier for a hopeless try */
+      if (!CC_TSAN && t->asym) {
+        cc__smr_asym_fence(); /* see advance_asym */
+        if (!all_caught_up(d, e)) break;
+      }
       cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
     }
     uint64_t e = cc_atomic_load_acquire(&d->epoch);

@@ -143,12 +143,15 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     /* a full round of checks before this thread may advance the epoch
      * (NULL would read as "every thread checked") */
     t->cursor = cc_atomic_load_acquire(&d->threads);
-    t->check_tick = 0;
     t->epoch_ops = 0;
+    t->alloc_left = d->epoch_freq;
+    t->retire_left = d->empty_freq;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
     t->asym = d->asym;
     t->reuse_on = d->reuse;
+    t->freeable_keep = d->reuse ? CC__SMR_DEBRA_KEEP : 0;
     t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
+    t->check_tick = t->check_every;
     t->ops = 0;
     t->bag[t->cur].epoch = t->local_epoch; /* the label of what it retires next */
     /* release: a signaller that sees 0 sees the new tid */
@@ -267,7 +270,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   cc__smr_pool_drop(t);
   cc__smr_reuse_drop(t);
   cc__smr_scratch_free(t);
-  t->alloc_tick = t->retire_tick = 0;
+  t->retire_tick = 0;
   t->cursor = NULL;
   t->victim = NULL;
   /* release: the next owner sees the record as left here */
@@ -332,11 +335,22 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
  * retirements keep it to a few ns per retirement. Pending stays bounded,
  * by (threads) x (2 epoch_freq + 2 empty_freq) plus what stalls pin. */
 #define DEFAULT_EMPTY_FREQ_ASYM 1024
-/* DEBRA with the asymmetric fence (CCOLL_DEBRA_EPOCH_OPS): a thread tries
- * to advance the epoch, paying a membarrier, once per this many of its
- * operations; a membarrier costs about 1 to 5 us, 4096 operations at
- * least some 80 us. */
-#define DEFAULT_EPOCH_OPS 4096
+/* DEBRA with the asymmetric fence (debra.c, advance_asym): a thread tries
+ * to advance the epoch, paying a membarrier, once it retired this many
+ * blocks in the epoch (CCOLL_DEBRA_ADVANCE_RETIRES) or ran this many
+ * operations (CCOLL_DEBRA_EPOCH_OPS). A membarrier costs about 1 to 10 us
+ * here (an IPI, a VM exit on a virtual machine); 4096 retirements take at
+ * least some 100 us. */
+#define DEFAULT_ADVANCE_RETIRES 4096
+#define DEFAULT_EPOCH_OPS 65536
+
+/* An IBR frequency left 0 in the configuration: the environment's, else the
+ * compiled default. */
+static unsigned default_freq(const char *var, unsigned dflt) {
+  uint64_t v = dflt;
+  (void)cc__env_u64(var, 1, UINT32_MAX, &v);
+  return (unsigned)v;
+}
 
 cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   cc_smr_config_t c = cfg ? *cfg : (cc_smr_config_t){CC_SMR_DEFAULT, 0, 0};
@@ -347,10 +361,15 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
   d->reuse = c.kind != CC_SMR_NONE && cc__smr_reuse_allowed();
-  d->epoch_freq = c.epoch_freq ? c.epoch_freq : DEFAULT_EPOCH_FREQ;
-  d->empty_freq = c.empty_freq ? c.empty_freq : d->asym ? DEFAULT_EMPTY_FREQ_ASYM : DEFAULT_EMPTY_FREQ;
+  d->epoch_freq = c.epoch_freq ? c.epoch_freq : default_freq("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
+  d->empty_freq = c.empty_freq ? c.empty_freq
+                               : default_freq("CCOLL_IBR_EMPTY_FREQ", d->asym ? DEFAULT_EMPTY_FREQ_ASYM
+                                                                              : DEFAULT_EMPTY_FREQ);
   d->epoch_ops = DEFAULT_EPOCH_OPS;
   (void)cc__env_u64("CCOLL_DEBRA_EPOCH_OPS", 1, UINT32_MAX, &d->epoch_ops);
+  uint64_t v = DEFAULT_ADVANCE_RETIRES;
+  (void)cc__env_u64("CCOLL_DEBRA_ADVANCE_RETIRES", 1, UINT32_MAX, &v);
+  d->advance_retires = (size_t)v;
   cc_atomic_store_relaxed(&d->epoch, 1);
   if (pthread_mutex_init(&d->lock, NULL) != 0) {
     cc_free(d, sizeof *d);

@@ -74,6 +74,11 @@ static size_t collect_reservations(cc__smr_thr_t *t) {
 
 /* Whether [birth, retire] meets one of the m sorted disjoint intervals. */
 static bool reserved(const interval_t *iv, size_t m, uint64_t birth, uint64_t retire) {
+  if (m <= 4) { /* a few threads: a scan is cheaper than a search per block */
+    for (size_t i = 0; i < m; i++)
+      if (iv[i].hi >= birth) return iv[i].lo <= retire;
+    return false;
+  }
   size_t lo = 0, hi = m; /* first interval with hi >= birth */
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
@@ -137,7 +142,7 @@ static cc__smr_bag_t sweep(cc__smr_thr_t *t, cc__smr_blk_t *head, const interval
 }
 
 void cc__smr_ibr_scan(cc__smr_thr_t *t) {
-  t->retire_tick = 0;
+  t->retire_left = t->dom->empty_freq;
   if (t->in_scan) return;
   t->in_scan = true;
   cc_smr_t *d = t->dom;

@@ -49,6 +49,14 @@ cc__smr_blk_t *cc__smr_bag_grow(cc__smr_thr_t *t, cc__smr_bag_t *bag) {
   return b;
 }
 
+/* The head block of a bag, emptied, goes back to the pool. */
+void cc__smr_bag_drop_head(cc__smr_thr_t *t, cc__smr_bag_t *bag) {
+  cc__smr_blk_t *b = bag->head;
+  bag->head = b->next;
+  if (bag->head == NULL) bag->tail = NULL;
+  cc__smr_blk_put(t, b);
+}
+
 void cc__smr_bag_append(cc__smr_bag_t *dst, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count) {
   if (head == NULL) return;
   if (dst->tail != NULL) dst->tail->next = head;

@@ -197,6 +197,7 @@ void cc__smr_debrap_leave(cc__smr_thr_t *t) {
  * reading again. Its slots stay: the write phase after may still need
  * what an earlier read phase of the operation protected. */
 void cc__smr_debrap_recover(cc__smr_thr_t *t) {
+  t->slots_exposed = true; /* before the flag goes: see cc__smr_debrap_snapshot_slots */
   t->neutralized_flag = 0;
   uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
   if (e != t->local_epoch) cc__smr_debra_new_epoch(t, e);
@@ -211,8 +212,19 @@ static int uptr_cmp(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* The calling thread's own slots count only once its current operation
+ * has been neutralised (the flag, or slots_exposed once the flag was
+ * consumed). Until then its announcement has held the epoch within one of
+ * the epoch its operation announced, so no block it can reach is among
+ * the safe ones being snapshot against: the DEBRA argument. A signal
+ * after the flag was read announces it quiescent only after the epoch
+ * that made these blocks safe was observed, which changes nothing for
+ * them. Skipping its own slots spares the common case, a retirement
+ * (made in a write phase, the retired node protected) that turns the
+ * epoch, a search of the snapshot per block. */
 size_t cc__smr_debrap_snapshot_slots(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
+  bool own = t->neutralized_flag || t->slots_exposed;
   for (;;) {
     size_t cap = (cc_atomic_load_acquire(&d->nthreads) + 4) * CC__SMR_SLOTS;
     if (t->scratch_cap < cap) {
@@ -226,6 +238,7 @@ size_t cc__smr_debrap_snapshot_slots(cc__smr_thr_t *t) {
     bool overflow = false;
     for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL && !overflow;
          c = cc_atomic_load_acquire(&c->next)) {
+      if (c == t && !own) continue;
       for (unsigned i = 0; i < CC__SMR_SLOTS; i++) {
         uintptr_t p = cc_atomic_load_acquire(&c->slots[i]);
         if (p == 0) continue;

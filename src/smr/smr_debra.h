@@ -20,6 +20,12 @@
  * operation, so the freeable list drains while the workload runs */
 #define CC__SMR_DEBRA_AMORT 2
 
+/* With the reuse pool on, safe blocks left on the freeable list for this
+ * thread's allocations to take (cc__smr_debra_take): about what one epoch
+ * makes safe (advance_retires), and the pool's own bound in 64-byte
+ * nodes. They count as pending until taken or freed. */
+#define CC__SMR_DEBRA_KEEP 4096
+
 /* Operations between two checks of another thread's announcement. Each
  * check reads a line its owner writes twice per operation, a coherence
  * miss; Brown's own implementation reads one every few operations for the
@@ -27,45 +33,60 @@
  * CHECK_EVERY x (threads + 1) operations of the fastest thread, which also
  * keeps one thread alone from rotating its bags on every operation. */
 #define CC__SMR_DEBRA_CHECK_EVERY 8
-/* With the asymmetric fence a thread tries an advance at most once per
- * epoch_ops (4096) of its operations whatever the checks find, so a round
- * only needs to finish well within that: fewer of those coherence misses. */
+/* With the asymmetric fence a thread tries an advance only once it retired
+ * advance_retires (4096) blocks in the epoch, or after epoch_ops (65536)
+ * operations (debra.c, advance_asym), so a round only needs to finish well
+ * within that: fewer of those coherence misses. */
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
-void cc__smr_debra_drop_block(cc__smr_thr_t *t);
+void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 
 static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
-  for (int i = 0; i < CC__SMR_DEBRA_AMORT; i++) {
-    cc__smr_blk_t *b = t->freeable.head;
-    if (b == NULL) return;
-    cc__smr_hdr_t *h = b->e[--b->n].p;
-    t->freeable.count--;
+  for (int i = 0; i < CC__SMR_DEBRA_AMORT && t->freeable.head != NULL; i++) {
     /* bookkeeping first: reclaiming may run a retire_fn callback that
      * itself uses this domain */
-    if (b->n == 0) cc__smr_debra_drop_block(t);
-    cc__smr_reclaim(t, h);
+    cc__smr_reclaim(t, cc__smr_bag_pop(t, &t->freeable));
   }
 }
 
-/* One step of the round robin: move past `c` when it cannot hold the epoch
- * back; after the last thread, advance the epoch. `plus`: DEBRA+ (may
- * neutralise the thread that blocks). */
-static inline void cc__smr_debra_check(cc__smr_thr_t *t, uint64_t e, bool plus) {
-  cc__smr_thr_t *c = t->cursor;
-  if (cc_unlikely(c == NULL)) {
-    cc__smr_debra_passed_all(t, e);
-    return;
+/* The freeable list is the reuse pool's first tier (smr_reuse.h): with the
+ * pool on, an allocation takes a safe block of its size straight from it,
+ * and begin trims it only past freeable_keep blocks. A block so reused is
+ * never written between its retirement and its next life: not by a pool
+ * chain (a write into a line the thread that freed it may still share),
+ * not by the allocator. It passes both of the allocator's gates, as a
+ * reclamation into the pool and a take from it would. NULL: allocate the
+ * usual way. */
+static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, size_t size) {
+  cc__smr_blk_t *b = t->freeable.head;
+  if (b == NULL || !t->reuse_on) return NULL;
+  cc__smr_hdr_t *h = b->e[b->n - 1].p;
+  if (cc_unlikely(h->size != size)) {
+    cc__smr_debra_mismatch(t, h);
+    return NULL;
   }
-  /* acquire: a quiescent bit seen here orders c's finished reads before
-   * whatever this thread later frees */
-  uint64_t a = cc_atomic_load_acquire(&c->announce);
-  if ((a & CC__SMR_QUIESCENT) || (a >> 1) == e) t->cursor = cc_atomic_load_acquire(&c->next);
-  else if (plus) cc__smr_debra_blocked(t, c);
+  if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL;
+  (void)cc__smr_bag_pop(t, &t->freeable);
+  cc_atomic_add_owner(&t->st_freed, 1);
+  if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.free_gate))) {
+    cc__smr_node_free(t, h); /* the free the allocator must see */
+    return NULL;
+  }
+  cc_atomic_add_owner(&t->st_reused, 1);
+  return h;
 }
+
+/* The part of begin that frees: amortised, past what allocations may take. */
+static inline void cc__smr_debra_trim(cc__smr_thr_t *t) {
+  if (t->freeable.count > t->freeable_keep) cc__smr_debra_free_some(t);
+}
+
+/* Every check_every operations: one step of the round robin (debra.c). */
+void cc__smr_debra_tick(cc__smr_thr_t *t, bool plus);
 
 /* The part of begin shared by DEBRA and DEBRA+, once depth is 1. */
 static inline void cc__smr_debra_announce(cc__smr_thr_t *t, bool plus) {
@@ -81,11 +102,8 @@ static inline void cc__smr_debra_announce(cc__smr_thr_t *t, bool plus) {
    * advancer's side), is what keeps the epoch from passing label + 1 while
    * this operation runs. */
   if (cc_unlikely(cc_atomic_load_seq_cst(&d->epoch) != e)) cc__smr_debra_reannounce(t);
-  if (++t->check_tick >= t->check_every) {
-    t->check_tick = 0;
-    t->epoch_ops += t->check_every;
-    cc__smr_debra_check(t, t->local_epoch, plus);
-  }
+  /* a countdown: one decrement and branch per operation, the rest out of line */
+  if (cc_unlikely(--t->check_tick == 0)) cc__smr_debra_tick(t, plus);
 }
 
 static inline void cc__smr_debra_begin(cc__smr_thr_t *t) {
@@ -93,7 +111,7 @@ static inline void cc__smr_debra_begin(cc__smr_thr_t *t) {
     t->depth++;
     return;
   }
-  if (t->freeable.head != NULL) cc__smr_debra_free_some(t);
+  cc__smr_debra_trim(t);
   t->depth = 1;
   cc__smr_debra_announce(t, false);
 }
@@ -110,7 +128,8 @@ static inline uintptr_t cc__smr_debra_read(cc__smr_thr_t *t, cc_atomic(uintptr_t
 }
 
 static inline void *cc__smr_debra_alloc(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_reuse_alloc(t, size);
+  cc__smr_hdr_t *h = cc__smr_debra_take(t, size);
+  return cc_likely(h != NULL) ? h : cc__smr_reuse_alloc(t, size);
 }
 
 static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {

@@ -81,7 +81,7 @@ static inline void cc__smr_debrap_begin(cc__smr_thr_t *t) {
     t->depth++;
     return;
   }
-  if (t->freeable.head != NULL) cc__smr_debra_free_some(t);
+  cc__smr_debra_trim(t);
   t->depth = 1;
   /* the phase stays IDLE until a read phase: the handler leaves the thread
    * alone, as it must outside restartable or slot-protected code */
@@ -91,6 +91,7 @@ static inline void cc__smr_debrap_begin(cc__smr_thr_t *t) {
 static inline void cc__smr_debrap_clear_slots(cc__smr_thr_t *t) {
   unsigned m = t->slots_used;
   t->slots_used = 0;
+  t->slots_exposed = false;
   while (m != 0) {
     unsigned i = (unsigned)__builtin_ctz(m);
     m &= m - 1;
@@ -130,12 +131,19 @@ static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_
 
 static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t);
 
+/* DEBRA's allocation, out of line: DEBRA+ containers allocate in functions
+ * that also call sigsetjmp, where gcc takes the inlined pool's locals for
+ * values a jump could clobber (-Wclobbered). */
+static cc_noinline void *cc__smr_debrap_alloc_call(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_debra_alloc(t, size);
+}
+
 /* alloc, dealloc and retire call into the allocator: should a container
  * call them inside its read phase, that phase ends here rather than let a
  * jump tear an allocator's state. */
 static inline void *cc__smr_debrap_alloc(cc__smr_thr_t *t, size_t size) {
   cc__smr_debrap_write_phase(t);
-  return cc__smr_reuse_alloc_call(t, size);
+  return cc__smr_debrap_alloc_call(t, size);
 }
 
 static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {
@@ -169,8 +177,12 @@ static inline void cc__smr_debrap_protect(cc__smr_thr_t *t, unsigned slot, const
 
 static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t) {
 #if CC__SMR_NEUTRALIZE
-  if (cc_atomic_load_relaxed(&t->phase) == CC__SMR_READ) cc__smr_debrap_set_phase(t, CC__SMR_WRITE);
-  cc__smr_debrap_maybe_force(t);
+  /* the forcing test mode counts phases entered, not calls: alloc and
+   * retire call this in a write phase already */
+  if (cc_atomic_load_relaxed(&t->phase) == CC__SMR_READ) {
+    cc__smr_debrap_set_phase(t, CC__SMR_WRITE);
+    cc__smr_debrap_maybe_force(t);
+  }
 #else
   (void)t;
 #endif

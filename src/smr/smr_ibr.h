@@ -58,8 +58,8 @@ static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
   cc__smr_hdr_t *h = cc__smr_reuse_alloc(t, size);
   if (cc_unlikely(h == NULL)) return NULL;
   cc_smr_t *d = t->dom;
-  if (cc_unlikely(++t->alloc_tick >= d->epoch_freq)) {
-    t->alloc_tick = 0;
+  if (cc_unlikely(--t->alloc_left == 0)) {
+    t->alloc_left = d->epoch_freq;
     cc_atomic_fetch_add_acq_rel(&d->epoch, 1);
   }
   /* dated before it can be published (the publishing CAS releases it),
@@ -78,7 +78,7 @@ static inline void cc__smr_ibr_retire(cc__smr_thr_t *t, void *node) {
   uint64_t retire = cc_atomic_load_acquire(&t->dom->epoch);
   cc__smr_bag_push(t, &t->limbo, (cc__smr_hdr_t *)node, retire);
   cc_atomic_add_owner(&t->st_retired, 1);
-  if (cc_unlikely(++t->retire_tick >= t->dom->empty_freq)) cc__smr_ibr_scan(t);
+  if (cc_unlikely(--t->retire_left == 0)) cc__smr_ibr_scan(t);
 }
 
 static inline void cc__smr_ibr_retire_fn(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *),

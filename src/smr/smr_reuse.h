@@ -11,6 +11,8 @@
  * (CC__SMR(S, alloc), every scheme but NONE, which never reclaims) takes it
  * back without calling the allocator.
  *
+ * - DEBRA's freeable list is a first tier in front of these classes: its
+ *   allocations take safe blocks from it directly (cc__smr_debra_take).
  * - Only reclaimed nodes enter: retire_fn records run their callback and
  *   are freed as before; dealloc (never published, or a structure being
  *   destroyed) frees at once.
@@ -57,7 +59,7 @@
 #endif
 
 /* What a thread reclaims in one DEBRA epoch or between two IBR scans is
- * a few thousand blocks at most (epoch_ops, empty_freq: domain.c); this
+ * a few thousand blocks at most (advance_retires, empty_freq: domain.c); this
  * holds 4096 single-line nodes. */
 #define CC__SMR_REUSE_MAX_BYTES ((size_t)256 << 10)
 
@@ -108,13 +110,6 @@ static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, size_t size) 
   return cc_likely(h != NULL) ? h : (cc__smr_hdr_t *)cc__smr_node_alloc(size);
 }
 
-/* The same, out of line, for DEBRA+: its containers allocate in functions
- * that also call sigsetjmp, where gcc takes the inlined pool's locals for
- * values a jump could clobber (-Wclobbered). Its allocations are a call
- * into the allocator anyway. */
-static cc_noinline cc__smr_hdr_t *cc__smr_reuse_alloc_call(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_reuse_alloc(t, size);
-}
 
 /* Reclaims h (a node or a retire_fn record) and counts it. */
 static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {

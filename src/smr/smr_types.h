@@ -103,21 +103,24 @@ struct cc__smr_thr {
   unsigned user_depth;      /* of which user sections (never restarted) */
   uint64_t local_epoch;     /* DEBRA: epoch of the current bag; IBR: upper reservation */
   cc__smr_thr_t *cursor;    /* DEBRA: next thread to check */
-  unsigned check_tick;      /* DEBRA: operations since the last check of another thread */
+  unsigned check_tick;      /* DEBRA: operations left until the next check of another thread */
   unsigned check_every;     /* DEBRA: CC__SMR_DEBRA_CHECK_EVERY[_ASYM] */
-  uint64_t epoch_ops;       /* DEBRA, asym: operations since this thread's last advance try */
-  unsigned alloc_tick;      /* IBR: allocations since the last epoch advance */
-  unsigned retire_tick;     /* retirements since the last scan */
+  uint64_t epoch_ops;       /* DEBRA, asym: operations since this thread's last membarrier */
+  unsigned alloc_left;      /* IBR: allocations left until the next epoch advance */
+  unsigned retire_left;     /* IBR: retirements left until the next scan */
+  unsigned retire_tick;     /* DEBRA: bag rotations since the last pending sample */
   uint64_t ops;             /* DEBRA+: steps since the last forced neutralisation */
   uint64_t force_every;     /* DEBRA+: CCOLL_DEBRA_NEUTRALIZE_EVERY (0: off) */
   unsigned force_round;
   unsigned slots_used;      /* DEBRA+: bit i set: slots[i] may be non-zero */
+  bool slots_exposed;       /* DEBRA+: neutralised in this operation (its slots count) */
   bool asym;                /* the domain's asym: announcements need no fence */
 
   /* ---- owner only: garbage */
   cc__smr_bag_t bag[3] cc_cache_aligned; /* DEBRA: limbo bags, bag[cur] newest */
   unsigned cur;
-  cc__smr_bag_t freeable;   /* DEBRA: safe, freed a few per operation */
+  cc__smr_bag_t freeable;   /* DEBRA: safe, taken by allocations or freed a few per operation */
+  size_t freeable_keep;     /* DEBRA: what begin leaves there for allocations (smr_debra.h) */
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
@@ -183,7 +186,8 @@ struct cc_smr {
   uint64_t neutralize_every;    /* DEBRA+: forced neutralisation (0: off) */
   int signo;                    /* DEBRA+ */
   bool asym;                    /* asymmetric fence (asym.c): fixed at creation */
-  uint64_t epoch_ops;           /* DEBRA, asym: own operations between advance tries */
+  uint64_t epoch_ops;           /* DEBRA, asym: own operations that justify an advance try */
+  size_t advance_retires;       /* DEBRA, asym: own retirements in an epoch that justify one */
   bool reuse;                   /* reclaimed blocks go to the reuse pool (reuse.c) */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
@@ -202,6 +206,7 @@ void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *
                             void (*retire)(cc__smr_thr_t *, void *));
 void cc__smr_sample_pending(cc__smr_thr_t *t);
 cc__smr_blk_t *cc__smr_bag_grow(cc__smr_thr_t *t, cc__smr_bag_t *bag);
+void cc__smr_bag_drop_head(cc__smr_thr_t *t, cc__smr_bag_t *bag);
 _Noreturn void cc__smr_oom(const char *what);
 
 /* ------------------------------------------------------------ lookup */
@@ -258,6 +263,16 @@ static inline void cc__smr_bag_push(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__sm
   if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_bag_grow(t, bag);
   b->e[b->n++] = (cc__smr_ent_t){h, epoch};
   bag->count++;
+}
+
+/* Removes and returns the newest entry of a non-empty bag (the last of its
+ * head block). */
+static inline cc__smr_hdr_t *cc__smr_bag_pop(cc__smr_thr_t *t, cc__smr_bag_t *bag) {
+  cc__smr_blk_t *b = bag->head;
+  cc__smr_hdr_t *h = b->e[--b->n].p;
+  bag->count--;
+  if (b->n == 0) cc__smr_bag_drop_head(t, bag);
+  return h;
 }
 
 #endif /* CCOLL_SMR_TYPES_H */
