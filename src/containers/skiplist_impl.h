@@ -106,6 +106,12 @@
 
 /* ------------------------------------------------------------------ small writes */
 
+/* The unlinking CAS: curr (marked at level i) out from after pred. */
+static inline bool SLF(unlink_cas)(sl_node_t *pred, unsigned i, sl_node_t *curr, sl_node_t *succ) {
+  uintptr_t exp = (uintptr_t)curr;
+  return cc_atomic_cas_strong_acq_rel(sl_next(pred, i), &exp, (uintptr_t)succ);
+}
+
 /* Unlinks curr (marked at level i) from pred; true on success. */
 static inline bool SLF(unlink)(cc__smr_thr_t *t, sl_node_t *pred, unsigned i, sl_node_t *curr,
                                sl_node_t *succ) {
@@ -113,9 +119,23 @@ static inline bool SLF(unlink)(cc__smr_thr_t *t, sl_node_t *pred, unsigned i, sl
   CC__SMR(S, protect)(t, 1, curr);
   CC__SMR(S, protect)(t, 2, succ);
   CC__SMR(S, write_phase)(t);
-  uintptr_t exp = (uintptr_t)curr;
-  return cc_atomic_cas_strong_acq_rel(sl_next(pred, i), &exp, (uintptr_t)succ);
+  return SLF(unlink_cas)(pred, i, curr, succ);
 }
+
+/* DEBRA+: the nodes of a search path that an update goes on using after
+ * its first write phase must sit in slots by then (a neutralised write
+ * phase touches nothing else), and there are CC__SMR_SLOTS of them.
+ * A remove keeps n and its cell in slots 0-1 and preds[i] in 2 + i, so
+ * it unlinks n through its own path up to this height; an insert keeps
+ * preds[i], succs[i] in 2i, 2i + 1, so it links the upper levels without
+ * new searches up to this one. Taller nodes search again (as every node
+ * did before: one search more per update, 4x more than these heights
+ * together, 1 in 16 and 1 in 4 of the nodes, at p = 1/2). */
+#define SL_PATH_REMOVE_MAXH (CC__SMR_SLOTS - 2)
+#define SL_PATH_INSERT_MAXH (CC__SMR_SLOTS / 2)
+
+/* Whether an update keeps using its search path for a node of height h. */
+static inline bool SLF(path_kept)(unsigned h, unsigned maxh) { return !SL_RESTARTABLE || h <= maxh; }
 
 /* Marks every level of n, top down (n protected, write phase). */
 static inline void SLF(mark_all)(sl_node_t *n) {
@@ -351,6 +371,11 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   cc_atomic_store_relaxed(sl_next(n, 0), (uintptr_t)succ); /* n unpublished */
   CC__SMR(S, protect)(t, 0, preds[0]);
   CC__SMR(S, protect)(t, 1, succ);
+  if (SL_RESTARTABLE && n->height <= SL_PATH_INSERT_MAXH) /* for build */
+    for (unsigned i = 1; i < n->height; i++) {
+      CC__SMR(S, protect)(t, 2 * i, preds[i]);
+      CC__SMR(S, protect)(t, 2 * i + 1, succs[i]);
+    }
   CC__SMR(S, write_phase)(t);
   uintptr_t exp = (uintptr_t)succ;
   /* seq_cst: an insert at the front must be ordered against a pop's head
@@ -359,10 +384,9 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
   return CC_OK;
 }
 
-/* Links n at level i, n live and linked at level 0. */
-/* Links n at level i, n linked at level 0. `path` holds preds/succs from
- * a search made in this operation when `have` is set (not restartable
- * schemes only: under DEBRA+ nodes from an earlier read phase may be gone). */
+/* Links n at level i, n linked at level 0. `preds`/`succs` hold a path
+ * from a search made in this operation when `have` is set (under DEBRA+,
+ * only the insert's own path, kept in slots: see build). */
 static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
                            unsigned i, sl_node_t **preds, sl_node_t **succs, bool have) {
   if (!have) {
@@ -388,15 +412,19 @@ static int SLF(link_level)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
  * The path of the insert's own search is tried first where it is safe. */
 static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
                        sl_node_t **preds, sl_node_t **succs) {
-  bool have = !SL_RESTARTABLE;
+  /* Under DEBRA+ the path is usable while it is still the insert's own
+   * (protected by insert_try); a level that had to search again leaves
+   * an unprotected one in preds/succs. */
+  volatile bool kept = SLF(path_kept)(n->height, SL_PATH_INSERT_MAXH);
   for (volatile unsigned i = 1; i < n->height; i++) {
     int r;
+    volatile unsigned tries = 0;
     do {
       CC__SMR_READ_PHASE(S, t);
-      r = SLF(link_level)(m, t, k, n, i, preds, succs, have);
-      have = false;
+      r = SLF(link_level)(m, t, k, n, i, preds, succs, kept && tries == 0);
+      tries++;
     } while (r == SL_RETRY);
-    have = !SL_RESTARTABLE;
+    kept = !SL_RESTARTABLE || (kept && tries == 1);
     if (r == SL_STOP) break;
   }
   CC__SMR(S, write_phase)(t);
@@ -504,6 +532,8 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   int r = SLF(locate_live)(m, t, k, preds, succs, &n, &v, &c);
   if (r != CC_OK) return r;
   void *old = c->v;
+  if (SL_RESTARTABLE && n->height <= SL_PATH_REMOVE_MAXH)
+    for (unsigned i = 0; i < n->height; i++) CC__SMR(S, protect)(t, 2 + i, preds[i]);
   SLF(value_write_phase)(t, n, c);
   if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, v | SL_DEAD)) return SL_RETRY;
   res->old = old;
@@ -515,12 +545,16 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
  * found it, in this operation: true when n was linked after preds[i] at
  * every level then and each unlinking CAS succeeded, so n is unreachable
  * (marked, it is never linked again). Else a search must finish the job.
- * Not restartable schemes only: the path's nodes must still be protected. */
-static bool SLF(unlink_path)(cc__smr_thr_t *t, sl_node_t *n, sl_node_t **preds, sl_node_t **succs) {
+ * The path's nodes must still be protected: under DEBRA+ only up to
+ * SL_PATH_REMOVE_MAXH levels (path_kept). */
+static bool SLF(unlink_path)(sl_node_t *n, sl_node_t **preds, sl_node_t **succs) {
   for (unsigned i = n->height; i-- > 0;) {
     if (succs[i] != n) return false;
+    /* preds[i] is protected (slot 2 + i under DEBRA+, see remove_try);
+     * succ need not be: the CAS succeeds only while n, whose link to succ
+     * is frozen, is still linked, and then succ is too. */
     sl_node_t *succ = sl_ptr(cc_atomic_load_acquire(sl_next(n, i)));
-    if (!SLF(unlink)(t, preds[i], i, n, succ)) return false;
+    if (!SLF(unlink_cas)(preds[i], i, n, succ)) return false;
   }
   return true;
 }
@@ -532,7 +566,8 @@ static void SLF(deleted)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t 
   cc__map_count_add(m, -1);
   if (m->val_free) CC__SMR(S, retire_fn)(t, c->v, m->val_free, m->val_ctx);
   SLF(mark_all)(n);
-  if (!SL_RESTARTABLE && preds && SLF(unlink_path)(t, n, preds, succs)) SLF(unref)(t, n);
+  if (preds && SLF(path_kept)(n->height, SL_PATH_REMOVE_MAXH) && SLF(unlink_path)(n, preds, succs))
+    SLF(unref)(t, n);
   else SLF(finish)(m, t, n);
 }
 
