@@ -2,6 +2,7 @@
  * shared by every instantiation, then skiplist_impl.h once per reclamation
  * scheme (none, debra, debrap, ibr). The algorithm and its linearizability
  * argument are at the top of skiplist_impl.h. */
+#include <assert.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdbool.h>
