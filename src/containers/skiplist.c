@@ -178,6 +178,14 @@ static unsigned sl_random_height(void) {
   return 1 + (unsigned)__builtin_ctzll(r | (1ull << (SL_MAXL - 1)));
 }
 
+/* Whether a path from find holds levels 0 .. h-1: a node inserted after
+ * the search read `top` may be taller than the levels it searched. */
+static inline bool sl_path_covers(sl_node_t *const *preds, unsigned h) {
+  for (unsigned i = 0; i < h; i++)
+    if (!preds[i]) return false;
+  return true;
+}
+
 static inline void sl_raise_top(sl_impl_t *im, unsigned h) {
   unsigned top = cc_atomic_load_relaxed(&im->top);
   /* relaxed: `top` is a hint; levels above it are empty or about to be
