@@ -369,7 +369,26 @@ static int SLF(locate_live)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, 
   return CC_OK;
 }
 
-static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_node_t *n,
+static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
+                                unsigned h);
+
+/* The node an insert links (or a put installs as its value's carrier),
+ * allocated in the write phase of the first attempt that needs one and
+ * kept for the next attempts: an insert that finds its key allocates
+ * nothing. */
+typedef struct {
+  sl_node_t *n;
+  unsigned h; /* drawn, and top raised to it, before the first search */
+  void *val;
+} SLF(fresh_t);
+
+static inline sl_node_t *SLF(fresh_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k,
+                                          SLF(fresh_t) *f) {
+  if (!f->n) f->n = SLF(new_node)(m, t, k, f->val, f->h);
+  return f->n;
+}
+
+static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, SLF(fresh_t) *f,
                            bool put, SLF(res_t) *res, sl_node_t **preds, sl_node_t **succs) {
   int r = SLF(find)(m, t, k, false, preds, succs);
   if (r != CC_OK) return r;
@@ -381,21 +400,25 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, s
     if (!put) return CC_EXISTS;
     void *old = c->v;
     SLF(value_write_phase)(t, succ, c);
+    sl_node_t *n = SLF(fresh_node)(m, t, k, f);
+    if (!n) return CC_ENOMEM;
     if (!cc_atomic_cas_strong_seq_cst(sl_val(succ), &v, (uintptr_t)&n->cell)) return SL_RETRY;
     res->old = old;
     SLF(drop_value)(m, t, succ, c);
     return CC_EXISTS;
   }
-  cc_atomic_store_relaxed(sl_next(n, 0), (uintptr_t)succ); /* n unpublished */
   CC__SMR(S, protect)(t, 0, preds[0]);
   CC__SMR(S, protect)(t, 1, succ);
   /* for build; the insert raised top to n's height before its search */
-  if (SL_RESTARTABLE && n->height <= SL_PATH_INSERT_MAXH)
-    for (unsigned i = 1; i < n->height; i++) {
+  if (SL_RESTARTABLE && f->h <= SL_PATH_INSERT_MAXH)
+    for (unsigned i = 1; i < f->h; i++) {
       CC__SMR(S, protect)(t, 2 * i, preds[i]);
       CC__SMR(S, protect)(t, 2 * i + 1, succs[i]);
     }
   CC__SMR(S, write_phase)(t);
+  sl_node_t *n = SLF(fresh_node)(m, t, k, f);
+  if (!n) return CC_ENOMEM;
+  cc_atomic_store_relaxed(sl_next(n, 0), (uintptr_t)succ); /* n unpublished */
   uintptr_t exp = (uintptr_t)succ;
   /* seq_cst: an insert at the front must be ordered against a pop's head
    * read in resolve (the two meet on head.next[0]). Release publishes n. */
@@ -479,25 +502,25 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
 static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
-  unsigned h = sl_random_height();
-  sl_node_t *n = SLF(new_node)(m, t, k, val, h);
-  if (!n) return CC_ENOMEM;
-  sl_raise_top(m->impl, h);
+  SLF(fresh_t) f = {NULL, sl_random_height(), val};
+  sl_raise_top(m->impl, f.h);
   SLF(res_t) res = {0};
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
   int r;
   CC__SMR(S, begin)(t);
   do {
     CC__SMR_READ_PHASE(S, t);
-    r = SLF(insert_try)(m, t, k, n, put, &res, preds, succs);
+    r = SLF(insert_try)(m, t, k, &f, put, &res, preds, succs);
   } while (r == SL_RETRY);
   if (r == CC_OK) {
     cc__map_count_add(m, 1);
-    SLF(build)(m, t, k, n, preds, succs);
+    SLF(build)(m, t, k, f.n, preds, succs);
   }
+  /* An unused node was never published (allocated for an absent key that
+   * a later attempt found present). */
+  if (f.n && r != CC_OK && !(r == CC_EXISTS && put)) CC__SMR(S, dealloc)(t, f.n);
   CC__SMR(S, end)(t);
   SLF(desc_stock)(m, t);
-  if (r == CC_EXISTS && !put) CC__SMR(S, dealloc)(t, n); /* never published */
   if (r == CC_EXISTS && put && old) *old = res.old;
   return r;
 }
