@@ -126,14 +126,14 @@ static inline bool SLF(unlink)(cc__smr_thr_t *t, sl_node_t *pred, unsigned i, sl
  * its first write phase must sit in slots by then (a neutralised write
  * phase touches nothing else), and there are CC__SMR_SLOTS of them.
  * A remove keeps n and its cell in slots 0-1 and preds[i] in 2 + i, so
- * it unlinks n through its own path up to this height; an insert keeps
- * preds[i], succs[i] in 2i, 2i + 1, so it links the upper levels without
- * new searches up to this one. Taller nodes (1 in 64 and 1 in 16 at
- * p = 1/2) search again, as every node had to before: one more search per
- * remove, and one per upper level per insert (callgrind, 50/50 on 1,000
- * keys: 2,048 -> 1,333 instructions per operation). */
+ * it unlinks n through its own path up to this height (taller nodes, 1 in
+ * 64 at p = 1/2, finish with an unlinking search); an insert keeps
+ * preds[i], succs[i] in 2i, 2i + 1, so it links levels 1 to 3 without new
+ * searches (and searches for each level above). Every update searched
+ * again before (callgrind, 50/50 on 1,000 keys: 2,048 -> 1,333
+ * instructions per operation). */
 #define SL_PATH_REMOVE_MAXH (CC__SMR_SLOTS - 2)
-#define SL_PATH_INSERT_MAXH (CC__SMR_SLOTS / 2)
+#define SL_PATH_INSERT_MAXH (CC__SMR_SLOTS / 2) /* levels below this one */
 
 /* Whether an update keeps using its search path for a node of height h. */
 static inline bool SLF(path_kept)(unsigned h, unsigned maxh) { return !SL_RESTARTABLE || h <= maxh; }
@@ -410,8 +410,8 @@ static int SLF(insert_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   CC__SMR(S, protect)(t, 0, preds[0]);
   CC__SMR(S, protect)(t, 1, succ);
   /* for build; the insert raised top to n's height before its search */
-  if (SL_RESTARTABLE && f->h <= SL_PATH_INSERT_MAXH)
-    for (unsigned i = 1; i < f->h; i++) {
+  if (SL_RESTARTABLE)
+    for (unsigned i = 1; i < f->h && i < SL_PATH_INSERT_MAXH; i++) {
       CC__SMR(S, protect)(t, 2 * i, preds[i]);
       CC__SMR(S, protect)(t, 2 * i + 1, succs[i]);
     }
@@ -458,16 +458,17 @@ static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_no
   /* Under DEBRA+ the path is usable while it is still the insert's own
    * (protected by insert_try); a level that had to search again leaves
    * an unprotected one in preds/succs. */
-  volatile bool kept = SLF(path_kept)(n->height, SL_PATH_INSERT_MAXH);
+  volatile bool kept = true;
   for (volatile unsigned i = 1; i < n->height; i++) {
     int r;
+    volatile bool usable = kept && (!SL_RESTARTABLE || i < SL_PATH_INSERT_MAXH);
     volatile unsigned tries = 0;
     do {
       CC__SMR_READ_PHASE(S, t);
-      r = SLF(link_level)(m, t, k, n, i, preds, succs, kept && tries == 0);
+      r = SLF(link_level)(m, t, k, n, i, preds, succs, usable && tries == 0);
       tries++;
     } while (r == SL_RETRY);
-    kept = !SL_RESTARTABLE || (kept && tries == 1);
+    kept = !SL_RESTARTABLE || (usable && tries == 1);
     if (r == SL_STOP) break;
   }
   CC__SMR(S, write_phase)(t);
