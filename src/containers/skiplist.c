@@ -2,6 +2,7 @@
  * shared by every instantiation, then skiplist_impl.h once per reclamation
  * scheme (none, debra, debrap, ibr). The algorithm and its linearizability
  * argument are at the top of skiplist_impl.h. */
+#include <assert.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdbool.h>
@@ -175,6 +176,14 @@ static unsigned sl_random_height(void) {
   s ^= s >> 27;
   uint64_t r = s * 0x2545f4914f6cdd1dull;
   return 1 + (unsigned)__builtin_ctzll(r | (1ull << (SL_MAXL - 1)));
+}
+
+/* Whether a path from find holds levels 0 .. h-1: a node inserted after
+ * the search read `top` may be taller than the levels it searched. */
+static inline bool sl_path_covers(sl_node_t *const *preds, unsigned h) {
+  for (unsigned i = 0; i < h; i++)
+    if (!preds[i]) return false;
+  return true;
 }
 
 static inline void sl_raise_top(sl_impl_t *im, unsigned h) {
