@@ -64,7 +64,11 @@ static int SL_FN(insert)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
       return CC_EXISTS;
     }
     cc_atomic_store_relaxed(&n->next, (uintptr_t)p.curr);
+    /* curr too, though only compared: a neutralised DEBRA+ write phase
+     * could otherwise see it freed, reused and linked behind pred again,
+     * and the CAS would succeed out of order (ABA) */
     CC__SMR(SL_S, protect)(t, 0, p.pred);
+    CC__SMR(SL_S, protect)(t, 1, p.curr);
     CC__SMR(SL_S, write_phase)(t);
     uintptr_t expect = (uintptr_t)p.curr;
     /* release: publishes n's key and next */
