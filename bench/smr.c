@@ -1,4 +1,5 @@
-/* bench/smr: the cost of each reclamation scheme on a Treiber stack.
+/* bench/smr: the cost of each reclamation scheme on a Treiber stack and
+ * on a sorted linked list.
  *
  * Every thread runs push/pop pairs on one shared stack (pre-filled so pops
  * find nodes); every pop retires a node. The stack is the same code
@@ -7,6 +8,14 @@
  * 8 and 16 threads; schemes run interleaved (NONE DEBRA DEBRA+ IBR NONE
  * ...), each repetition on a fresh domain; medians; ratios to NONE (which
  * never frees: the cost of reclamation itself) printed last.
+ *
+ * The list workload (tests/smr_list.h, Harris-Michael, also one
+ * instantiation per scheme) follows the stack's table with its own: keys
+ * 0..N-1 (--keys N, 256 by default), prefilled to half, each thread doing
+ * inserts and removes of random keys half and half. A list operation
+ * walks ~N/4 nodes, so a scheme's per-operation cost (begin, end, retire)
+ * weighs less than on the stack, and its per-node cost (IBR's protected
+ * read) more. --stack or --list runs one workload only.
  *
  * --with VAR=VAL (up to 4 times) adds DEBRA and IBR whose domains are
  * created with that environment variable set (a tuning knob read by
@@ -17,7 +26,8 @@
  * (Mpairs per CPU-second): on a machine shared with other jobs the wall
  * clock mostly measures them.
  *
- *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--with VAR=VAL]... [--threads N] [--cpu] */
+ *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--with VAR=VAL]... [--threads N] [--cpu]
+ *       [--stack | --list] [--keys N] */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +36,7 @@
 
 #include "benchutil.h"
 #include "ccoll.h"
+#include "../tests/smr_list.h"
 #include "../tests/smr_treiber.h"
 
 #define PREFILL 1024
@@ -59,9 +70,40 @@ static void body(int tid, void *ctx) {
   }
 }
 
+/* ------------------------------------------------------------ list */
+
+typedef struct {
+  uint64_t ops_per_thread, keys;
+  sl_list_t l;
+  const sl_ops_t *ops;
+} list_run_t;
+
+static inline uint64_t xorshift64(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *s = x;
+}
+
+static void list_body(int tid, void *ctx) {
+  list_run_t *r = ctx;
+  cc__smr_thr_t *t = cc__smr_thr(r->l.smr);
+  uint64_t seed = 0x9e3779b97f4a7c15u * (uint64_t)(tid + 1);
+  for (uint64_t i = 0; i < r->ops_per_thread; i++) {
+    uint64_t x = xorshift64(&seed), key = (x >> 1) % r->keys;
+    if (x & 1) r->ops->insert(&r->l, t, key);
+    else r->ops->remove(&r->l, t, key);
+  }
+}
+
+typedef enum { WL_STACK, WL_LIST } workload_t;
+
 typedef struct {
   int threads;
-  uint64_t total_pairs;
+  uint64_t total_pairs; /* the list: operations */
+  workload_t wl;
+  uint64_t keys;
 } cfg_t;
 
 /* A domain created with `with` (VAR=VAL or NULL) in the environment,
@@ -91,9 +133,27 @@ static bool add_with(int *nvar, const char *with) {
   return true;
 }
 
-/* One timed run: Mpairs/s. */
+/* One timed list run: Mops/s. */
+static double list_run_once(int variant, const cfg_t *c) {
+  list_run_t r = {.ops_per_thread = c->total_pairs / (uint64_t)c->threads, .keys = c->keys};
+  cc_smr_config_t sc = {kinds[variant], 0, 0};
+  sl_init(&r.l, with_env(withs[variant], &sc));
+  r.ops = sl_ops(kinds[variant]);
+  cc__smr_thr_t *t = cc__smr_thr(r.l.smr);
+  uint64_t seed = 0x2545f4914f6cdd1du;
+  for (uint64_t n = 0; n < c->keys / 2;)
+    if (r.ops->insert(&r.l, t, xorshift64(&seed) % c->keys) == CC_OK) n++;
+  double secs = bench_threads(c->threads, list_body, &r);
+  if (per_cpu) secs = bench_last_cpu();
+  sl_destroy(&r.l);
+  cc_smr_free(r.l.smr);
+  return (double)(r.ops_per_thread * (uint64_t)c->threads) / secs / 1e6;
+}
+
+/* One timed run: Mpairs/s (the stack) or Mops/s (the list). */
 static double run_once(int variant, void *ctx) {
   const cfg_t *c = ctx;
+  if (c->wl == WL_LIST) return list_run_once(variant, c);
   run_t r = {.threads = c->threads, .pairs_per_thread = c->total_pairs / (uint64_t)c->threads};
   cc_smr_config_t sc = {kinds[variant], 0, 0};
   ts_init(&r.s, with_env(withs[variant], &sc));
@@ -107,57 +167,34 @@ static double run_once(int variant, void *ctx) {
   return (double)(r.pairs_per_thread * (uint64_t)c->threads) / secs / 1e6;
 }
 
-int main(int argc, char **argv) {
-  bench_opts_t o = {0};
-  if (!bench_parse_opts(argc, argv, &o, " [--pool] [--with VAR=VAL]... [--threads N] [--cpu]")) return 0;
-  int nvar = NBASE, only = 0;
-  for (int i = 1; i < argc; i++) {
-    bool ok = true;
-    if (strcmp(argv[i], "--pool") == 0) ok = add_with(&nvar, "CCOLL_SMR_REUSE=0");
-    else if (strcmp(argv[i], "--with") == 0 && i + 1 < argc) ok = add_with(&nvar, argv[++i]);
-    else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--cpu") == 0) per_cpu = true;
-    if (!ok) {
-      fprintf(stderr, "smr: bad or too many --with/--pool (at most %d, VAR=VAL)\n", MAX_WITH);
-      return 2;
-    }
-  }
-  /* NONE keeps every node until its domain dies: at 1M pairs a run
-   * touches 64 MB of fresh memory and NONE measures page faults (it fell to
-   * 6 Mpairs/s at 1 thread, 8x under its warm speed), flattering every
-   * ratio to it. 200k pairs (12.8 MB) stays warm. At 2 threads a run
-   * settles in one of two contention regimes (NONE 7-25 Mpairs/s), so the
-   * full run takes many short reps for its medians. */
-  uint64_t total = 200000;
-  if (!bench_reps_given(argc, argv)) o.reps = o.quick ? 5 : 21;
-  printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
-         bench_ncpu(), o.reps, total);
-  cc_smr_t *probe = cc_smr_new(&(cc_smr_config_t){CC_SMR_DEBRA, 0, 0});
-  printf("announcement fence: %s\n", probe->asym ? "asymmetric (membarrier on the reclaimer side)"
-                                                 : "seq_cst stores (no membarrier)");
-  cc_smr_free(probe);
-  printf("%s (median)\n%8s", per_cpu ? "Mpairs per CPU-second" : "Mpairs/s", "threads");
+/* One workload's table: medians per thread count, then ratios to NONE.
+ * CSV rows of the list carry "list:" before the scheme. */
+static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv, const char *unit) {
+  const char *prefix = base->wl == WL_LIST ? "list:" : "";
+  printf("%s (median)\n%8s", unit, "threads");
   for (int v = 0; v < nvar; v++) printf(" %10s", names[v]);
   printf("\n");
-  FILE *csv = bench_csv_open(o.csv, "threads,scheme,mpairs_per_s_median");
   double med[NTC][NVAR_MAX] = {{0}};
   bool ran[NTC] = {false};
-  double *samples = calloc((size_t)nvar * (size_t)o.reps, sizeof *samples);
+  double *samples = calloc((size_t)nvar * (size_t)reps, sizeof *samples);
   for (int i = 0; i < NTC; i++) {
     if (only != 0 && thread_counts[i] != only) continue;
     ran[i] = true;
-    cfg_t c = {thread_counts[i], total};
-    bench_interleave(nvar, o.reps, run_once, &c, samples);
+    cfg_t c = *base;
+    c.threads = thread_counts[i];
+    bench_interleave(nvar, reps, run_once, &c, samples);
     printf("%8d", c.threads);
     for (int v = 0; v < nvar; v++) {
-      med[i][v] = bench_median(samples + (size_t)v * (size_t)o.reps, (size_t)o.reps);
+      med[i][v] = bench_median(samples + (size_t)v * (size_t)reps, (size_t)reps);
       printf(" %10.2f", med[i][v]);
-      if (csv) fprintf(csv, "%d,%s,%.4f\n", c.threads, names[v], med[i][v]);
+      if (csv) fprintf(csv, "%d,%s%s,%.4f\n", c.threads, prefix, names[v], med[i][v]);
     }
     printf("\n");
     fflush(stdout);
   }
-  printf("\nratio to none (targets at 2 threads: debra >= 0.95, ibr >= 0.90; debra+ >= 0.95x debra)\n");
+  free(samples);
+  printf("\n%sratio to none (targets at 2 threads: debra >= 0.95, ibr >= 0.90; debra+ >= 0.95x debra)\n",
+         base->wl == WL_LIST ? "list: " : "");
   printf("%8s %10s %10s %10s %14s", "threads", "debra", "debra+", "ibr", "debra+/debra");
   for (int v = NBASE; v < nvar; v++) printf(" %10s", names[v]);
   printf("\n");
@@ -168,16 +205,79 @@ int main(int argc, char **argv) {
     for (int v = NBASE; v < nvar; v++) printf(" %10.3f", med[i][v] / med[i][0]);
     printf("\n");
   }
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  bench_opts_t o = {0};
+  if (!bench_parse_opts(argc, argv, &o,
+                        " [--pool] [--with VAR=VAL]... [--threads N] [--cpu] [--stack | --list] [--keys N]"))
+    return 0;
+  int nvar = NBASE, only = 0;
+  bool stack = true, list = true;
+  uint64_t keys = 256;
+  for (int i = 1; i < argc; i++) {
+    bool ok = true;
+    if (strcmp(argv[i], "--pool") == 0) ok = add_with(&nvar, "CCOLL_SMR_REUSE=0");
+    else if (strcmp(argv[i], "--with") == 0 && i + 1 < argc) ok = add_with(&nvar, argv[++i]);
+    else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--cpu") == 0) per_cpu = true;
+    else if (strcmp(argv[i], "--stack") == 0) list = false;
+    else if (strcmp(argv[i], "--list") == 0) stack = false;
+    else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) keys = strtoull(argv[++i], NULL, 10);
+    if (!ok) {
+      fprintf(stderr, "smr: bad or too many --with/--pool (at most %d, VAR=VAL)\n", MAX_WITH);
+      return 2;
+    }
+  }
+  if (keys < 2 || keys > (1u << 20)) {
+    fprintf(stderr, "smr: --keys takes 2 to %u\n", 1u << 20);
+    return 2;
+  }
+  if (!stack && !list) {
+    fprintf(stderr, "smr: --stack and --list exclude each other\n");
+    return 2;
+  }
+  /* NONE keeps every node until its domain dies: at 1M pairs a run
+   * touches 64 MB of fresh memory and NONE measures page faults (it fell to
+   * 6 Mpairs/s at 1 thread, 8x under its warm speed), flattering every
+   * ratio to it. 200k pairs (12.8 MB) stays warm. At 2 threads a run
+   * settles in one of two contention regimes (NONE 7-25 Mpairs/s), so the
+   * full run takes many short reps for its medians. */
+  uint64_t total = 200000;
+  /* a list operation walks ~keys/4 nodes: fewer of them fill a run */
+  uint64_t list_total = (o.quick ? 800000 : 4000000) / keys * 16 + 16000;
+  if (!bench_reps_given(argc, argv)) o.reps = o.quick ? 5 : 21;
+  cc_smr_t *probe = cc_smr_new(&(cc_smr_config_t){CC_SMR_DEBRA, 0, 0});
+  const char *fence = probe->asym ? "asymmetric (membarrier on the reclaimer side)"
+                                  : "seq_cst stores (no membarrier)";
+  cc_smr_free(probe);
+  FILE *csv = bench_csv_open(o.csv, "threads,scheme,mpairs_per_s_median");
+  if (stack) {
+    printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
+           bench_ncpu(), o.reps, total);
+    printf("announcement fence: %s\n", fence);
+    run_table(&(cfg_t){.wl = WL_STACK, .total_pairs = total}, nvar, o.reps, only, csv,
+              per_cpu ? "Mpairs per CPU-second" : "Mpairs/s");
+  }
+  if (list) {
+    printf("%sbench/smr: sorted list, keys 0..%" PRIu64 " prefilled to half, 50%% insert 50%% remove, "
+           "%d CPUs, %d reps, %" PRIu64 " operations per run\n",
+           stack ? "\n" : "", keys - 1, bench_ncpu(), o.reps, list_total);
+    if (!stack) printf("announcement fence: %s\n", fence);
+    run_table(&(cfg_t){.wl = WL_LIST, .total_pairs = list_total, .keys = keys}, nvar, o.reps, only,
+              csv, per_cpu ? "Mops per CPU-second" : "Mops/s");
+  }
   if (csv) fclose(csv);
   if (o.svg && o.csv) {
     char script[1024];
     snprintf(script, sizeof script,
              "set datafile separator ','\nset key left top\nset logscale x 2\n"
-             "set xlabel 'threads'\nset ylabel 'Mpairs/s'\n"
-             "plot for [s in 'none debra debra+ ibr'] '< grep ,'.s.', %s' using 1:3 with linespoints title s\n",
+             "set xlabel 'threads'\nset ylabel 'Mpairs/s (stack), Mops/s (list)'\n"
+             "plot for [s in 'none debra debra+ ibr list:none list:debra list:debra+ list:ibr'] "
+             "'< grep ,'.s.', %s' using 1:3 with linespoints title s\n",
              o.csv);
     bench_plot_svg(o.svg, script);
   }
-  free(samples);
   return 0;
 }

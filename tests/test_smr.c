@@ -12,6 +12,7 @@
 #include "alloc/alloc_internal.h"
 #include "ccoll/profiler.h"
 #include "ccoll.h"
+#include "smr_list.h"
 #include "smr_treiber.h"
 
 static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
@@ -934,3 +935,157 @@ Test(smr, reuse_pool_poisoned_under_asan) {
             "a read of a pooled block went unreported (status %d)", st);
 }
 #endif
+
+/* ------------------------------------------------------------ sorted list */
+
+
+static uint64_t xorshift64(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *s = x;
+}
+
+/* The list's content against a sequential model, then the domain's
+ * counters: one retirement per successful remove, all freed by a drain
+ * (none by NONE), and every block given back by cc_smr_free. */
+static void list_model_case(cc_smr_kind_t k) {
+  enum { KEYS = 64, OPS = 20000 };
+  cc_alloc_stats_enable(true);
+  cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+  sl_list_t l;
+  sl_init(&l, new_domain(k));
+  const sl_ops_t *ops = sl_ops(k);
+  cc__smr_thr_t *t = cc__smr_thr(l.smr);
+  cr_assert_not_null(t);
+  bool in[KEYS] = {false};
+  uint64_t seed = 0x9e3779b97f4a7c15u, removes = 0, sum = 0;
+  size_t count = 0;
+  for (int i = 0; i < OPS; i++) {
+    uint64_t r = xorshift64(&seed), key = (r >> 1) % KEYS;
+    if (r & 1) {
+      int rc = ops->insert(&l, t, key);
+      cr_assert_eq(rc, in[key] ? CC_EXISTS : CC_OK, "%s: insert %llu", cc_smr_kind_name(k),
+                   (unsigned long long)key);
+      if (!in[key]) sum += key, count++;
+      in[key] = true;
+    } else {
+      int rc = ops->remove(&l, t, key);
+      cr_assert_eq(rc, in[key] ? CC_OK : CC_NOT_FOUND, "%s: remove %llu", cc_smr_kind_name(k),
+                   (unsigned long long)key);
+      if (in[key]) sum -= key, count--, removes++;
+      in[key] = false;
+    }
+  }
+  size_t n;
+  bool sorted;
+  cr_expect_eq(sl_sum(&l, &n, &sorted), sum, "%s", cc_smr_kind_name(k));
+  cr_expect_eq(n, count);
+  cr_expect(sorted);
+  cc_smr_stats_t st;
+  cc_smr_drain(l.smr);
+  cc_smr_stats(l.smr, &st);
+  cr_expect_eq(st.retired, removes, "%s", cc_smr_kind_name(k));
+  if (k != CC_SMR_NONE)
+    cr_expect_eq(st.pending, 0, "%s: %llu pending after drain", cc_smr_kind_name(k),
+                 (unsigned long long)st.pending);
+  else
+    cr_expect_eq(st.freed, 0);
+  cr_expect_eq(sl_destroy(&l), count);
+  cc_smr_free(l.smr);
+  cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
+  cr_expect_eq(after.alloc_count - before.alloc_count, after.free_count - before.free_count,
+               "%s: blocks left after cc_smr_free", cc_smr_kind_name(k));
+  cr_expect_eq(after.current_allocated, before.current_allocated, "%s", cc_smr_kind_name(k));
+}
+
+Test(smr, list_matches_sequential_model_every_scheme) {
+  for (size_t i = 0; i < NKINDS; i++) list_model_case(kinds[i]);
+}
+
+typedef struct {
+  sl_list_t l;
+  const sl_ops_t *ops;
+  int per_thread;
+  uint64_t keys;
+  cc_atomic(uint64_t) sum, count, removes;
+  cc_atomic(int) next_id;
+} list_case_t;
+
+/* setbench's key-sum: each thread adds the keys it inserted and subtracts
+ * those it removed (mod 2^64, so a thread's own sum may wrap). */
+static void *list_worker(void *arg) {
+  list_case_t *c = arg;
+  uint64_t seed = 0x2545f4914f6cdd1du * (uint64_t)(cc_atomic_fetch_add_relaxed(&c->next_id, 1) + 1);
+  cc__smr_thr_t *t = cc__smr_thr(c->l.smr);
+  cr_assert_not_null(t);
+  uint64_t sum = 0, count = 0, removes = 0;
+  for (int i = 0; i < c->per_thread; i++) {
+    uint64_t r = xorshift64(&seed), key = (r >> 1) % c->keys;
+    if (r & 1) {
+      int rc = c->ops->insert(&c->l, t, key);
+      cr_assert(rc == CC_OK || rc == CC_EXISTS);
+      if (rc == CC_OK) sum += key, count++;
+    } else {
+      int rc = c->ops->remove(&c->l, t, key);
+      cr_assert(rc == CC_OK || rc == CC_NOT_FOUND);
+      if (rc == CC_OK) sum -= key, count--, removes++;
+    }
+  }
+  cc_atomic_fetch_add_relaxed(&c->sum, sum);
+  cc_atomic_fetch_add_relaxed(&c->count, count);
+  cc_atomic_fetch_add_relaxed(&c->removes, removes);
+  return NULL;
+}
+
+static void list_keysum_case(cc_smr_kind_t k, int threads, const char *neutralize_every) {
+  cc_alloc_stats_enable(true);
+  cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+  list_case_t c = {.per_thread = 20000, .keys = 128};
+  if (neutralize_every) setenv("CCOLL_DEBRA_NEUTRALIZE_EVERY", neutralize_every, 1);
+  sl_init(&c.l, new_domain(k));
+  unsetenv("CCOLL_DEBRA_NEUTRALIZE_EVERY");
+  c.ops = sl_ops(k);
+  cc__smr_thr_t *t = cc__smr_thr(c.l.smr);
+  cr_assert_not_null(t);
+  /* prefilled to half, counted as this thread's */
+  for (uint64_t key = 1; key < c.keys; key += 2) {
+    cr_assert_eq(c.ops->insert(&c.l, t, key), CC_OK);
+    cc_atomic_fetch_add_relaxed(&c.sum, key);
+    cc_atomic_fetch_add_relaxed(&c.count, 1);
+  }
+  run_threads(threads, list_worker, &c);
+  size_t n;
+  bool sorted;
+  cr_expect_eq(sl_sum(&c.l, &n, &sorted), cc_atomic_load_relaxed(&c.sum),
+               "%s, %d threads: key sum differs", cc_smr_kind_name(k), threads);
+  cr_expect_eq((uint64_t)n, cc_atomic_load_relaxed(&c.count), "%s", cc_smr_kind_name(k));
+  cr_expect(sorted, "%s: list not strictly sorted", cc_smr_kind_name(k));
+  cc_smr_stats_t st;
+  cc_smr_drain(c.l.smr);
+  cc_smr_stats(c.l.smr, &st);
+  /* each removed node is retired exactly once, by whoever unlinked it */
+  cr_expect_eq(st.retired, cc_atomic_load_relaxed(&c.removes), "%s", cc_smr_kind_name(k));
+  if (k != CC_SMR_NONE)
+    cr_expect_eq(st.pending, 0, "%s: %llu pending after drain", cc_smr_kind_name(k),
+                 (unsigned long long)st.pending);
+  if (neutralize_every)
+    cr_expect_geq(st.neutralized, 1000, "recovery ran %llu times", (unsigned long long)st.neutralized);
+  cr_expect_eq(sl_destroy(&c.l), n, "%s: marked nodes left linked", cc_smr_kind_name(k));
+  cc_smr_free(c.l.smr);
+  cc_alloc_snapshot_t after = cc_alloc_stats_snapshot();
+  cr_expect_eq(after.alloc_count - before.alloc_count, after.free_count - before.free_count,
+               "%s: blocks left after cc_smr_free", cc_smr_kind_name(k));
+}
+
+Test(smr, list_key_sum_every_scheme_2_to_4_threads, .timeout = 60) {
+  for (int threads = 2; threads <= 4; threads++)
+    for (size_t i = 0; i < NKINDS; i++) list_keysum_case(kinds[i], threads, NULL);
+}
+
+/* Neutralisation forced every few phases lands in the search's read phase
+ * (restart) and in the unlink and update write phases (slots). */
+Test(smr, list_key_sum_debra_plus_forced_neutralisation, .timeout = 60) {
+  list_keysum_case(CC_SMR_DEBRA_PLUS, 3, "3");
+}

@@ -1,0 +1,121 @@
+/* One instantiation of the sorted list set for scheme SL_S (see smr_list.h). */
+#define SL_FN(name) CC__SMR_XCAT3(sl_, SL_S, _##name)
+
+/* Unlinks c, found marked behind link (owned by pred), and retires it if
+ * this thread's CAS did the unlink. Ends the read phase: the caller starts
+ * a new one from the head. */
+static void SL_FN(unlink)(cc__smr_thr_t *t, cc_atomic(uintptr_t) *link, sl_node_t *pred, sl_node_t *c,
+                          uintptr_t next) {
+  CC__SMR(SL_S, protect)(t, 0, pred);
+  CC__SMR(SL_S, protect)(t, 1, c);
+  CC__SMR(SL_S, write_phase)(t);
+  uintptr_t expect = (uintptr_t)c;
+  if (cc_atomic_cas_strong_acq_rel(link, &expect, next & ~SL_MARK)) CC__SMR(SL_S, retire)(t, c);
+}
+
+/* Read phase: the first unmarked node with a key >= key and the link to it.
+ * Only unmarked nodes are stepped from: a node is unlinked only once
+ * marked, so each node reached was linked when the link to it was read. A
+ * marked node met on the way is unlinked first and the search answers
+ * SL_RETRY (its read phase is over). */
+static int SL_FN(find)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key, sl_pos_t *p, uintptr_t *nextp) {
+  cc_atomic(uintptr_t) *link = &l->head;
+  sl_node_t *pred = NULL;
+  uintptr_t curr = CC__SMR(SL_S, read)(t, link); /* the head is never marked */
+  for (;;) {
+    sl_node_t *c = (sl_node_t *)curr;
+    if (c == NULL) break;
+    uintptr_t next = CC__SMR(SL_S, read)(t, &c->next);
+    if (cc_unlikely(next & SL_MARK)) {
+      SL_FN(unlink)(t, link, pred, c, next);
+      return SL_RETRY;
+    }
+    if (c->key >= key) {
+      *nextp = next;
+      break;
+    }
+    pred = c;
+    link = &c->next;
+    curr = next;
+  }
+  p->link = link;
+  p->pred = pred;
+  p->curr = (sl_node_t *)curr;
+  return p->curr != NULL && p->curr->key == key ? SL_FOUND : SL_ABSENT;
+}
+
+/* The node is allocated before the operation (no allocation in a read
+ * phase) and given back if the key is there already. */
+static int SL_FN(insert)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
+  sl_node_t *n = CC__SMR(SL_S, alloc)(t, sizeof *n);
+  if (n == NULL) return CC_ENOMEM;
+  n->key = key;
+  CC__SMR(SL_S, begin)(t);
+  for (;;) {
+    CC__SMR_READ_PHASE(SL_S, t);
+    sl_pos_t p;
+    uintptr_t next;
+    int r = SL_FN(find)(l, t, key, &p, &next);
+    if (r == SL_RETRY) continue;
+    if (r == SL_FOUND) {
+      CC__SMR(SL_S, write_phase)(t);
+      CC__SMR(SL_S, dealloc)(t, n); /* never published */
+      CC__SMR(SL_S, end)(t);
+      return CC_EXISTS;
+    }
+    cc_atomic_store_relaxed(&n->next, (uintptr_t)p.curr);
+    /* curr too, though only compared: a neutralised DEBRA+ write phase
+     * could otherwise see it freed, reused and linked behind pred again,
+     * and the CAS would succeed out of order (ABA) */
+    CC__SMR(SL_S, protect)(t, 0, p.pred);
+    CC__SMR(SL_S, protect)(t, 1, p.curr);
+    CC__SMR(SL_S, write_phase)(t);
+    uintptr_t expect = (uintptr_t)p.curr;
+    /* release: publishes n's key and next */
+    if (cc_atomic_cas_strong_acq_rel(p.link, &expect, (uintptr_t)n)) break;
+  }
+  CC__SMR(SL_S, end)(t);
+  return CC_OK;
+}
+
+/* Marks the node (the linearisation point), then unlinks it; if another
+ * thread moved its predecessor meanwhile, a search unlinks it instead. */
+static int SL_FN(remove)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
+  CC__SMR(SL_S, begin)(t);
+  for (;;) {
+    CC__SMR_READ_PHASE(SL_S, t);
+    sl_pos_t p;
+    uintptr_t next;
+    int r = SL_FN(find)(l, t, key, &p, &next);
+    if (r == SL_RETRY) continue;
+    if (r == SL_ABSENT) {
+      CC__SMR(SL_S, write_phase)(t);
+      CC__SMR(SL_S, end)(t);
+      return CC_NOT_FOUND;
+    }
+    CC__SMR(SL_S, protect)(t, 0, p.pred);
+    CC__SMR(SL_S, protect)(t, 1, p.curr);
+    CC__SMR(SL_S, write_phase)(t);
+    if (!cc_atomic_cas_strong_acq_rel(&p.curr->next, &next, next | SL_MARK)) continue;
+    uintptr_t expect = (uintptr_t)p.curr;
+    if (cc_atomic_cas_strong_acq_rel(p.link, &expect, next)) {
+      CC__SMR(SL_S, retire)(t, p.curr);
+      CC__SMR(SL_S, end)(t);
+      return CC_OK;
+    }
+    break;
+  }
+  /* the node is removed but still linked: the search for its key meets it
+   * first (keys are unique among unmarked nodes) and unlinks it */
+  for (;;) {
+    CC__SMR_READ_PHASE(SL_S, t);
+    sl_pos_t p;
+    uintptr_t next;
+    if (SL_FN(find)(l, t, key, &p, &next) != SL_RETRY) break;
+  }
+  CC__SMR(SL_S, write_phase)(t);
+  CC__SMR(SL_S, end)(t);
+  return CC_OK;
+}
+
+#undef SL_FN
