@@ -168,7 +168,8 @@ static double run_once(int variant, void *ctx) {
 }
 
 /* One workload's table: medians per thread count, then ratios to NONE.
- * CSV rows of the list carry "list:" before the scheme. */
+ * CSV rows of the list carry "list:" before the scheme, and each row its
+ * unit (the stack counts pairs, the list operations). */
 static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv, const char *unit) {
   const char *prefix = base->wl == WL_LIST ? "list:" : "";
   printf("%s (median)\n%8s", unit, "threads");
@@ -187,7 +188,7 @@ static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv
     for (int v = 0; v < nvar; v++) {
       med[i][v] = bench_median(samples + (size_t)v * (size_t)reps, (size_t)reps);
       printf(" %10.2f", med[i][v]);
-      if (csv) fprintf(csv, "%d,%s%s,%.4f\n", c.threads, prefix, names[v], med[i][v]);
+      if (csv) fprintf(csv, "%d,%s%s,%.4f,%s\n", c.threads, prefix, names[v], med[i][v], unit);
     }
     printf("\n");
     fflush(stdout);
@@ -252,7 +253,7 @@ int main(int argc, char **argv) {
   const char *fence = probe->asym ? "asymmetric (membarrier on the reclaimer side)"
                                   : "seq_cst stores (no membarrier)";
   cc_smr_free(probe);
-  FILE *csv = bench_csv_open(o.csv, "threads,scheme,mpairs_per_s_median");
+  FILE *csv = bench_csv_open(o.csv, "threads,scheme,median,unit");
   if (stack) {
     printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
            bench_ncpu(), o.reps, total);
