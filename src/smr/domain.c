@@ -344,12 +344,12 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
 #define DEFAULT_ADVANCE_RETIRES 4096
 #define DEFAULT_EPOCH_OPS 65536
 
-/* An IBR frequency left 0 in the configuration: the environment's, else the
- * compiled default. */
-static unsigned default_freq(const char *var, unsigned dflt) {
+/* A tuning knob: the environment's value (1 .. 2^32-1), else the compiled
+ * default; the IBR ones only where the configuration leaves them 0. */
+static uint64_t knob(const char *var, uint64_t dflt) {
   uint64_t v = dflt;
   (void)cc__env_u64(var, 1, UINT32_MAX, &v);
-  return (unsigned)v;
+  return v;
 }
 
 cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
@@ -361,15 +361,12 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
   d->reuse = c.kind != CC_SMR_NONE && cc__smr_reuse_allowed();
-  d->epoch_freq = c.epoch_freq ? c.epoch_freq : default_freq("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
+  d->epoch_freq = c.epoch_freq ? c.epoch_freq : (unsigned)knob("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
   d->empty_freq = c.empty_freq ? c.empty_freq
-                               : default_freq("CCOLL_IBR_EMPTY_FREQ", d->asym ? DEFAULT_EMPTY_FREQ_ASYM
-                                                                              : DEFAULT_EMPTY_FREQ);
-  d->epoch_ops = DEFAULT_EPOCH_OPS;
-  (void)cc__env_u64("CCOLL_DEBRA_EPOCH_OPS", 1, UINT32_MAX, &d->epoch_ops);
-  uint64_t v = DEFAULT_ADVANCE_RETIRES;
-  (void)cc__env_u64("CCOLL_DEBRA_ADVANCE_RETIRES", 1, UINT32_MAX, &v);
-  d->advance_retires = (size_t)v;
+                               : (unsigned)knob("CCOLL_IBR_EMPTY_FREQ", d->asym ? DEFAULT_EMPTY_FREQ_ASYM
+                                                                                : DEFAULT_EMPTY_FREQ);
+  d->epoch_ops = knob("CCOLL_DEBRA_EPOCH_OPS", DEFAULT_EPOCH_OPS);
+  d->advance_retires = (size_t)knob("CCOLL_DEBRA_ADVANCE_RETIRES", DEFAULT_ADVANCE_RETIRES);
   cc_atomic_store_relaxed(&d->epoch, 1);
   if (pthread_mutex_init(&d->lock, NULL) != 0) {
     cc_free(d, sizeof *d);
