@@ -32,24 +32,29 @@ typedef struct sl_cell {
   void *v;
 } sl_cell_t;
 
-/* One block: header, key, value word, inline cell, height and references,
- * then the links of every level, then the bytes of a bytes key. With the
- * 16-byte header the links start at byte 48: levels 0 and 1 share the
- * first cache line with the key and the value word (half the search steps
- * are on those levels, and a get that stops at a node reads only that
- * line), a node of height 1 or 2 is one 64-byte line, and levels 2-9 lie
- * on the second. One array for every level: a step finds its link by
- * index, with no test for which part of the node holds it. */
+/* One block: header (its spare word holds the tower height), key, value
+ * word, inline cell, then the links from the top level down, then the
+ * reference count, then the bytes of a bytes key. A search first meets a
+ * node at the node's top level (a taller node would have been met one
+ * level up) and then goes down through it, so the top of the tower is the
+ * part it reads: links start at byte 40 and the three top levels share the
+ * first cache line with the key. A step right onto a node reads that line
+ * only (its key, and the two links below the top that the search
+ * prefetches through); a get that stops at a node reads its value word and
+ * inline cell on it too. Nodes of height 1 or 2 are one 64-byte line with
+ * their count; at height 3 the count alone is on the second line, and from
+ * height 4 a search reads the second line only once it goes down a level
+ * in the node (the prefetch looks two links ahead). The count, read only
+ * by updates, sits after the tower. */
 typedef struct sl_node {
-  cc__smr_hdr_t hdr;
+  cc__smr_hdr_t hdr;         /* hdr.spare: height, set before publication */
   uint64_t key;              /* u64 key, or the length of a bytes key */
   /* cell | SL_DEAD, or desc | SL_DESC [| SL_DEAD] */
   cc_atomic(uintptr_t) val;
   sl_cell_t cell;            /* the value the node was inserted with */
-  uint32_t height;
-  cc_atomic(uint32_t) refs;  /* inserter + deleter: the last one retires */
-  cc_atomic(uintptr_t) next[]; /* levels 0 .. height-1; then the bytes of a bytes key */
+  cc_atomic(uintptr_t) tower[]; /* levels height-1 down to 0 */
 } sl_node_t;
+_Static_assert(offsetof(sl_node_t, tower) == 40, "three links on the key's line");
 
 /* A cell made by replace. Its cell sits at the offset it has in a node, so
  * the block carrying any cell is found from the cell alone: a cellblk, the
@@ -100,11 +105,18 @@ enum {
 };
 
 static inline sl_node_t *sl_ptr(uintptr_t w) { return (sl_node_t *)(w & ~SL_BITS); }
-/* The link of n at level i (i < n->height). */
-static cc_force_inline cc_atomic(uintptr_t) *sl_next(sl_node_t *n, unsigned i) { return &n->next[i]; }
+static inline unsigned sl_height(const sl_node_t *n) { return n->hdr.spare; }
+/* The link of n at level i (i < height); level i - 1's is the next word. */
+static cc_force_inline cc_atomic(uintptr_t) *sl_next(sl_node_t *n, unsigned i) {
+  return &n->tower[sl_height(n) - 1 - i];
+}
+/* Inserter + deleter: the last one to drop its reference retires n. */
+static inline cc_atomic(uint32_t) *sl_refs(sl_node_t *n) {
+  return (cc_atomic(uint32_t) *)&n->tower[sl_height(n)];
+}
 static inline cc_atomic(uintptr_t) *sl_val(sl_node_t *n) { return &n->val; }
 static inline const unsigned char *sl_kbytes(const sl_node_t *n) {
-  return (const unsigned char *)&n->next[n->height];
+  return (const unsigned char *)&n->tower[sl_height(n)] + sizeof(uint32_t);
 }
 /* The block carrying cell c: a node (the value's own, or one a put used
  * only as a carrier) or a cellblk. */
@@ -129,7 +141,7 @@ static inline sl_cell_t *sl_word_cell(uintptr_t v, sl_desc_t **dp) {
 }
 
 static inline size_t sl_node_size(unsigned height, size_t klen) {
-  return sizeof(sl_node_t) + height * sizeof(uintptr_t) + klen;
+  return sizeof(sl_node_t) + height * sizeof(uintptr_t) + sizeof(uint32_t) + klen;
 }
 
 /* Byte order compare written out: the restartable read phase of DEBRA+

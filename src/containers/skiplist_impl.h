@@ -4,7 +4,7 @@
  *
  * ------------------------------------------------------------------ structure
  * Fraser / Herlihy-Shavit skip list. Each node (header, key, value word,
- * tower, inline value cell, bytes key) is one cache-line-aligned block from
+ * inline value cell, tower, bytes key) is one cache-line-aligned block from
  * CC__SMR(S, alloc), allocated before the read phase. A node is deleted at
  * level i when its next[i] carries SL_MARK; marks go from the top level
  * down, so an unmarked next[0] means "not deleted at any level".
@@ -157,7 +157,7 @@ static inline void SLF(check_held)(cc_map_t *m, cc__smr_thr_t *t, const sl_node_
 
 /* Marks every level of n, top down (n protected, write phase). */
 static inline void SLF(mark_all)(sl_node_t *n) {
-  for (unsigned i = n->height; i-- > 0;) cc_atomic_fetch_or_acq_rel(sl_next(n, i), SL_MARK);
+  for (unsigned i = sl_height(n); i-- > 0;) cc_atomic_fetch_or_acq_rel(sl_next(n, i), SL_MARK);
 }
 
 /* The RDCSS completion: takes n for the pop of d when n is first at level
@@ -190,18 +190,19 @@ static int SLF(help)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, uintptr_t v) {
 
 /* ------------------------------------------------------------------ search */
 
-/* Standing on pred at level i, about to compare curr = pred.next[i]: the
- * step after is either right (curr's link at level i, on its second line
- * from level 2 up) or down (pred.next[i-1]'s target, half the time a node
- * other than curr; and from there maybe down again, to pred.next[i-2]'s).
- * Asking for those lines now overlaps their misses with curr's instead of
- * taking them one after another (the second level down measured 5% less
- * time per get on top of the first). pred's links are read relaxed: only
- * their targets' addresses are used, to prefetch. */
-static cc_force_inline void SLF(prefetch_step)(sl_node_t *pred, sl_node_t *curr, unsigned i) {
-  if (offsetof(sl_node_t, next) + i * sizeof(uintptr_t) >= CC__LINE) CC__MAP_PREFETCH(&curr->next[i]);
-  if (i > 0) CC__MAP_PREFETCH(sl_ptr(cc_atomic_load_relaxed(&pred->next[i - 1])));
-  if (i > 1) CC__MAP_PREFETCH(sl_ptr(cc_atomic_load_relaxed(&pred->next[i - 2])));
+/* Standing on pred at level i (`link`: pred's link at level i), about to
+ * compare curr: the step after is either right (curr's link at its top
+ * level, on the line of its key) or down (pred.next[i-1]'s target, half
+ * the time a node other than curr; and from there maybe down again, to
+ * pred.next[i-2]'s). Asking for those lines now overlaps their misses
+ * with curr's instead of taking them one after another (the second level
+ * down measured 5% less time per get on top of the first). The links of
+ * the levels below are the words after `link`, mostly on its line (see
+ * sl_node_t), read relaxed: only their targets' addresses are used, to
+ * prefetch. */
+static cc_force_inline void SLF(prefetch_step)(cc_atomic(uintptr_t) *link, unsigned i) {
+  if (i > 0) CC__MAP_PREFETCH(sl_ptr(cc_atomic_load_relaxed(link + 1)));
+  if (i > 1) CC__MAP_PREFETCH(sl_ptr(cc_atomic_load_relaxed(link + 2)));
 }
 
 /* At every level i below top: preds[i] is the last node with key < k
@@ -230,18 +231,20 @@ restart:;
    * marks where the path ends (sl_path_covers), rather than filling them
    * all (a tenth of an update's search at 1,000 keys). */
   if (path && top < SL_MAXL) preds[top] = succs[top] = NULL;
-  for (unsigned i = top; i-- > 0;) {
-    uintptr_t raw = SL_READ(t, sl_next(pred, i));
+  /* pred's link at level i: one word further at each level down */
+  cc_atomic(uintptr_t) *link = sl_next(pred, top - 1);
+  for (unsigned i = top; i-- > 0; link++) {
+    uintptr_t raw = SL_READ(t, link);
     if (raw & SL_MARK) goto restart; /* pred deleted under us (never the head) */
     curr = sl_ptr(raw);
     while (curr) {
-      SLF(prefetch_step)(pred, curr, i);
+      SLF(prefetch_step)(link, i);
       /* u64: two flags straight from the compare, no -1/0/1 in between */
       const int c = bytes ? sl_cmp_as(true, curr, k) : 0;
       const bool past = bytes ? c > 0 : curr->key > k->u;
       const bool same = bytes ? c == 0 : curr->key == k->u;
       /* Above level 0, a node past the key is left without reading its
-       * next word (on the second cache line from level 2 up): a marked one
+       * next word (one load and test fewer per level): a marked one
        * is unlinked by a search that meets it on its own key. Level 0 and
        * exact matches are always checked, so a dead node met there is
        * unlinked and no search turns on it forever. */
@@ -253,7 +256,14 @@ restart:;
           return SL_FOUND;
         }
       }
-      uintptr_t sraw = SL_READ(t, sl_next(curr, i));
+      /* A step right lands on curr at its top level (a taller node would
+       * have been met one level up), whose link is the first word of the
+       * tower: its address needs no load, so the link's load can start
+       * before curr's line arrives. Only a node still being built (or the
+       * node of k, when le) is met below its top. */
+      cc_atomic(uintptr_t) *clink = &curr->tower[0];
+      if (cc_unlikely(sl_height(curr) != i + 1)) clink = sl_next(curr, i);
+      uintptr_t sraw = SL_READ(t, clink);
       if (cc_unlikely(sraw & SL_MARK)) {
         if (!SLF(unlink)(t, pred, i, curr, sl_ptr(sraw))) {
           if (SL_RESTARTABLE) return SL_RETRY;
@@ -265,6 +275,7 @@ restart:;
       }
       if (past || (same && !le)) break;
       pred = curr;
+      link = clink;
       curr = sl_ptr(sraw);
     }
     if (path) {
@@ -311,7 +322,7 @@ static void SLF(retire_node)(cc__smr_thr_t *t, sl_node_t *n) {
 }
 
 static inline void SLF(unref)(cc__smr_thr_t *t, sl_node_t *n) {
-  if (cc_atomic_fetch_sub_acq_rel(&n->refs, 1) == 1) SLF(retire_node)(t, n);
+  if (cc_atomic_fetch_sub_acq_rel(sl_refs(n), 1) == 1) SLF(retire_node)(t, n);
 }
 
 /* After n's word went terminal (n marked at every level, our reference
@@ -459,7 +470,7 @@ static void SLF(build)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, sl_no
    * (protected by insert_try); a level that had to search again leaves
    * an unprotected one in preds/succs. */
   volatile bool kept = true;
-  for (volatile unsigned i = 1; i < n->height; i++) {
+  for (volatile unsigned i = 1; i < sl_height(n); i++) {
     int r;
     volatile bool usable = kept && (!SL_RESTARTABLE || i < SL_PATH_INSERT_MAXH);
     volatile unsigned tries = 0;
@@ -490,8 +501,8 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
   if (klen > SIZE_MAX / 2) return NULL;
   sl_node_t *n = CC__SMR(S, alloc)(t, sl_node_size(h, klen));
   if (!n) return NULL;
-  n->height = h;
-  cc_atomic_store_relaxed(&n->refs, 2);
+  n->hdr.spare = h;
+  cc_atomic_store_relaxed(sl_refs(n), 2);
   n->key = m->key_kind == CC_KEY_U64 ? k->u : klen;
   for (unsigned i = 0; i < h; i++) cc_atomic_store_relaxed(sl_next(n, i), 0);
   n->cell.v = val;
@@ -576,8 +587,8 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
   int r = SLF(locate_live)(m, t, k, preds, succs, &n, &v, &c);
   if (r != CC_OK) return r;
   void *old = c->v;
-  if (SL_RESTARTABLE && n->height <= SL_PATH_REMOVE_MAXH && sl_path_covers(preds, n->height))
-    for (unsigned i = 0; i < n->height; i++) CC__SMR(S, protect)(t, 2 + i, preds[i]);
+  if (SL_RESTARTABLE && sl_height(n) <= SL_PATH_REMOVE_MAXH && sl_path_covers(preds, sl_height(n)))
+    for (unsigned i = 0; i < sl_height(n); i++) CC__SMR(S, protect)(t, 2 + i, preds[i]);
   SLF(value_write_phase)(t, n, c);
   if (!cc_atomic_cas_strong_seq_cst(sl_val(n), &v, v | SL_DEAD)) return SL_RETRY;
   res->old = old;
@@ -593,8 +604,8 @@ static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, S
  * SL_PATH_REMOVE_MAXH levels (path_kept). */
 static bool SLF(unlink_path)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_node_t **preds,
                              sl_node_t **succs) {
-  if (!sl_path_covers(preds, n->height)) return false;
-  for (unsigned i = n->height; i-- > 0;) {
+  if (!sl_path_covers(preds, sl_height(n))) return false;
+  for (unsigned i = sl_height(n); i-- > 0;) {
     if (succs[i] != n) return false;
     /* preds[i] is protected (slot 2 + i under DEBRA+, see remove_try);
      * succ need not be: the CAS succeeds only while n, whose link to succ
@@ -613,7 +624,7 @@ static void SLF(deleted)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t 
   cc__map_count_add(m, -1);
   if (m->val_free) CC__SMR(S, retire_fn)(t, c->v, m->val_free, m->val_ctx);
   SLF(mark_all)(n);
-  if (preds && SLF(path_kept)(n->height, SL_PATH_REMOVE_MAXH) && SLF(unlink_path)(m, t, n, preds, succs))
+  if (preds && SLF(path_kept)(sl_height(n), SL_PATH_REMOVE_MAXH) && SLF(unlink_path)(m, t, n, preds, succs))
     SLF(unref)(t, n);
   else SLF(finish)(m, t, n);
 }
@@ -917,8 +928,8 @@ static int SLF(init)(cc_map_t *m) {
     cc_free(im, sizeof *im);
     return CC_ENOMEM;
   }
-  head->height = SL_MAXL;
-  cc_atomic_store_relaxed(&head->refs, 1);
+  head->hdr.spare = SL_MAXL;
+  cc_atomic_store_relaxed(sl_refs(head), 1);
   head->key = 0;
   cc_atomic_store_relaxed(sl_val(head), 0);
   for (unsigned i = 0; i < SL_MAXL; i++) cc_atomic_store_relaxed(sl_next(head, i), 0);
