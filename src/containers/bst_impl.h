@@ -118,6 +118,20 @@
 #define BST_SMR(op) CC__SMR(CC__BST_S, op)
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
+/* One seek step from the internal node cur: asks for both children's
+ * lines before choosing (their misses start before the compare resolves;
+ * a prefetch never faults, and nothing is read from those lines until a
+ * protected read reaches them; the edge bits are below the line size, so
+ * the raw edge names the line), then loads the chosen edge. */
+static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_t *tg,
+                                             bst_node_t *cur, unsigned *d, const bool u64,
+                                             const bool fast, const uint64_t k) {
+  CC__MAP_PREFETCH(cc_atomic_load_relaxed(&cur->u.child[0]));
+  CC__MAP_PREFETCH(cc_atomic_load_relaxed(&cur->u.child[1]));
+  *d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
+  return BST_SMR(read)(t, &cur->u.child[*d]);
+}
+
 /* The seek (read phase), written once and specialised by its constant
  * arguments. Returns with sr filled; every node it names was reachable at
  * an instant inside the reservation (see the safety note).
@@ -125,7 +139,11 @@
  * u64 internal nodes never set `le`, and the sentinel spine holds key
  * UINT64_MAX, so for a key below it "right iff key >= K" is the whole
  * routing test (no look at `inf`, `le` or the mode).
- * `bounds`: fill sr->lo/hi (navigation and range use them). */
+ * `bounds`: fill sr->lo/hi (navigation and range use them).
+ * The common step loads an unmarked edge to an internal node: one test
+ * covers marks and the leaf bit, and the edge just crossed is the last
+ * untagged one (anc -> succ). Marked edges (a chain being excised, rare)
+ * are walked by the inner loop, which keeps anc -> succ where it was. */
 static cc_force_inline void BST_F(seek_with)(cc_map_t *m, cc__smr_thr_t *t, const bst_target_t *tg,
                                              bst_seek_t *sr, const bool fast, const bool bounds) {
   const bool u64 = m->key_kind == CC_KEY_U64;
@@ -133,32 +151,41 @@ static cc_force_inline void BST_F(seek_with)(cc_map_t *m, cc__smr_thr_t *t, cons
   bst_node_t *const root = m->impl;
 restart:;
   bst_node_t *anc = root, *succ = bst_ptr(BST_SMR(read)(t, &root->u.child[0]));
-  unsigned adir = 0;
+  unsigned adir = 0, d;
   bst_node_t *par = succ;                       /* S: its left edge is never marked */
   unsigned pdir = 0;
   uintptr_t pe = BST_SMR(read)(t, &par->u.child[0]);
   bst_node_t *cur = bst_ptr(pe);
   const bst_node_t *lo = NULL, *hi = par;
-  /* one test per level: marks and the leaf bit at once */
   if (!(pe & BST_LEAF)) {
     for (;;) {
-      CC__MAP_PREFETCH(bst_ptr(cc_atomic_load_relaxed(&cur->u.child[0])));
-      CC__MAP_PREFETCH(bst_ptr(cc_atomic_load_relaxed(&cur->u.child[1])));
-      unsigned d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
-      uintptr_t e = BST_SMR(read)(t, &cur->u.child[d]);
-      if (!(pe & BST_TAG)) anc = par, adir = pdir, succ = cur;
+      anc = par, adir = pdir, succ = cur; /* pe, the edge par -> cur, is untagged */
+      uintptr_t e = BST_F(step)(t, tg, cur, &d, u64, fast, k);
       if (bounds) {
         if (d) lo = cur; else hi = cur;
       }
-      par = cur, pdir = d, pe = e, cur = bst_ptr(e);
-      if (cc_likely(!(e & BST_BITS))) continue;
-      /* SCOT: a marked edge may hang off an excised node; touch its target
-       * only once the last unmarked edge is seen still in place. */
-      if ((e & BST_MARKS) && cc_atomic_load_seq_cst(&anc->u.child[adir]) != (uintptr_t)succ)
-        goto restart;
-      if (e & BST_LEAF) break;
+      par = cur, pdir = d, pe = e;
+      if (cc_likely(!(e & BST_BITS))) {
+        cur = (bst_node_t *)e;
+        continue;
+      }
+      cur = bst_ptr(e);
+      for (;;) {
+        /* SCOT: a marked edge may hang off an excised node; touch its
+         * target only once the last untagged edge is seen still in place. */
+        if ((e & BST_MARKS) && cc_atomic_load_seq_cst(&anc->u.child[adir]) != (uintptr_t)succ)
+          goto restart;
+        if (e & BST_LEAF) goto done;
+        if (!(e & BST_TAG)) break;
+        e = BST_F(step)(t, tg, cur, &d, u64, fast, k);
+        if (bounds) {
+          if (d) lo = cur; else hi = cur;
+        }
+        par = cur, pdir = d, pe = e, cur = bst_ptr(e);
+      }
     }
   }
+done:
   sr->anc = anc, sr->succ = succ, sr->par = par, sr->leaf = cur;
   sr->pe = pe, sr->adir = adir, sr->pdir = pdir, sr->lo = lo, sr->hi = hi;
 }
