@@ -39,15 +39,16 @@ static int bst_check_leaf(bst_check_t *c, const bst_node_t *n, unsigned depth) {
   return 0;
 }
 
-static int bst_check_node(bst_check_t *c, const bst_node_t *n, unsigned depth) {
-  if (n->leaf) return bst_check_leaf(c, n, depth);
+static int bst_check_node(bst_check_t *c, uintptr_t edge, unsigned depth) {
+  const bst_node_t *n = bst_ptr(edge);
+  if (edge & BST_LEAF) return bst_check_leaf(c, n, depth);
   if (depth >= BST_CHECK_DEPTH) return -5;
   c->path[depth] = n;
   for (unsigned d = 0; d < 2; d++) {
     uintptr_t e = cc_atomic_load_acquire(&((bst_node_t *)n)->u.child[d]);
     if (e & BST_MARKS) return d ? -2 : -1; /* marked edge left behind */
     c->dir[depth] = (unsigned char)d;
-    int rc = bst_check_node(c, bst_ptr(e), depth + 1);
+    int rc = bst_check_node(c, e & ~BST_MARKS, depth + 1);
     if (rc) return rc;
   }
   return 0;
@@ -57,7 +58,7 @@ int cc__bst_check(const cc_map_t *m, size_t *leaves) {
   bst_check_t *c = calloc(1, sizeof *c);
   if (!c) return -12;
   c->u64 = m->key_kind == CC_KEY_U64;
-  int rc = bst_check_node(c, m->impl, 0);
+  int rc = bst_check_node(c, (uintptr_t)m->impl, 0);
   if (leaves) *leaves = c->leaves;
   free(c);
   return rc;

@@ -118,6 +118,20 @@
 #define BST_SMR(op) CC__SMR(CC__BST_S, op)
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
+/* One seek step from the internal node cur: asks for both children's
+ * lines before choosing (their misses start before the compare resolves;
+ * a prefetch never faults, and nothing is read from those lines until a
+ * protected read reaches them; the edge bits are below the line size, so
+ * the raw edge names the line), then loads the chosen edge. */
+static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_t *tg,
+                                             bst_node_t *cur, unsigned *d, const bool u64,
+                                             const bool fast, const uint64_t k) {
+  CC__MAP_PREFETCH(cc_atomic_load_relaxed(&cur->u.child[0]));
+  CC__MAP_PREFETCH(cc_atomic_load_relaxed(&cur->u.child[1]));
+  *d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
+  return BST_SMR(read)(t, &cur->u.child[*d]);
+}
+
 /* The seek (read phase), written once and specialised by its constant
  * arguments. Returns with sr filled; every node it names was reachable at
  * an instant inside the reservation (see the safety note).
@@ -125,7 +139,11 @@
  * u64 internal nodes never set `le`, and the sentinel spine holds key
  * UINT64_MAX, so for a key below it "right iff key >= K" is the whole
  * routing test (no look at `inf`, `le` or the mode).
- * `bounds`: fill sr->lo/hi (navigation and range use them). */
+ * `bounds`: fill sr->lo/hi (navigation and range use them).
+ * The common step loads an unmarked edge to an internal node: one test
+ * covers marks and the leaf bit, and the edge just crossed is the last
+ * untagged one (anc -> succ). Marked edges (a chain being excised, rare)
+ * are walked by the inner loop, which keeps anc -> succ where it was. */
 static cc_force_inline void BST_F(seek_with)(cc_map_t *m, cc__smr_thr_t *t, const bst_target_t *tg,
                                              bst_seek_t *sr, const bool fast, const bool bounds) {
   const bool u64 = m->key_kind == CC_KEY_U64;
@@ -133,28 +151,41 @@ static cc_force_inline void BST_F(seek_with)(cc_map_t *m, cc__smr_thr_t *t, cons
   bst_node_t *const root = m->impl;
 restart:;
   bst_node_t *anc = root, *succ = bst_ptr(BST_SMR(read)(t, &root->u.child[0]));
-  unsigned adir = 0;
+  unsigned adir = 0, d;
   bst_node_t *par = succ;                       /* S: its left edge is never marked */
   unsigned pdir = 0;
   uintptr_t pe = BST_SMR(read)(t, &par->u.child[0]);
   bst_node_t *cur = bst_ptr(pe);
   const bst_node_t *lo = NULL, *hi = par;
-  while (!cur->leaf) {
-    CC__MAP_PREFETCH(bst_ptr(cc_atomic_load_relaxed(&cur->u.child[0])));
-    CC__MAP_PREFETCH(bst_ptr(cc_atomic_load_relaxed(&cur->u.child[1])));
-    unsigned d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
-    uintptr_t e = BST_SMR(read)(t, &cur->u.child[d]);
-    if (!(pe & BST_TAG)) anc = par, adir = pdir, succ = cur;
-    if (bounds) {
-      if (d) lo = cur; else hi = cur;
+  if (!(pe & BST_LEAF)) {
+    for (;;) {
+      anc = par, adir = pdir, succ = cur; /* pe, the edge par -> cur, is untagged */
+      uintptr_t e = BST_F(step)(t, tg, cur, &d, u64, fast, k);
+      if (bounds) {
+        if (d) lo = cur; else hi = cur;
+      }
+      par = cur, pdir = d, pe = e;
+      if (cc_likely(!(e & BST_BITS))) {
+        cur = (bst_node_t *)e;
+        continue;
+      }
+      cur = bst_ptr(e);
+      for (;;) {
+        /* SCOT: a marked edge may hang off an excised node; touch its
+         * target only once the last untagged edge is seen still in place. */
+        if ((e & BST_MARKS) && cc_atomic_load_seq_cst(&anc->u.child[adir]) != (uintptr_t)succ)
+          goto restart;
+        if (e & BST_LEAF) goto done;
+        if (!(e & BST_TAG)) break;
+        e = BST_F(step)(t, tg, cur, &d, u64, fast, k);
+        if (bounds) {
+          if (d) lo = cur; else hi = cur;
+        }
+        par = cur, pdir = d, pe = e, cur = bst_ptr(e);
+      }
     }
-    par = cur, pdir = d, pe = e, cur = bst_ptr(e);
-    /* SCOT: a marked edge may hang off an excised node; touch its target
-     * only once the last unmarked edge is seen still in place. */
-    if (cc_unlikely(e & BST_MARKS) &&
-        cc_atomic_load_seq_cst(&anc->u.child[adir]) != (uintptr_t)succ)
-      goto restart;
   }
+done:
   sr->anc = anc, sr->succ = succ, sr->par = par, sr->leaf = cur;
   sr->pe = pe, sr->adir = adir, sr->pdir = pdir, sr->lo = lo, sr->hi = hi;
 }
@@ -288,7 +319,7 @@ static int BST_F(prealloc)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, v
   if (!u64 && sz < k->len) goto fail; /* size overflow */
   if (!p->leaf) {
     if (!(p->leaf = BST_SMR(alloc)(t, sz))) goto fail;
-    p->leaf->leaf = 1, p->leaf->le = 0, p->leaf->u.val = val;
+    p->leaf->le = 0, p->leaf->u.val = val;
     bst_set_key(p->leaf, u64, k);
   }
   if (need_inner && !p->inner && !(p->inner = BST_SMR(alloc)(t, sz))) goto fail;
@@ -308,7 +339,7 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
   bool smaller = bst_cmp(u64, k, old) < 0;
   if (u64) {
     nb = p->copy;
-    nb->leaf = 1, nb->inf = old->inf, nb->le = 0, nb->key = old->key, nb->u.val = old->u.val;
+    nb->inf = old->inf, nb->le = 0, nb->key = old->key, nb->u.val = old->u.val;
     in->inf = smaller ? old->inf : 0;
     in->key = smaller ? old->key : k->u;
     in->le = 0;
@@ -316,9 +347,8 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
     bst_set_key(in, false, k);
     in->le = smaller;
   }
-  in->leaf = 0;
-  cc_atomic_store_relaxed(&in->u.child[0], (uintptr_t)(smaller ? p->leaf : nb));
-  cc_atomic_store_relaxed(&in->u.child[1], (uintptr_t)(smaller ? nb : p->leaf));
+  cc_atomic_store_relaxed(&in->u.child[0], bst_leaf_edge(smaller ? p->leaf : nb));
+  cc_atomic_store_relaxed(&in->u.child[1], bst_leaf_edge(smaller ? nb : p->leaf));
   return in;
 }
 
@@ -357,9 +387,9 @@ static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, 
       rc = CC_ENOMEM;
       break;
     }
-    uintptr_t expect = (uintptr_t)sr.leaf;
+    uintptr_t expect = bst_leaf_edge(sr.leaf);
     if (here) { /* put on a present key: swap the leaf */
-      if (cc_atomic_cas_strong_acq_rel(&sr.par->u.child[sr.pdir], &expect, (uintptr_t)p.leaf)) {
+      if (cc_atomic_cas_strong_acq_rel(&sr.par->u.child[sr.pdir], &expect, bst_leaf_edge(p.leaf))) {
         void *ov = sr.leaf->u.val;
         if (old) *old = ov;
         BST_SMR(retire)(t, sr.leaf);
@@ -416,8 +446,8 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
       rc = CC_ENOMEM;
       break;
     }
-    uintptr_t expect = (uintptr_t)sr.leaf;
-    if (cc_atomic_cas_strong_acq_rel(&sr.par->u.child[sr.pdir], &expect, (uintptr_t)p.leaf)) {
+    uintptr_t expect = bst_leaf_edge(sr.leaf);
+    if (cc_atomic_cas_strong_acq_rel(&sr.par->u.child[sr.pdir], &expect, bst_leaf_edge(p.leaf))) {
       BST_SMR(retire)(t, sr.leaf);
       if (expected != desired) BST_F(retire_val)(m, t, expected);
       p.leaf = NULL;
@@ -453,7 +483,7 @@ static int BST_F(delete)(cc_map_t *m, const bst_target_t *tg, uint64_t *key, voi
       (void)BST_F(cleanup)(t, &sr);
       continue;
     }
-    uintptr_t expect = (uintptr_t)sr.leaf;
+    uintptr_t expect = bst_leaf_edge(sr.leaf);
     if (cc_atomic_cas_strong_acq_rel(&sr.par->u.child[sr.pdir], &expect, expect | BST_FLAG)) break;
     BST_F(help_after_cas)(t, &sr, expect);
   }
@@ -463,7 +493,7 @@ static int BST_F(delete)(cc_map_t *m, const bst_target_t *tg, uint64_t *key, voi
   if (val) *val = v;
   cc__map_count_add(m, -1);
   BST_F(retire_val)(m, t, v);
-  sr.pe = (uintptr_t)leaf | BST_FLAG;
+  sr.pe = bst_leaf_edge(leaf) | BST_FLAG;
   cc__mkey_t lk = bst_key_of(u64, leaf);
   BST_F(finish_delete)(m, t, &lk, leaf, &sr);
   BST_SMR(end)(t);
@@ -647,13 +677,13 @@ static int BST_F(init)(cc_map_t *m) {
     n[i]->key = UINT64_MAX, n[i]->le = 0; /* sentinel key: see seek_u64 */
   }
   /* n0 = R(inf2), n1 = S(inf1), n2..n4 = leaves inf0..inf2 */
-  for (int i = 2; i < 5; i++) n[i]->leaf = 1, n[i]->inf = (uint8_t)(i - 1), n[i]->u.val = NULL;
-  n[0]->leaf = 0, n[0]->inf = 3;
-  n[1]->leaf = 0, n[1]->inf = 2;
-  cc_atomic_store_relaxed(&n[1]->u.child[0], (uintptr_t)n[2]);
-  cc_atomic_store_relaxed(&n[1]->u.child[1], (uintptr_t)n[3]);
+  for (int i = 2; i < 5; i++) n[i]->inf = (uint8_t)(i - 1), n[i]->u.val = NULL;
+  n[0]->inf = 3;
+  n[1]->inf = 2;
+  cc_atomic_store_relaxed(&n[1]->u.child[0], bst_leaf_edge(n[2]));
+  cc_atomic_store_relaxed(&n[1]->u.child[1], bst_leaf_edge(n[3]));
   cc_atomic_store_relaxed(&n[0]->u.child[0], (uintptr_t)n[1]);
-  cc_atomic_store_relaxed(&n[0]->u.child[1], (uintptr_t)n[4]);
+  cc_atomic_store_relaxed(&n[0]->u.child[1], bst_leaf_edge(n[4]));
   m->impl = n[0];
   return CC_OK;
 }
@@ -666,14 +696,14 @@ static void BST_F(destroy)(cc_map_t *m) {
   uintptr_t e = (uintptr_t)m->impl;
   while (e) {
     bst_node_t *n = bst_ptr(e);
-    if (n->leaf) {
+    if (e & BST_LEAF) {
       if (!n->inf && !(e & BST_FLAG) && m->val_free) m->val_free(n->u.val, m->val_ctx);
       if (t) BST_SMR(dealloc)(t, n);
       break;
     }
     uintptr_t l = cc_atomic_load_relaxed(&n->u.child[0]);
     bst_node_t *ln = bst_ptr(l);
-    if (!ln->leaf) { /* rotate right: ln becomes the top */
+    if (!(l & BST_LEAF)) { /* rotate right: ln becomes the top */
       cc_atomic_store_relaxed(&n->u.child[0], cc_atomic_load_relaxed(&ln->u.child[1]));
       cc_atomic_store_relaxed(&ln->u.child[1], e);
       e = l;

@@ -10,6 +10,13 @@
 #define BST_FLAG ((uintptr_t)1)
 #define BST_TAG ((uintptr_t)2)
 #define BST_MARKS (BST_FLAG | BST_TAG)
+/* Set on every edge whose target is a leaf (nodes are line-aligned, so
+ * the bit is free): a seek tells a leaf from the edge already in a
+ * register, and tests "marked or leaf" with one branch per level. A node
+ * is a leaf or internal for its whole life, so the bit never changes
+ * while the edge names the same node. */
+#define BST_LEAF ((uintptr_t)4)
+#define BST_BITS (BST_MARKS | BST_LEAF)
 
 typedef struct bst_node {
   cc__smr_hdr_t hdr;
@@ -18,13 +25,15 @@ typedef struct bst_node {
     void *val;                     /* leaf: immutable once published */
   } u;
   uint64_t key;  /* u64 key, or a bytes key's length; UINT64_MAX in u64 sentinels */
-  uint8_t leaf;  /* 1: leaf */
   uint8_t inf;   /* 0: real key; 1..3: sentinels inf0..inf2 */
   uint8_t le;    /* routing: left iff key <= K (bytes internal nodes) */
   unsigned char bytes[]; /* bytes key */
 } bst_node_t;
 
-static inline bst_node_t *bst_ptr(uintptr_t e) { return (bst_node_t *)(e & ~BST_MARKS); }
+static inline bst_node_t *bst_ptr(uintptr_t e) { return (bst_node_t *)(e & ~BST_BITS); }
+
+/* The edge value naming leaf l, unmarked. */
+static inline uintptr_t bst_leaf_edge(const bst_node_t *l) { return (uintptr_t)l | BST_LEAF; }
 
 /* What a seek looks for: a key (strict: just above it), or the leftmost leaf. */
 enum { BST_AT = 0, BST_ABOVE = 1, BST_LEFTMOST = 2 };
