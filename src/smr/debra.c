@@ -21,7 +21,7 @@ void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
 
 /* Into the current bag again, uncounted (it was counted when retired). */
 static void requeue(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  cc__smr_bag_push(t, &t->bag[t->cur], h, 0);
+  (void)cc__smr_bag_add(t, &t->bag[t->cur], h);
 }
 
 /* Moves a chain of safe blocks to the freeable list. Under DEBRA+ a block

@@ -118,6 +118,7 @@ static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
 }
 
 /* reuse.c */
+cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, size_t size);
 bool cc__smr_reuse_allowed(void);
 void cc__smr_reuse_drop(cc__smr_thr_t *t);
 /* Allocations the reuse pool served in d, every thread (tests). */
