@@ -135,9 +135,9 @@ static double timed_threads(int variant, int n, void (*fn)(int, void *), void *c
     fprintf(stderr,
             "%s %-8s threads %2d  %7.2f M/s  wall %7.2f ms  cpu %7.2f ms  minflt %6ld  "
             "majflt %ld  nvcsw %4ld  nivcsw %4ld  overlap %.2f\n",
-            warming ? "warmup" : "trace", names[variant], n, (double)work / secs / 1e6, secs * 1e3, cpu * 1e3,
-            r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt, r1.ru_nvcsw - r0.ru_nvcsw,
-            r1.ru_nivcsw - r0.ru_nivcsw, overlap);
+            warming ? "warmup" : "trace", names[variant], n, (double)work / secs / 1e6, secs * 1e3,
+            cpu * 1e3, r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt,
+            r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, overlap);
   }
   return per_cpu ? cpu : secs;
 }
@@ -262,8 +262,8 @@ static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o,
-                        " [--pool] [--with VAR=VAL]... [--threads N] [--cpu] [--trace] [--decommit] [--stack | --list]"
-                        " [--keys N]"))
+                        " [--pool] [--with VAR=VAL]... [--threads N] [--cpu] [--trace] [--decommit]"
+                        " [--stack | --list] [--keys N]"))
     return 0;
   int nvar = NBASE, only = 0;
   bool stack = true, list = true, decommit = false;

@@ -164,7 +164,7 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
   if (t->in_scan) return;
   t->in_scan = true;
   cc_smr_t *d = t->dom;
-  cc_atomic_add_owner(&t->st_scans, 1);
+  cc_atomic_add_owner_u64(&t->st_scans, 1);
   if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t);
 
   /* A workload that retires without allocating would never move the

@@ -73,10 +73,10 @@ static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, size_t size) {
   (void)cc__smr_bag_pop(t, &t->freeable);
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.free_gate))) {
     cc__smr_node_free(t, h); /* the free the allocator must see */
-    cc_atomic_add_owner(&t->st_freed, 1);
+    cc_atomic_add_owner_u64(&t->st_freed, 1);
     return NULL;
   }
-  cc_atomic_add_owner(&t->st_taken, 1);
+  cc_atomic_add_owner_u64(&t->st_taken, 1);
   return h;
 }
 
@@ -138,7 +138,7 @@ static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {
 
 static inline void cc__smr_debra_push(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   (void)cc__smr_bag_add(t, &t->bag[t->cur], h);
-  cc_atomic_add_owner(&t->st_retired, 1);
+  cc_atomic_add_owner_u64(&t->st_retired, 1);
 }
 
 /* Called inside an operation, which announced local_epoch: the bag's label. */

@@ -77,7 +77,7 @@ static inline void cc__smr_ibr_retire(cc__smr_thr_t *t, void *node) {
    * reachability without this value being at least that epoch */
   uint64_t retire = cc_atomic_load_acquire(&t->dom->epoch);
   cc__smr_bag_push(t, &t->limbo, (cc__smr_hdr_t *)node, retire);
-  cc_atomic_add_owner(&t->st_retired, 1);
+  cc_atomic_add_owner_u64(&t->st_retired, 1);
   if (cc_unlikely(--t->retire_left == 0)) cc__smr_ibr_scan(t);
 }
 

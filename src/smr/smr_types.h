@@ -259,7 +259,8 @@ static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
 
 /* Adds h to a limbo bag (its head is the block being filled) and returns
  * its entry, whose epoch is left unwritten: DEBRA labels whole bags. */
-static inline cc__smr_ent_t *cc__smr_bag_add(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__smr_hdr_t *h) {
+static inline cc__smr_ent_t *cc__smr_bag_add(cc__smr_thr_t *t, cc__smr_bag_t *bag,
+                                             cc__smr_hdr_t *h) {
   cc__smr_blk_t *b = bag->head;
   if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_bag_grow(t, bag);
   cc__smr_ent_t *e = &b->e[b->n++];
