@@ -26,13 +26,21 @@
  * (Mpairs per CPU-second): on a machine shared with other jobs the wall
  * clock mostly measures them.
  *
+ * --trace prints one line per run on stderr (rate, CPU and wall time,
+ * page faults, context switches, how long the workers overlapped).
+ * Memory a run frees stays committed for the next runs (mimalloc's
+ * decommit off, see main); --decommit keeps mimalloc's default.
+ *
  *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--with VAR=VAL]... [--threads N] [--cpu]
- *       [--stack | --list] [--keys N] */
+ *       [--trace] [--decommit] [--stack | --list] [--keys N] */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+
+#include <mimalloc.h>
 
 #include "benchutil.h"
 #include "ccoll.h"
@@ -49,8 +57,15 @@ static cc_smr_kind_t kinds[NVAR_MAX] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_
 static char names[NVAR_MAX][24] = {"none", "debra", "debra+", "ibr"};
 static const char *withs[NVAR_MAX]; /* VAR=VAL set while the domain is created */
 static bool per_cpu;                /* --cpu */
+static bool trace;                  /* --trace */
+static bool warming;                /* the untimed run of run_table */
 static const int thread_counts[] = {1, 2, 4, 8, 16};
 #define NTC 5
+
+/* --trace: each worker's span, to tell a run whose threads overlapped
+ * (contended) from one where they mostly ran one after the other. */
+#define MAX_TRACE 16
+static double span[MAX_TRACE][2];
 
 typedef struct {
   int threads;
@@ -60,14 +75,15 @@ typedef struct {
 } run_t;
 
 static void body(int tid, void *ctx) {
-  (void)tid;
   run_t *r = ctx;
+  if (tid < MAX_TRACE) span[tid][0] = bench_now();
   cc__smr_thr_t *t = cc__smr_thr(r->s.smr);
   uint64_t v;
   for (uint64_t i = 0; i < r->pairs_per_thread; i++) {
     r->ops->push(&r->s, t, i);
     r->ops->pop(&r->s, t, &v);
   }
+  if (tid < MAX_TRACE) span[tid][1] = bench_now();
 }
 
 /* ------------------------------------------------------------ list */
@@ -88,6 +104,7 @@ static inline uint64_t xorshift64(uint64_t *s) {
 
 static void list_body(int tid, void *ctx) {
   list_run_t *r = ctx;
+  if (tid < MAX_TRACE) span[tid][0] = bench_now();
   cc__smr_thr_t *t = cc__smr_thr(r->l.smr);
   uint64_t seed = 0x9e3779b97f4a7c15u * (uint64_t)(tid + 1);
   for (uint64_t i = 0; i < r->ops_per_thread; i++) {
@@ -95,6 +112,34 @@ static void list_body(int tid, void *ctx) {
     if (x & 1) r->ops->insert(&r->l, t, key);
     else r->ops->remove(&r->l, t, key);
   }
+  if (tid < MAX_TRACE) span[tid][1] = bench_now();
+}
+
+/* bench_threads, and with --trace one line per run on stderr: the rate,
+ * the workers' CPU time against wall time, page faults and context
+ * switches of the process during the run, and how much of the run both
+ * (all) workers spent running at once. */
+static double timed_threads(int variant, int n, void (*fn)(int, void *), void *ctx, uint64_t work) {
+  struct rusage r0, r1;
+  getrusage(RUSAGE_SELF, &r0);
+  double secs = bench_threads(n, fn, ctx);
+  getrusage(RUSAGE_SELF, &r1);
+  double cpu = bench_last_cpu();
+  if (trace) {
+    double first_end = span[0][1], last_start = span[0][0];
+    for (int i = 1; i < n && i < MAX_TRACE; i++) {
+      if (span[i][1] < first_end) first_end = span[i][1];
+      if (span[i][0] > last_start) last_start = span[i][0];
+    }
+    double overlap = first_end > last_start ? (first_end - last_start) / secs : 0;
+    fprintf(stderr,
+            "%s %-8s threads %2d  %7.2f M/s  wall %7.2f ms  cpu %7.2f ms  minflt %6ld  "
+            "majflt %ld  nvcsw %4ld  nivcsw %4ld  overlap %.2f\n",
+            warming ? "warmup" : "trace", names[variant], n, (double)work / secs / 1e6, secs * 1e3,
+            cpu * 1e3, r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt,
+            r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, overlap);
+  }
+  return per_cpu ? cpu : secs;
 }
 
 typedef enum { WL_STACK, WL_LIST } workload_t;
@@ -143,8 +188,8 @@ static double list_run_once(int variant, const cfg_t *c) {
   uint64_t seed = 0x2545f4914f6cdd1du;
   for (uint64_t n = 0; n < c->keys / 2;)
     if (r.ops->insert(&r.l, t, xorshift64(&seed) % c->keys) == CC_OK) n++;
-  double secs = bench_threads(c->threads, list_body, &r);
-  if (per_cpu) secs = bench_last_cpu();
+  double secs = timed_threads(variant, c->threads, list_body, &r,
+                              r.ops_per_thread * (uint64_t)c->threads);
   sl_destroy(&r.l);
   cc_smr_free(r.l.smr);
   return (double)(r.ops_per_thread * (uint64_t)c->threads) / secs / 1e6;
@@ -160,8 +205,8 @@ static double run_once(int variant, void *ctx) {
   r.ops = ts_ops(kinds[variant]);
   cc__smr_thr_t *t = cc__smr_thr(r.s.smr);
   for (int i = 0; i < PREFILL; i++) r.ops->push(&r.s, t, (uint64_t)i);
-  double secs = bench_threads(c->threads, body, &r);
-  if (per_cpu) secs = bench_last_cpu();
+  double secs = timed_threads(variant, c->threads, body, &r,
+                              r.pairs_per_thread * (uint64_t)c->threads);
   ts_destroy(&r.s);
   cc_smr_free(r.s.smr);
   return (double)(r.pairs_per_thread * (uint64_t)c->threads) / secs / 1e6;
@@ -183,6 +228,11 @@ static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv
     ran[i] = true;
     cfg_t c = *base;
     c.threads = thread_counts[i];
+    /* untimed: the first run of a thread count touches memory no run
+     * committed yet (NONE's 12.8 MB above all) */
+    warming = true;
+    for (int v = 0; v < nvar; v++) (void)run_once(v, &c);
+    warming = false;
     bench_interleave(nvar, reps, run_once, &c, samples);
     printf("%8d", c.threads);
     for (int v = 0; v < nvar; v++) {
@@ -212,10 +262,11 @@ static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o,
-                        " [--pool] [--with VAR=VAL]... [--threads N] [--cpu] [--stack | --list] [--keys N]"))
+                        " [--pool] [--with VAR=VAL]... [--threads N] [--cpu] [--trace] [--decommit]"
+                        " [--stack | --list] [--keys N]"))
     return 0;
   int nvar = NBASE, only = 0;
-  bool stack = true, list = true;
+  bool stack = true, list = true, decommit = false;
   uint64_t keys = 256;
   for (int i = 1; i < argc; i++) {
     bool ok = true;
@@ -223,6 +274,8 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--with") == 0 && i + 1 < argc) ok = add_with(&nvar, argv[++i]);
     else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only = atoi(argv[++i]);
     else if (strcmp(argv[i], "--cpu") == 0) per_cpu = true;
+    else if (strcmp(argv[i], "--trace") == 0) trace = true;
+    else if (strcmp(argv[i], "--decommit") == 0) decommit = true;
     else if (strcmp(argv[i], "--stack") == 0) list = false;
     else if (strcmp(argv[i], "--list") == 0) stack = false;
     else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) keys = strtoull(argv[++i], NULL, 10);
@@ -239,12 +292,23 @@ int main(int argc, char **argv) {
     fprintf(stderr, "smr: --stack and --list exclude each other\n");
     return 2;
   }
+  /* NONE frees its run's nodes only when the run's domain dies; mimalloc
+   * then keeps those pages committed for its decommit delay (25 ms) and
+   * gives them back to the kernel after it. A NONE run that starts before
+   * the delay expired reuses them; one that starts after refaults every
+   * page (--trace: 1,100-3,200 minor faults and 2-6 Mpairs/s against 0
+   * faults and 20-30 Mpairs/s at 2 threads), so which regime a NONE run
+   * lands in depended on how long the other schemes' runs before it took.
+   * The schemes that reclaim reuse their own memory and hardly fault.
+   * Decommit off: every run after the first starts on committed memory,
+   * NONE included (--decommit restores mimalloc's default). */
+  if (!decommit) mi_option_disable(mi_option_allow_decommit);
   /* NONE keeps every node until its domain dies: at 1M pairs a run
-   * touches 64 MB of fresh memory and NONE measures page faults (it fell to
-   * 6 Mpairs/s at 1 thread, 8x under its warm speed), flattering every
-   * ratio to it. 200k pairs (12.8 MB) stays warm. At 2 threads a run
-   * settles in one of two contention regimes (NONE 7-25 Mpairs/s), so the
-   * full run takes many short reps for its medians. */
+   * touches 64 MB and NONE measures page faults (it fell to 6 Mpairs/s at
+   * 1 thread, 8x under its warm speed), flattering every ratio to it.
+   * 200k pairs (12.8 MB) fit in what the earlier runs left committed. Runs
+   * this short are noisy on a shared machine, so the full run takes many
+   * reps for its medians. */
   uint64_t total = 200000;
   /* a list operation walks ~keys/4 nodes: fewer of them fill a run */
   uint64_t list_total = (o.quick ? 800000 : 4000000) / keys * 16 + 16000;
@@ -258,6 +322,7 @@ int main(int argc, char **argv) {
     printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
            bench_ncpu(), o.reps, total);
     printf("announcement fence: %s\n", fence);
+    printf("mimalloc decommit: %s\n", decommit ? "on (--decommit)" : "off (freed memory stays committed)");
     run_table(&(cfg_t){.wl = WL_STACK, .total_pairs = total}, nvar, o.reps, only, csv,
               per_cpu ? "Mpairs per CPU-second" : "Mpairs/s");
   }
@@ -265,7 +330,10 @@ int main(int argc, char **argv) {
     printf("%sbench/smr: sorted list, keys 0..%" PRIu64 " prefilled to half, 50%% insert 50%% remove, "
            "%d CPUs, %d reps, %" PRIu64 " operations per run\n",
            stack ? "\n" : "", keys - 1, bench_ncpu(), o.reps, list_total);
-    if (!stack) printf("announcement fence: %s\n", fence);
+    if (!stack) {
+      printf("announcement fence: %s\n", fence);
+      printf("mimalloc decommit: %s\n", decommit ? "on (--decommit)" : "off (freed memory stays committed)");
+    }
     run_table(&(cfg_t){.wl = WL_LIST, .total_pairs = list_total, .keys = keys}, nvar, o.reps, only,
               csv, per_cpu ? "Mops per CPU-second" : "Mops/s");
   }

@@ -21,7 +21,7 @@ void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
 
 /* Into the current bag again, uncounted (it was counted when retired). */
 static void requeue(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  cc__smr_bag_push(t, &t->bag[t->cur], h, 0);
+  (void)cc__smr_bag_add(t, &t->bag[t->cur], h);
 }
 
 /* Moves a chain of safe blocks to the freeable list. Under DEBRA+ a block
@@ -158,7 +158,7 @@ static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
   if (cc_atomic_load_acquire(&d->epoch) != e || !all_caught_up(d, e)) return;
   t->epoch_ops = 0;
   cc__smr_asym_fence();
-  cc_atomic_add_owner(&t->st_scans, 1);
+  cc_atomic_add_owner_u64(&t->st_scans, 1);
   if (!all_caught_up(d, e)) return;
   uint64_t expected = e;
   cc_atomic_cas_strong_seq_cst(&d->epoch, &expected, e + 1);
@@ -174,7 +174,7 @@ void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
   /* seq_cst: orders every announcement read in this round before the
    * advance; a loser simply finds the epoch already moved */
   cc_atomic_cas_strong_seq_cst(&t->dom->epoch, &expected, e + 1);
-  cc_atomic_add_owner(&t->st_scans, 1);
+  cc_atomic_add_owner_u64(&t->st_scans, 1);
 }
 
 /* One step of the round robin: move past the thread at the cursor when it

@@ -289,7 +289,7 @@ static sums_t sum_records(const cc_smr_t *d) {
    * is freed, so the sums rarely show more freed than retired */
   for (cc__smr_thr_t *t = cc_atomic_load_acquire(&((cc_smr_t *)d)->threads); t != NULL;
        t = cc_atomic_load_acquire(&t->next)) {
-    s.freed += cc_atomic_load_relaxed(&t->st_freed);
+    s.freed += cc_atomic_load_relaxed(&t->st_freed) + cc_atomic_load_relaxed(&t->st_taken);
     s.scans += cc_atomic_load_relaxed(&t->st_scans);
     s.neutralized += cc_atomic_load_relaxed(&t->st_neutralized);
   }

@@ -72,6 +72,24 @@ static size_t collect_reservations(cc__smr_thr_t *t) {
   }
 }
 
+/* The slow path of cc__smr_ibr_read: the epoch moved since upper was
+ * last raised. */
+uintptr_t cc__smr_ibr_read_raise(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
+  cc_atomic(uint64_t) *ep = &t->dom->epoch;
+  for (;;) {
+    uint64_t e = cc_atomic_load_relaxed(ep);
+    if (e != t->local_epoch) {
+      t->local_epoch = e;
+      /* the load of src follows this store: the pointer returned was read
+       * under a visible upper reservation, or after the scanner's
+       * membarrier (asym.c) */
+      cc__smr_announce_store(t, &t->upper, e);
+    }
+    uintptr_t x = cc_atomic_load_acquire(src);
+    if (cc_likely(cc_atomic_load_relaxed(ep) == e)) return x;
+  }
+}
+
 /* Whether [birth, retire] meets one of the m sorted disjoint intervals. */
 static bool reserved(const interval_t *iv, size_t m, uint64_t birth, uint64_t retire) {
   if (m <= 4) { /* a few threads: a scan is cheaper than a search per block */
@@ -146,7 +164,7 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
   if (t->in_scan) return;
   t->in_scan = true;
   cc_smr_t *d = t->dom;
-  cc_atomic_add_owner(&t->st_scans, 1);
+  cc_atomic_add_owner_u64(&t->st_scans, 1);
   if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t);
 
   /* A workload that retires without allocating would never move the

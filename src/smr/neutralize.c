@@ -46,7 +46,7 @@ static void neutralize_handler(int sig) {
       /* first: a nested delivery (SA_NODEFER) finds nothing left to do */
       cc_atomic_store_relaxed(&t->phase, CC__SMR_HOLD);
       t->neutralized_flag = 1;
-      cc_atomic_add_owner(&t->st_neutralized, 1);
+      cc_atomic_add_owner_u64(&t->st_neutralized, 1);
       /* seq_cst: the slots protected before this point (release stores,
        * earlier in this thread) are visible to whoever sees quiescence */
       cc_atomic_store_seq_cst(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);

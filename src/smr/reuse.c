@@ -15,6 +15,12 @@ bool cc__smr_reuse_allowed(void) {
   return on != 0 && !cc__option_freeze(CC_OPT_TRACK) && cc__env_profile_path() == NULL;
 }
 
+/* cc__smr_reuse_alloc out of line: DEBRA's allocations try the freeable
+ * list inline first (smr_debra.h) and come here only when it has none. */
+cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_reuse_alloc(t, size);
+}
+
 void cc__smr_reuse_drop(cc__smr_thr_t *t) {
   for (unsigned i = 0; i < CC__SMR_REUSE_CLASSES; i++) {
     cc__smr_reuse_t *c = &t->reuse[i];
@@ -34,6 +40,6 @@ uint64_t cc__smr_reused(const cc_smr_t *d) {
   uint64_t n = 0;
   for (cc__smr_thr_t *t = cc_atomic_load_acquire(&((cc_smr_t *)d)->threads); t != NULL;
        t = cc_atomic_load_acquire(&t->next))
-    n += cc_atomic_load_relaxed(&t->st_reused);
+    n += cc_atomic_load_relaxed(&t->st_reused) + cc_atomic_load_relaxed(&t->st_taken);
   return n;
 }

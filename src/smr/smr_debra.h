@@ -71,12 +71,12 @@ static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, size_t size) {
   }
   if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL;
   (void)cc__smr_bag_pop(t, &t->freeable);
-  cc_atomic_add_owner(&t->st_freed, 1);
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.free_gate))) {
     cc__smr_node_free(t, h); /* the free the allocator must see */
+    cc_atomic_add_owner_u64(&t->st_freed, 1);
     return NULL;
   }
-  cc_atomic_add_owner(&t->st_reused, 1);
+  cc_atomic_add_owner_u64(&t->st_taken, 1);
   return h;
 }
 
@@ -129,7 +129,7 @@ static inline uintptr_t cc__smr_debra_read(cc__smr_thr_t *t, cc_atomic(uintptr_t
 
 static inline void *cc__smr_debra_alloc(cc__smr_thr_t *t, size_t size) {
   cc__smr_hdr_t *h = cc__smr_debra_take(t, size);
-  return cc_likely(h != NULL) ? h : cc__smr_reuse_alloc(t, size);
+  return cc_likely(h != NULL) ? h : cc__smr_reuse_alloc_slow(t, size);
 }
 
 static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {
@@ -137,8 +137,8 @@ static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {
 }
 
 static inline void cc__smr_debra_push(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  cc__smr_bag_push(t, &t->bag[t->cur], h, 0);
-  cc_atomic_add_owner(&t->st_retired, 1);
+  (void)cc__smr_bag_add(t, &t->bag[t->cur], h);
+  cc_atomic_add_owner_u64(&t->st_retired, 1);
 }
 
 /* Called inside an operation, which announced local_epoch: the bag's label. */

@@ -135,7 +135,8 @@ static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t);
  * that also call sigsetjmp, where gcc takes the inlined pool's locals for
  * values a jump could clobber (-Wclobbered). */
 static cc_noinline void *cc__smr_debrap_alloc_call(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_debra_alloc(t, size);
+  cc__smr_hdr_t *h = cc__smr_debra_take(t, size);
+  return cc_likely(h != NULL) ? h : cc__smr_reuse_alloc(t, size); /* inline: this is out of line */
 }
 
 /* alloc, dealloc and retire call into the allocator: should a container

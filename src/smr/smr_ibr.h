@@ -37,21 +37,21 @@ static inline void cc__smr_ibr_end(cc__smr_thr_t *t) {
   cc_atomic_store_release(&t->lower, CC__SMR_NO_RESERVATION);
 }
 
+uintptr_t cc__smr_ibr_read_raise(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src);
+
 /* The target of the pointer loaded is covered by [lower, upper] once the
  * epoch read after the load equals upper: it was reachable (so not yet
- * retired) at that load, which happened within the reservation. */
+ * retired) at that load, which happened within the reservation, and it was
+ * born at an epoch no later than the one read (its birth was read before
+ * the CAS that published it, which the acquire load synchronises with), so
+ * at most upper. That needs the epoch read after the pointer, which the
+ * acquire gives: relaxed is enough. The fast path is the algorithm's
+ * minimum, one epoch load and a compare per link; raising upper is out of
+ * line (ibr.c). */
 static inline uintptr_t cc__smr_ibr_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
-  cc_atomic(uint64_t) *ep = &t->dom->epoch;
-  for (;;) {
-    uintptr_t x = cc_atomic_load_acquire(src);
-    uint64_t e = cc_atomic_load_seq_cst(ep);
-    if (cc_likely(e == t->local_epoch)) return x;
-    t->local_epoch = e;
-    /* the load of src is repeated after this store: the pointer returned
-     * was read under a visible upper reservation, or after the scanner's
-     * membarrier (asym.c) */
-    cc__smr_announce_store(t, &t->upper, e);
-  }
+  uintptr_t x = cc_atomic_load_acquire(src);
+  if (cc_likely(cc_atomic_load_relaxed(&t->dom->epoch) == t->local_epoch)) return x;
+  return cc__smr_ibr_read_raise(t, src);
 }
 
 static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
@@ -77,7 +77,7 @@ static inline void cc__smr_ibr_retire(cc__smr_thr_t *t, void *node) {
    * reachability without this value being at least that epoch */
   uint64_t retire = cc_atomic_load_acquire(&t->dom->epoch);
   cc__smr_bag_push(t, &t->limbo, (cc__smr_hdr_t *)node, retire);
-  cc_atomic_add_owner(&t->st_retired, 1);
+  cc_atomic_add_owner_u64(&t->st_retired, 1);
   if (cc_unlikely(--t->retire_left == 0)) cc__smr_ibr_scan(t);
 }
 

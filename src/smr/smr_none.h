@@ -28,7 +28,7 @@ static inline void cc__smr_none_retire(cc__smr_thr_t *t, void *node) {
   h->chain = t->chain;
   t->chain = h;
   t->chain_n++;
-  cc_atomic_add_owner(&t->st_retired, 1);
+  cc_atomic_add_owner_u64(&t->st_retired, 1);
 }
 
 static inline void cc__smr_none_retire_fn(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *),

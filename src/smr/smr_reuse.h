@@ -80,7 +80,7 @@ static inline cc__smr_hdr_t *cc__smr_reuse_take(cc__smr_thr_t *t, size_t size) {
   c->n--;
   t->reuse_bytes -= cc__smr_reuse_lines(size) * CC__LINE;
   CC__SMR_REUSE_UNPOISON(h, size);
-  cc_atomic_add_owner(&t->st_reused, 1);
+  cc_atomic_add_owner_u64(&t->st_reused, 1);
   return h;
 }
 
@@ -114,10 +114,11 @@ static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, size_t size) 
 /* Reclaims h (a node or a retire_fn record) and counts it. */
 static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   if (h->size == 0 || !cc__smr_reuse_put(t, h)) cc__smr_node_free(t, h);
-  cc_atomic_add_owner(&t->st_freed, 1);
+  cc_atomic_add_owner_u64(&t->st_freed, 1);
 }
 
 /* reuse.c */
+cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, size_t size);
 bool cc__smr_reuse_allowed(void);
 void cc__smr_reuse_drop(cc__smr_thr_t *t);
 /* Allocations the reuse pool served in d, every thread (tests). */

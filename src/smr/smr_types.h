@@ -152,7 +152,8 @@ struct cc__smr_thr {
   cc_atomic(uint64_t) st_freed;
   cc_atomic(uint64_t) st_scans;
   cc_atomic(uint64_t) st_neutralized;
-  cc_atomic(uint64_t) st_reused; /* allocations served by the reuse pool */
+  cc_atomic(uint64_t) st_reused; /* allocations served by the reuse pool's classes */
+  cc_atomic(uint64_t) st_taken;  /* DEBRA: by its freeable list (freed and reused: one count) */
 
   /* ---- registry */
   cc_atomic(cc__smr_thr_t *) next cc_cache_aligned; /* domain's list, push only */
@@ -256,13 +257,22 @@ static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   else cc__smr_free_hdr(t, h);
 }
 
-/* Adds h to a limbo bag; the bag's head is the block being filled. */
-static inline void cc__smr_bag_push(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__smr_hdr_t *h,
-                                    uint64_t epoch) {
+/* Adds h to a limbo bag (its head is the block being filled) and returns
+ * its entry, whose epoch is left unwritten: DEBRA labels whole bags. */
+static inline cc__smr_ent_t *cc__smr_bag_add(cc__smr_thr_t *t, cc__smr_bag_t *bag,
+                                             cc__smr_hdr_t *h) {
   cc__smr_blk_t *b = bag->head;
   if (cc_unlikely(b == NULL || b->n == CC__SMR_BLK_CAP)) b = cc__smr_bag_grow(t, bag);
-  b->e[b->n++] = (cc__smr_ent_t){h, epoch};
+  cc__smr_ent_t *e = &b->e[b->n++];
+  e->p = h;
   bag->count++;
+  return e;
+}
+
+/* Adds h with its retire epoch (IBR). */
+static inline void cc__smr_bag_push(cc__smr_thr_t *t, cc__smr_bag_t *bag, cc__smr_hdr_t *h,
+                                    uint64_t epoch) {
+  cc__smr_bag_add(t, bag, h)->epoch = epoch;
 }
 
 /* Removes and returns the newest entry of a non-empty bag (the last of its
