@@ -1,14 +1,22 @@
 /* One instantiation of the sorted list set for scheme SL_S (see smr_list.h). */
 #define SL_FN(name) CC__SMR_XCAT3(sl_, SL_S, _##name)
 
+/* Ends the read phase: both nodes an update's CAS touches are protected
+ * first. curr too, though an insert only compares it: a neutralised
+ * DEBRA+ write phase could otherwise see it freed, reused and linked
+ * behind pred again, and the CAS would succeed out of order (ABA). */
+static inline void SL_FN(write_at)(cc__smr_thr_t *t, sl_node_t *pred, sl_node_t *curr) {
+  CC__SMR(SL_S, protect)(t, 0, pred);
+  CC__SMR(SL_S, protect)(t, 1, curr);
+  CC__SMR(SL_S, write_phase)(t);
+}
+
 /* Unlinks c, found marked behind link (owned by pred), and retires it if
  * this thread's CAS did the unlink. Ends the read phase: the caller starts
  * a new one from the head. */
 static void SL_FN(unlink)(cc__smr_thr_t *t, cc_atomic(uintptr_t) *link, sl_node_t *pred, sl_node_t *c,
                           uintptr_t next) {
-  CC__SMR(SL_S, protect)(t, 0, pred);
-  CC__SMR(SL_S, protect)(t, 1, c);
-  CC__SMR(SL_S, write_phase)(t);
+  SL_FN(write_at)(t, pred, c);
   uintptr_t expect = (uintptr_t)c;
   if (cc_atomic_cas_strong_acq_rel(link, &expect, next & ~SL_MARK)) CC__SMR(SL_S, retire)(t, c);
 }
@@ -64,12 +72,7 @@ static int SL_FN(insert)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
       return CC_EXISTS;
     }
     cc_atomic_store_relaxed(&n->next, (uintptr_t)p.curr);
-    /* curr too, though only compared: a neutralised DEBRA+ write phase
-     * could otherwise see it freed, reused and linked behind pred again,
-     * and the CAS would succeed out of order (ABA) */
-    CC__SMR(SL_S, protect)(t, 0, p.pred);
-    CC__SMR(SL_S, protect)(t, 1, p.curr);
-    CC__SMR(SL_S, write_phase)(t);
+    SL_FN(write_at)(t, p.pred, p.curr);
     uintptr_t expect = (uintptr_t)p.curr;
     /* release: publishes n's key and next */
     if (cc_atomic_cas_strong_acq_rel(p.link, &expect, (uintptr_t)n)) break;
@@ -93,9 +96,7 @@ static int SL_FN(remove)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
       CC__SMR(SL_S, end)(t);
       return CC_NOT_FOUND;
     }
-    CC__SMR(SL_S, protect)(t, 0, p.pred);
-    CC__SMR(SL_S, protect)(t, 1, p.curr);
-    CC__SMR(SL_S, write_phase)(t);
+    SL_FN(write_at)(t, p.pred, p.curr);
     if (!cc_atomic_cas_strong_acq_rel(&p.curr->next, &next, next | SL_MARK)) continue;
     uintptr_t expect = (uintptr_t)p.curr;
     if (cc_atomic_cas_strong_acq_rel(p.link, &expect, next)) {
