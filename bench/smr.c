@@ -259,6 +259,12 @@ static void run_table(const cfg_t *base, int nvar, int reps, int only, FILE *csv
   fflush(stdout);
 }
 
+/* What the tables' figures depend on besides the code, under the first one. */
+static void print_setup(const char *fence, bool decommit) {
+  printf("announcement fence: %s\n", fence);
+  printf("mimalloc decommit: %s\n", decommit ? "on (--decommit)" : "off (freed memory stays committed)");
+}
+
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
   if (!bench_parse_opts(argc, argv, &o,
@@ -321,8 +327,7 @@ int main(int argc, char **argv) {
   if (stack) {
     printf("bench/smr: Treiber stack push+pop pairs, %d CPUs, %d reps, %" PRIu64 " pairs per run\n",
            bench_ncpu(), o.reps, total);
-    printf("announcement fence: %s\n", fence);
-    printf("mimalloc decommit: %s\n", decommit ? "on (--decommit)" : "off (freed memory stays committed)");
+    print_setup(fence, decommit);
     run_table(&(cfg_t){.wl = WL_STACK, .total_pairs = total}, nvar, o.reps, only, csv,
               per_cpu ? "Mpairs per CPU-second" : "Mpairs/s");
   }
@@ -330,10 +335,7 @@ int main(int argc, char **argv) {
     printf("%sbench/smr: sorted list, keys 0..%" PRIu64 " prefilled to half, 50%% insert 50%% remove, "
            "%d CPUs, %d reps, %" PRIu64 " operations per run\n",
            stack ? "\n" : "", keys - 1, bench_ncpu(), o.reps, list_total);
-    if (!stack) {
-      printf("announcement fence: %s\n", fence);
-      printf("mimalloc decommit: %s\n", decommit ? "on (--decommit)" : "off (freed memory stays committed)");
-    }
+    if (!stack) print_setup(fence, decommit);
     run_table(&(cfg_t){.wl = WL_LIST, .total_pairs = list_total, .keys = keys}, nvar, o.reps, only,
               csv, per_cpu ? "Mops per CPU-second" : "Mops/s");
   }
