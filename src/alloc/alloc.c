@@ -150,10 +150,13 @@ static inline void stats_add(bool is_alloc, size_t bytes) {
   }
 }
 
-/* A node allocation counted before its mimalloc call failed. */
-static cc_noinline void stats_alloc_failed(void) {
+/* A node allocation counted before its mimalloc call failed: NULL (a
+ * tail call on the failure branch, so that the counted path keeps a
+ * single return). */
+static cc_noinline void *stats_alloc_failed(void) {
   cc_atomic_add_owner_u64(&t_stats.alloc_count, (uint64_t)-1);
   cc_atomic_add_owner_u64(&t_stats.alloc_bytes, -(uint64_t)t_stats.pending);
+  return NULL;
 }
 
 /* Not yet attached, or past the destructor (then counted under the lock:
@@ -457,16 +460,6 @@ void *cc__mi_node_misaligned(void *p) {
   return mi_malloc_aligned(rounded, CC_CACHE_LINE);
 }
 
-/* The node of an allocation counted already (MODE_FAST_STATS, which
- * excludes MODE_MI_ALIGNED: mimalloc's layout needs no address test). Out
- * of line: sharing the plain path's call would cost that path register
- * moves. */
-static cc_noinline void *node_counted(size_t rounded) {
-  void *p = mi_malloc_small(rounded);
-  if (cc_unlikely(p == NULL)) stats_alloc_failed();
-  return p;
-}
-
 /* Statistics with a thread not attached yet (or exited): the general
  * counting path. */
 static cc_noinline void *node_alloc_stats(size_t rounded, size_t size) {
@@ -517,14 +510,19 @@ HOT_ENTRY void *cc_alloc_node(size_t size) {
   size_t rounded = cc__node_round(size);
   if (cc_likely(rounded - 1 < NODE_SMALL_MAX)) {
     if (cc_likely(!cc__countdown_expired(&cc__prof_tls.gate))) return mi_malloc_small(rounded);
-    /* the modes that never arm the gate and stay inline: statistics
-     * (counted before the call, so that nothing has to live across it;
-     * undone on failure) and the tally profiler at rate 1 */
+    /* the modes that never arm the gate and stay inline: statistics and
+     * the tally profiler at rate 1. Statistics count before the call, so
+     * that nothing has to live across it (undone on failure), and make
+     * the call here, on the fall-through path: a jump to an out-of-line
+     * caller cost 2-3% of a counted pair (the call itself, needed to see
+     * a failure, about 15%). MODE_FAST_STATS excludes MODE_MI_ALIGNED:
+     * mimalloc's layout needs no address test. */
     unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-    if (m == MODE_FAST_STATS && cc_likely(t_stats.state == T_LIVE)) {
+    if (cc_likely(m == MODE_FAST_STATS) && cc_likely(t_stats.state == T_LIVE)) {
       stats_add(true, size);
       t_stats.pending = size;
-      return node_counted(rounded);
+      void *p = mi_malloc_small(rounded);
+      return cc_likely(p != NULL) ? p : stats_alloc_failed();
     }
     if (m == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
   }
@@ -572,9 +570,17 @@ HOT_ENTRY void cc_free(void *ptr, size_t size) {
   /* mimalloc finds the size class from the pointer, and mi_free(NULL) is a
    * no-op: the fast paths need no NULL test; size is for the counters. The
    * gate is armed only in plain and sampling mode, both mimalloc. */
-  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_gate))) { mi_free(ptr); return; }
+  if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_gate))) {
+    /* Emits nothing; it keeps the compiler from merging this tail jump
+     * with the counted path's below (gcc's cross-jumping), which would
+     * make that path jump back here: one more taken branch, 5-7% of a
+     * counted pair. */
+    __asm__("");
+    mi_free(ptr);
+    return;
+  }
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (m == MODE_FAST_STATS && cc_likely(ptr != NULL) && cc_likely(t_stats.state == T_LIVE)) {
+  if (cc_likely(m == MODE_FAST_STATS) && cc_likely(ptr != NULL) && cc_likely(t_stats.state == T_LIVE)) {
     stats_add(false, size);
     mi_free(ptr);
     return;
