@@ -383,3 +383,35 @@ Test(gate, other_thread_sees_statistics_within_a_span_libc) {
   use_backend(CC_ALLOC_LIBC);
   check_other_thread_within_span();
 }
+
+/* With statistics on the gates are never armed, so a counting thread
+ * looks at the mode (stats_inline, alloc.c) at every node allocation and
+ * free: statistics going off reach it at once, with no span. */
+enum { COUNTED_BEFORE = 10 };
+
+static void *counting_worker(void *arg) {
+  (void)arg;
+  for (int i = 0; i < COUNTED_BEFORE; i++) cc_free(cc_alloc_node(64), 64);
+  pthread_barrier_wait(&gate_phase); /* the main thread turns statistics off */
+  pthread_barrier_wait(&gate_phase);
+  for (int i = 0; i < CC__ALLOC_GATE_SPAN + GATE_AFTER; i++) cc_free(cc_alloc_node(64), 64);
+  return NULL;
+}
+
+Test(gate, statistics_off_reaches_a_counting_thread_at_once) {
+  use_backend(CC_ALLOC_MIMALLOC);
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  pthread_t t;
+  pthread_barrier_init(&gate_phase, NULL, 2);
+  pthread_create(&t, NULL, counting_worker, NULL);
+  pthread_barrier_wait(&gate_phase);
+  cc_alloc_stats_enable(false);
+  pthread_barrier_wait(&gate_phase);
+  pthread_join(t, NULL);
+  pthread_barrier_destroy(&gate_phase);
+  cc_alloc_snapshot_t s = cc_alloc_stats_snapshot();
+  cr_expect_eq(s.alloc_count, COUNTED_BEFORE, "%llu allocations counted", (unsigned long long)s.alloc_count);
+  cr_expect_eq(s.free_count, COUNTED_BEFORE, "%llu frees counted", (unsigned long long)s.free_count);
+  cr_expect_eq(s.alloc_bytes, COUNTED_BEFORE * 64);
+}
