@@ -385,7 +385,7 @@ Test(gate, other_thread_sees_statistics_within_a_span_libc) {
 }
 
 /* With statistics on the gates are never armed, so a counting thread
- * looks at the mode (stats_inline, alloc.c) at every node allocation and
+ * looks at the mode (expiry_inline, alloc.c) at every node allocation and
  * free: statistics going off reach it at once, with no span. */
 enum { COUNTED_BEFORE = 10 };
 

@@ -43,12 +43,14 @@ enum {
  * thread that sees a change a little late counts a few blocks more or less,
  * which the statistics contract allows (exact only while on). */
 static cc_atomic(unsigned) alloc_mode;
-/* What a thread's statistics state must equal for cc_alloc_node and
- * cc_free to count inline at a gate's expiry: T_LIVE while the mode is
- * MODE_FAST_STATS, else 0, which no state takes. One compare of the
- * thread's state with it stands for two (the mode word, then the state).
- * Stored with the mode word, under mode_lock, relaxed like it. */
-static cc_atomic(unsigned char) stats_inline;
+/* What cc_alloc_node and cc_free do inline at a gate's expiry, from the
+ * mode word (stored with it, under mode_lock, relaxed like it): T_LIVE
+ * while the mode is MODE_FAST_STATS, and a thread counts inline when its
+ * statistics state equals it (one compare for two: the mode, then the
+ * state); INLINE_TALLY while it is MODE_FAST_TALLY; else 0. Neither 0 nor
+ * INLINE_TALLY is a state. */
+static cc_atomic(unsigned char) expiry_inline;
+enum { INLINE_TALLY = 0x80 };
 static pthread_mutex_t mode_lock = PTHREAD_MUTEX_INITIALIZER;
 static cc_atomic(uint64_t) fail_every;
 static cc_atomic(uint64_t) fail_counter;
@@ -87,7 +89,7 @@ static size_t backend_usable(unsigned m, const void *p) {
  * words (relaxed load + store, no RMW); snapshots read them through the
  * list under stats_lock, which the key's destructor leaves before the
  * thread's TLS goes away. */
-enum { T_NONE = 1, T_LIVE, T_DEAD }; /* not 0: see stats_inline */
+enum { T_NONE = 1, T_LIVE, T_DEAD }; /* neither 0 nor INLINE_TALLY: see expiry_inline */
 typedef struct tstats {
   cc_atomic(uint64_t) alloc_count, free_count, alloc_bytes, free_bytes;
   struct tstats *next, *prev;
@@ -101,9 +103,6 @@ typedef struct {
 
 static cc_thread_local tstats t_stats = {.state = T_NONE};
 
-static inline bool stats_counted_inline(void) {
-  return t_stats.state == cc_atomic_load_relaxed(&stats_inline);
-}
 
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static tstats *stats_list;   /* live threads' records */
@@ -294,7 +293,7 @@ static cc_noinline unsigned mode_resolve(void) {
   pthread_mutex_lock(&mode_lock);
   unsigned m = compute_mode();
   cc_atomic_store_relaxed(&alloc_mode, m);
-  cc_atomic_store_relaxed(&stats_inline, m == MODE_FAST_STATS ? T_LIVE : 0);
+  cc_atomic_store_relaxed(&expiry_inline, m == MODE_FAST_STATS ? T_LIVE : m == MODE_FAST_TALLY ? INLINE_TALLY : 0);
   pthread_mutex_unlock(&mode_lock);
   gates_expire(); /* this thread sees its own change at its next operation */
   return m;
@@ -528,13 +527,14 @@ HOT_ENTRY void *cc_alloc_node(size_t size) {
      * caller cost 2-3% of a counted pair (the call itself, needed to see
      * a failure, about 15%). MODE_FAST_STATS excludes MODE_MI_ALIGNED:
      * mimalloc's layout needs no address test. */
-    if (cc_likely(stats_counted_inline())) {
+    unsigned char k = cc_atomic_load_relaxed(&expiry_inline);
+    if (cc_likely(t_stats.state == k)) {
       stats_add(true, size);
       t_stats.pending = size;
       void *p = mi_malloc_small(rounded);
       return cc_likely(p != NULL) ? p : stats_alloc_failed();
     }
-    if (cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST_TALLY) return cc__prof_tally_node(rounded, size);
+    if (k == INLINE_TALLY) return cc__prof_tally_node(rounded, size);
   }
   return node_gated_out(rounded, size);
 }
@@ -589,12 +589,13 @@ HOT_ENTRY void cc_free(void *ptr, size_t size) {
     mi_free(ptr);
     return;
   }
-  if (cc_likely(stats_counted_inline()) && cc_likely(ptr != NULL)) {
+  unsigned char k = cc_atomic_load_relaxed(&expiry_inline);
+  if (cc_likely(t_stats.state == k) && cc_likely(ptr != NULL)) {
     stats_add(false, size);
     mi_free(ptr);
     return;
   }
-  if (cc_atomic_load_relaxed(&alloc_mode) == MODE_FAST_TALLY && cc_likely(ptr != NULL)) {
+  if (k == INLINE_TALLY && cc_likely(ptr != NULL)) {
     cc__prof_tally_free(ptr, size);
     return;
   }
