@@ -103,7 +103,6 @@ typedef struct {
 
 static cc_thread_local tstats t_stats = {.state = T_NONE};
 
-
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static tstats *stats_list;   /* live threads' records */
 static totals_t stats_gone;  /* folded in from exited threads */
@@ -159,9 +158,9 @@ static inline void stats_add(bool is_alloc, size_t bytes) {
   }
 }
 
-/* A node allocation counted before its mimalloc call failed: NULL (a
- * tail call on the failure branch, so that the counted path keeps a
- * single return). */
+/* A node allocation counted before its mimalloc call failed. Returns the
+ * NULL to hand back, so that the failure branch is a tail call with
+ * nothing kept across it. */
 static cc_noinline void *stats_alloc_failed(void) {
   cc_atomic_add_owner_u64(&t_stats.alloc_count, (uint64_t)-1);
   cc_atomic_add_owner_u64(&t_stats.alloc_bytes, -(uint64_t)t_stats.pending);
@@ -507,8 +506,9 @@ static cc_noinline void *node_gate_sampling(size_t rounded, size_t size) {
  * plain mode and while the sampling profiler skips, then a tail jump into
  * mi_malloc_small. Its block needs no alignment test: the gates are armed
  * only in MODE_FAST and MODE_FAST_SAMPLE, which exclude MODE_MI_ALIGNED,
- * so the layout probe passed. At its expiry, the mode word; with
- * statistics an out-of-line call. */
+ * so the layout probe passed. At its expiry, expiry_inline: statistics
+ * (counted, then a call) or the tally profiler inline, anything else out
+ * of line (node_gated_out reads the mode word). */
 static cc_noinline void *node_gated_out(size_t rounded, size_t size);
 
 /* The two hot entry points start a cache line: each fast path (under 48
@@ -583,8 +583,8 @@ HOT_ENTRY void cc_free(void *ptr, size_t size) {
   if (cc_likely(!cc__countdown_expired(&cc__prof_tls.free_gate))) {
     /* Emits nothing; it keeps the compiler from merging this tail jump
      * with the counted path's below (gcc's cross-jumping), which would
-     * make that path jump back here: one more taken branch, 5-7% of a
-     * counted pair. */
+     * make that path jump back here: one more taken branch, about 5% of
+     * a counted pair. */
     __asm__("");
     mi_free(ptr);
     return;
