@@ -590,15 +590,16 @@ Test(smr, debra_advances_when_garbage_calls_for_it) { debra_advance_check(256); 
 Test(smr, debra_advances_every_advance_retires_unadapted) { debra_advance_check(4096); }
 
 /* The retirements per advance try follow the membarrier's share of the
- * time between two: doubled past 1/32, halved under 1/256, clamped. */
+ * time between two: doubled past 1/128, halved under 1/1024, clamped. */
 Test(smr, debra_advance_follows_membarrier_cost) {
   cr_expect_eq(cc__smr_debra_next_advance(256, 40000, 400000, 256, 4096), 512);  /* 10%: IPIs */
   cr_expect_eq(cc__smr_debra_next_advance(4096, 40000, 400000, 256, 4096), 4096);
   cr_expect_eq(cc__smr_debra_next_advance(3000, 40000, 400000, 256, 4096), 4096);
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 100000, 256, 4096), 1024); /* 1%: keep */
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 1000000, 256, 4096), 512); /* 0.1% */
-  cr_expect_eq(cc__smr_debra_next_advance(300, 1000, 1000000, 256, 4096), 256);
-  cr_expect_eq(cc__smr_debra_next_advance(4096, 1000, 1000000, 4096, 4096), 4096); /* adaptation off */
+  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 200000, 256, 4096), 1024); /* 0.5%: keep */
+  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 100000, 256, 4096), 2048); /* 1% */
+  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 2000000, 256, 4096), 512); /* 0.05% */
+  cr_expect_eq(cc__smr_debra_next_advance(300, 1000, 2000000, 256, 4096), 256);
+  cr_expect_eq(cc__smr_debra_next_advance(4096, 1000, 2000000, 4096, 4096), 4096); /* adaptation off */
 }
 
 static void count_call(void *p, void *ctx) {
