@@ -29,7 +29,9 @@
  * --trace prints one line per run on stderr (rate, CPU and wall time,
  * page faults, context switches, how long the workers overlapped).
  * Memory a run frees stays committed for the next runs (mimalloc's
- * decommit off, see main); --decommit keeps mimalloc's default.
+ * decommit off, see main); --decommit keeps mimalloc's default. After
+ * every run an untimed thread collects the pages its teardown freed into
+ * (settle), so no variant pays for the one before it.
  *
  *   smr [--quick] [--reps N] [--csv PATH] [--svg PATH] [--pool] [--with VAR=VAL]... [--threads N] [--cpu]
  *       [--trace] [--decommit] [--stack | --list] [--keys N] */
