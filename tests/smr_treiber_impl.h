@@ -1,20 +1,20 @@
 /* One instantiation of the Treiber stack for scheme TS_S (see smr_treiber.h). */
 #define TS_FN(name) CC__SMR_XCAT3(ts_, TS_S, _##name)
 
+/* A push is no operation of the scheme (no begin/end, as liburcu's
+ * cds_lfs_push takes no read-side lock): it dereferences no shared node,
+ * only compares the top, and a top freed, reused and pushed again between
+ * its load and the CAS is the top all the same (no ABA). Allocating
+ * outside an operation is what every scheme expects (IBR dates the node
+ * then). Every scheme's push skips it alike. */
 static int TS_FN(push)(ts_stack_t *s, cc__smr_thr_t *t, uint64_t val) {
   ts_node_t *n = CC__SMR(TS_S, alloc)(t, sizeof *n);
   if (n == NULL) return CC_ENOMEM;
   n->val = val;
-  CC__SMR(TS_S, begin)(t);
-  for (;;) {
-    CC__SMR_READ_PHASE(TS_S, t);
-    /* never dereferenced here: a plain load is enough */
-    uintptr_t top = cc_atomic_load_acquire(&s->top);
-    cc_atomic_store_relaxed(&n->next, top);
-    CC__SMR(TS_S, write_phase)(t);
-    if (cc_atomic_cas_strong_acq_rel(&s->top, &top, (uintptr_t)n)) break;
-  }
-  CC__SMR(TS_S, end)(t);
+  uintptr_t top = cc_atomic_load_relaxed(&s->top); /* only compared */
+  /* release: publishes the node's value, next and header (IBR's birth) */
+  do cc_atomic_store_relaxed(&n->next, top);
+  while (!cc_atomic_cas_strong_release(&s->top, &top, (uintptr_t)n));
   return CC_OK;
 }
 

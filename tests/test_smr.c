@@ -536,18 +536,25 @@ Test(smr, debra_stalled_reader_holds_everything) {
 }
 
 /* With the asymmetric fence a DEBRA thread pays a membarrier (counted in
- * scans) to advance the epoch only once it retired advance_retires blocks
- * in the epoch, or ran epoch_ops operations: operations that retire
+ * scans) to advance the epoch only once it retired advance_at blocks in
+ * the epoch (between advance_min and advance_retires, after what the
+ * membarriers cost), or ran epoch_ops operations: operations that retire
  * nothing (pops of an empty stack) cost none, retiring ones move the
- * epoch about once per advance_retires, and pending stays within about
- * four epochs' worth. */
-Test(smr, debra_advances_when_garbage_calls_for_it) {
+ * epoch about once per advance_at, and pending stays within about four
+ * epochs' worth of advance_retires. With advance_min at advance_retires
+ * (no adaptation), once per advance_retires. */
+static void debra_advance_check(size_t min) {
+  char v[16];
+  snprintf(v, sizeof v, "%zu", min);
+  setenv("CCOLL_DEBRA_ADVANCE_MIN", v, 1);
   cc_smr_t *d = new_domain(CC_SMR_DEBRA);
+  unsetenv("CCOLL_DEBRA_ADVANCE_MIN");
   if (!d->asym) {
     cc_smr_free(d);
     cr_skip_test("no membarrier: every round advances, nothing to check");
   }
   cr_assert_eq(d->advance_retires, 4096);
+  cr_assert_eq(d->advance_min, min);
   cr_assert_eq(d->epoch_ops, 65536);
   ts_stack_t s;
   ts_init(&s, d);
@@ -568,14 +575,31 @@ Test(smr, debra_advances_when_garbage_calls_for_it) {
   }
   cc_smr_stats(d, &st);
   uint64_t advances = st.epoch - st0.epoch, scans = st.scans - st0.scans;
-  /* one try per 4096 retirements, a round of checks (about 64 operations) late */
+  /* one try per advance_at retirements, a round of checks (about 64 operations) late */
   cr_expect_geq(advances, pairs / 4096 - 2, "%llu advances", (unsigned long long)advances);
-  cr_expect_leq(scans, pairs / 4096 + 1, "%llu membarriers", (unsigned long long)scans);
+  cr_expect_leq(scans, pairs / min + 1, "%llu membarriers", (unsigned long long)scans);
   cr_expect_leq(st.pending_peak, 5 * 4096, "pending peaked at %llu", (unsigned long long)st.pending_peak);
   cc_smr_drain(d);
   cc_smr_stats(d, &st);
   cr_expect_eq(st.pending, 0);
   cc_smr_free(d);
+}
+
+Test(smr, debra_advances_when_garbage_calls_for_it) { debra_advance_check(256); }
+
+Test(smr, debra_advances_every_advance_retires_unadapted) { debra_advance_check(4096); }
+
+/* The retirements per advance try follow the membarrier's share of the
+ * time between two: doubled past 1/128, halved under 1/1024, clamped. */
+Test(smr, debra_advance_follows_membarrier_cost) {
+  cr_expect_eq(cc__smr_debra_next_advance(256, 40000, 400000, 256, 4096), 512);  /* 10%: IPIs */
+  cr_expect_eq(cc__smr_debra_next_advance(4096, 40000, 400000, 256, 4096), 4096);
+  cr_expect_eq(cc__smr_debra_next_advance(3000, 40000, 400000, 256, 4096), 4096);
+  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 200000, 256, 4096), 1024); /* 0.5%: keep */
+  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 100000, 256, 4096), 2048); /* 1% */
+  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 2000000, 256, 4096), 512); /* 0.05% */
+  cr_expect_eq(cc__smr_debra_next_advance(300, 1000, 2000000, 256, 4096), 256);
+  cr_expect_eq(cc__smr_debra_next_advance(4096, 1000, 2000000, 4096, 4096), 4096); /* adaptation off */
 }
 
 static void count_call(void *p, void *ctx) {

@@ -144,6 +144,9 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
      * (NULL would read as "every thread checked") */
     t->cursor = cc_atomic_load_acquire(&d->threads);
     t->epoch_ops = 0;
+    t->advance_at = d->advance_min;
+    t->fence_end = 0;
+    t->fence_cost = UINT64_MAX;
     t->alloc_left = d->epoch_freq;
     t->retire_left = d->empty_freq;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
@@ -338,10 +341,16 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
 /* DEBRA with the asymmetric fence (debra.c, advance_asym): a thread tries
  * to advance the epoch, paying a membarrier, once it retired this many
  * blocks in the epoch (CCOLL_DEBRA_ADVANCE_RETIRES) or ran this many
- * operations (CCOLL_DEBRA_EPOCH_OPS). A membarrier costs about 1 to 10 us
- * here (an IPI, a VM exit on a virtual machine); 4096 retirements take at
- * least some 100 us. */
+ * operations (CCOLL_DEBRA_EPOCH_OPS). A membarrier costs about 1 us when
+ * no other thread of the process runs (a system call) and 10 to 40 us
+ * when one does (an IPI, a VM exit on a virtual machine); 4096
+ * retirements take at least some 100 us. The retirement count adapts
+ * between the two (debra.c, fence_adapt): down to
+ * CCOLL_DEBRA_ADVANCE_MIN while membarriers are cheap, where it keeps the
+ * garbage a thread walks through small (setting it to the maximum turns
+ * the adaptation off). */
 #define DEFAULT_ADVANCE_RETIRES 4096
+#define DEFAULT_ADVANCE_MIN 256
 #define DEFAULT_EPOCH_OPS 65536
 
 /* A tuning knob: the environment's value (1 .. 2^32-1), else the compiled
@@ -367,6 +376,8 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
                                                                                 : DEFAULT_EMPTY_FREQ);
   d->epoch_ops = knob("CCOLL_DEBRA_EPOCH_OPS", DEFAULT_EPOCH_OPS);
   d->advance_retires = (size_t)knob("CCOLL_DEBRA_ADVANCE_RETIRES", DEFAULT_ADVANCE_RETIRES);
+  d->advance_min = (size_t)knob("CCOLL_DEBRA_ADVANCE_MIN", DEFAULT_ADVANCE_MIN);
+  if (d->advance_min > d->advance_retires) d->advance_min = d->advance_retires;
   cc_atomic_store_relaxed(&d->epoch, 1);
   if (pthread_mutex_init(&d->lock, NULL) != 0) {
     cc_free(d, sizeof *d);

@@ -120,6 +120,32 @@ static void adopt_orphans(cc__smr_thr_t *t) {
   }
 }
 
+/* What a sweep reclaims, block after block: the pool class of the last
+ * node size met (a sweep meets mostly one) and the count for st_freed,
+ * added once. Saves the pool's per-block lookups (about 20 instructions
+ * of a block's 52 on the stack). */
+typedef struct {
+  cc__smr_reuse_t *c; /* NULL: none yet, or the class of `size` takes none */
+  uint32_t size;
+  size_t bytes;
+  uint64_t freed;
+} sweep_out_t;
+
+static void sweep_reclaim(cc__smr_thr_t *t, sweep_out_t *o, cc__smr_hdr_t *h) {
+  o->freed++;
+  if (h->size == 0) {
+    cc__smr_node_free(t, h); /* a retire_fn record: its callback may use the pool */
+    o->c = NULL;
+    return;
+  }
+  if (h->size != o->size || o->c == NULL) {
+    o->size = h->size;
+    o->bytes = cc__smr_reuse_lines(h->size) * CC__LINE;
+    o->c = cc__smr_reuse_class_for(t, h->size);
+  }
+  if (o->c == NULL || !cc__smr_reuse_link(t, o->c, h, o->bytes)) cc__smr_node_free(t, h);
+}
+
 /* Frees the entries of the chain `head` that no reservation covers and
  * packs the others to its front, in place (the write position never passes
  * the read position); returns the packed chain, its emptied blocks going
@@ -127,12 +153,13 @@ static void adopt_orphans(cc__smr_thr_t *t) {
 static cc__smr_bag_t sweep(cc__smr_thr_t *t, cc__smr_blk_t *head, const interval_t *iv, size_t m) {
   cc__smr_blk_t *w = head;
   size_t wi = 0, kept = 0;
+  sweep_out_t rec = {NULL, 0, 0, 0};
   for (cc__smr_blk_t *b = head; b != NULL; b = b->next) {
     size_t n = b->n;
     for (size_t i = 0; i < n; i++) {
       cc__smr_ent_t x = b->e[i];
       if (!reserved(iv, m, x.p->birth, x.epoch)) {
-        cc__smr_reclaim(t, x.p);
+        sweep_reclaim(t, &rec, x.p);
         continue;
       }
       if (wi == CC__SMR_BLK_CAP) {
@@ -144,6 +171,7 @@ static cc__smr_bag_t sweep(cc__smr_thr_t *t, cc__smr_blk_t *head, const interval
       kept++;
     }
   }
+  cc_atomic_add_owner_u64(&t->st_freed, rec.freed);
   cc__smr_bag_t out = {NULL, NULL, 0, 0};
   if (kept != 0) {
     w->n = wi;

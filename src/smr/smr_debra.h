@@ -34,7 +34,7 @@
  * keeps one thread alone from rotating its bags on every operation. */
 #define CC__SMR_DEBRA_CHECK_EVERY 8
 /* With the asymmetric fence a thread tries an advance only once it retired
- * advance_retires (4096) blocks in the epoch, or after epoch_ops (65536)
+ * advance_at (256 to 4096) blocks in the epoch, or after epoch_ops (65536)
  * operations (debra.c, advance_asym), so a round only needs to finish well
  * within that: fewer of those coherence misses. */
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
@@ -44,6 +44,9 @@ void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
 void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h);
+/* The retirements that justify the next advance try, after a membarrier
+ * that took `cost` ns, `since` ns after the previous one (debra.c). */
+size_t cc__smr_debra_next_advance(size_t at, uint64_t cost, uint64_t since, size_t min, size_t max);
 
 static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
   for (int i = 0; i < CC__SMR_DEBRA_AMORT && t->freeable.head != NULL; i++) {

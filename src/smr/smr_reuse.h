@@ -84,24 +84,36 @@ static inline cc__smr_hdr_t *cc__smr_reuse_take(cc__smr_thr_t *t, size_t size) {
   return h;
 }
 
-/* Keeps the reclaimed node h; false when the pool is off or full. */
-static inline bool cc__smr_reuse_put(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  if (!t->reuse_on) return false;
-  uint32_t size = h->size;
-  cc__smr_reuse_t *c = cc__smr_reuse_class(t, size);
-  size_t bytes = cc__smr_reuse_lines(size) * CC__LINE;
+/* Puts h, of c's size and `bytes` in whole lines, into class c, if the
+ * bound and the free gate let it. */
+static inline bool cc__smr_reuse_link(cc__smr_thr_t *t, cc__smr_reuse_t *c, cc__smr_hdr_t *h,
+                                      size_t bytes) {
   if (t->reuse_bytes + bytes > CC__SMR_REUSE_MAX_BYTES) return false;
-  if (c->size != size) {
-    if (c->n != 0) return false; /* another size holds the class */
-    c->size = size;
-  }
   if (cc__countdown_expired(&cc__prof_tls.free_gate)) return false; /* see the gate above */
   h->chain = c->head;
   c->head = h;
   c->n++;
   t->reuse_bytes += bytes;
-  CC__SMR_REUSE_POISON(h, size);
+  CC__SMR_REUSE_POISON(h, c->size);
   return true;
+}
+
+/* The class that takes nodes of `size` bytes now (claimed for that size
+ * if it was empty), or NULL: the pool is off or another size holds it. */
+static inline cc__smr_reuse_t *cc__smr_reuse_class_for(cc__smr_thr_t *t, uint32_t size) {
+  if (!t->reuse_on) return NULL;
+  cc__smr_reuse_t *c = cc__smr_reuse_class(t, size);
+  if (c->size != size) {
+    if (c->n != 0) return NULL; /* another size holds the class */
+    c->size = size;
+  }
+  return c;
+}
+
+/* Keeps the reclaimed node h; false when the pool is off or full. */
+static inline bool cc__smr_reuse_put(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  cc__smr_reuse_t *c = cc__smr_reuse_class_for(t, h->size);
+  return c != NULL && cc__smr_reuse_link(t, c, h, cc__smr_reuse_lines(h->size) * CC__LINE);
 }
 
 /* The allocation path of every reclaiming scheme. */

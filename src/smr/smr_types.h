@@ -106,6 +106,9 @@ struct cc__smr_thr {
   unsigned check_tick;      /* DEBRA: operations left until the next check of another thread */
   unsigned check_every;     /* DEBRA: CC__SMR_DEBRA_CHECK_EVERY[_ASYM] */
   uint64_t epoch_ops;       /* DEBRA, asym: operations since this thread's last membarrier */
+  size_t advance_at;        /* DEBRA, asym: own retirements in an epoch that justify a try (debra.c) */
+  uint64_t fence_end;       /* DEBRA, asym: when this thread's last membarrier returned (ns) */
+  uint64_t fence_cost;      /* DEBRA, asym: how long it took (ns) */
   unsigned alloc_left;      /* IBR: allocations left until the next epoch advance */
   unsigned retire_left;     /* IBR: retirements left until the next scan */
   unsigned retire_tick;     /* DEBRA: bag rotations since the last pending sample */
@@ -188,7 +191,8 @@ struct cc_smr {
   int signo;                    /* DEBRA+ */
   bool asym;                    /* asymmetric fence (asym.c): fixed at creation */
   uint64_t epoch_ops;           /* DEBRA, asym: own operations that justify an advance try */
-  size_t advance_retires;       /* DEBRA, asym: own retirements in an epoch that justify one */
+  size_t advance_retires;       /* DEBRA, asym: own retirements in an epoch that justify one, */
+  size_t advance_min;           /* ... at most; at least this when membarriers are cheap */
   bool reuse;                   /* reclaimed blocks go to the reuse pool (reuse.c) */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
