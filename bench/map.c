@@ -208,9 +208,21 @@ static void add_variants(void) {
 }
 
 /* --only SUBSTR: ccoll variants whose name lacks SUBSTR are neither built
- * nor run (baselines always are); --range N: only that key range. */
+ * nor run (baselines always are); --range N: only that key range;
+ * --threads LIST (e.g. 1,2): only those thread counts. */
 static const char *only;
 static uint64_t only_range;
+static int only_threads[5], n_only_threads;
+
+static void parse_threads(const char *list) {
+  char *end;
+  for (const char *p = list; n_only_threads < 5; p = end + 1) {
+    long n = strtol(p, &end, 10);
+    if (end == p || n <= 0 || n > 64) break;
+    only_threads[n_only_threads++] = (int)n;
+    if (*end != ',') break;
+  }
+}
 
 static bool skipped(const variant_t *v) {
   return only && v->impl == IMPL_CCOLL && !strstr(v->name, only);
@@ -334,14 +346,17 @@ static void print_targets(void) {
 
 int main(int argc, char **argv) {
   bench_opts_t o = {0};
-  if (!bench_parse_opts(argc, argv, &o, " [--only SUBSTR] [--range 1000|1000000]")) return 0;
+  if (!bench_parse_opts(argc, argv, &o, " [--only SUBSTR] [--range 1000|1000000] [--threads 1,2,...]"))
+    return 0;
   for (int i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "--only") == 0) only = argv[++i];
     else if (strcmp(argv[i], "--range") == 0) only_range = strtoull(argv[++i], NULL, 10);
+    else if (strcmp(argv[i], "--threads") == 0) parse_threads(argv[++i]);
   }
   add_variants();
   threads = o.quick ? quick_threads : all_threads;
   nthreads = o.quick ? 3 : 5;
+  if (n_only_threads) threads = only_threads, nthreads = n_only_threads;
   /* per key range: timed and warm-up seconds of one repetition */
   const double secs[2] = {o.quick ? 0.02 : 0.2, o.quick ? 0.04 : 0.3};
   const double warm[2] = {o.quick ? 0.01 : 0.05, o.quick ? 0.02 : 0.1};

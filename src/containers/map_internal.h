@@ -103,6 +103,10 @@ void cc__map_count_add(cc_map_t *m, int64_t delta);
  * so val_free runs once, when no reader can still see the value. Bytes keys
  * live inside their node (one block), so a retired node needs no callback. */
 
+/* Tests: every search hint of a skip-list map set to an arbitrary value
+ * (none may change an answer); quiescent map only. No-op for other kinds. */
+void cc__skiplist_scramble_hints(cc_map_t *m, uint64_t seed);
+
 /* Ops tables, one per kind x scheme (defined by the impls). */
 #define CC__MAP_DECLARE_OPS(kind)                 \
   extern const cc__map_ops_t cc__##kind##_none_ops;  \

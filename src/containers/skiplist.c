@@ -14,6 +14,9 @@
 #include "containers/map_internal.h"
 
 #define SL_MAXL CC_SKIPLIST_MAX_LEVEL
+/* The lowest level of a search steered by hints, for a search that must
+ * read every key (see find_as in skiplist_impl.h). */
+#define SL_NO_HINTS SL_MAXL
 
 /* Low bits of a next word: the node holding the word is deleted at that level. */
 #define SL_MARK ((uintptr_t)1)
@@ -32,29 +35,41 @@ typedef struct sl_cell {
   void *v;
 } sl_cell_t;
 
-/* One block: header (its spare word holds the tower height), key, value
- * word, inline cell, then the links from the top level down, then the
- * reference count, then the bytes of a bytes key. A search first meets a
- * node at the node's top level (a taller node would have been met one
- * level up) and then goes down through it, so the top of the tower is the
- * part it reads: links start at byte 40 and the three top levels share the
- * first cache line with the key. A step right onto a node reads that line
- * only (its key, and the two links below the top that the search
- * prefetches through); a get that stops at a node reads its value word and
- * inline cell on it too. Nodes of height 1 or 2 are one 64-byte line with
- * their count; at height 3 the count alone is on the second line, and from
- * height 4 a search reads the second line only once it goes down a level
- * in the node (the prefetch looks two links ahead). The count, read only
- * by updates, sits after the tower. */
+/* A word of the tower: a link (successor | SL_MARK), or, after the link of
+ * each level from 1 up, the key hint of that successor (sl_hint_of).
+ * Hints are written after the CAS that set the link (before publication
+ * for a new node's own levels), so a racing pair of writers on one link
+ * can leave a hint that is stale either way. Readers are built for that:
+ * a hint steers only searches whose upper levels may be wrong (see
+ * find_as), level 0 always reads keys, and a hint never makes a search
+ * dereference a node it would not have reached through links. */
+typedef union {
+  cc_atomic(uintptr_t) link;
+  cc_atomic(uint64_t) hint;
+} sl_word_t;
+
+/* One block: header (its spare word holds the tower height), key, inline
+ * cell, then the tower from the top level down (link and hint per level
+ * from 1 up, link alone at level 0), then the value word, the reference
+ * count and the bytes of a bytes key. A search first meets a node at the
+ * node's top level (a taller node would have been met one level up) and
+ * goes down through it, so the top of the tower is what it reads: the
+ * first line holds the key and the two top levels (link and hint). With
+ * the hint of the successor next to each link, a search goes down without
+ * touching a successor past its key (once in two steps at p = 1/2, each a
+ * cache miss with a large map), and the lines it reads are those of the
+ * nodes it moves to. The value word is read once per get, on the node
+ * that has the key: it follows the tower, on the first line for heights
+ * 1 and 2 (three nodes in four). Height 1 is one 64-byte line with its
+ * count; from height 2 the count (read only by updates) is on the second
+ * line, and from height 3 the levels below the top two are too. */
 typedef struct sl_node {
   cc__smr_hdr_t hdr;         /* hdr.spare: height, set before publication */
   uint64_t key;              /* u64 key, or the length of a bytes key */
-  /* cell | SL_DEAD, or desc | SL_DESC [| SL_DEAD] */
-  cc_atomic(uintptr_t) val;
   sl_cell_t cell;            /* the value the node was inserted with */
-  cc_atomic(uintptr_t) tower[]; /* levels height-1 down to 0 */
+  sl_word_t tower[];         /* 2 * height - 1 words, then the value word */
 } sl_node_t;
-_Static_assert(offsetof(sl_node_t, tower) == 40, "three links on the key's line");
+_Static_assert(offsetof(sl_node_t, tower) == 32, "two levels on the key's line");
 
 /* A cell made by replace. Its cell sits at the offset it has in a node, so
  * the block carrying any cell is found from the cell alone: a cellblk, the
@@ -106,17 +121,28 @@ enum {
 
 static inline sl_node_t *sl_ptr(uintptr_t w) { return (sl_node_t *)(w & ~SL_BITS); }
 static inline unsigned sl_height(const sl_node_t *n) { return n->hdr.spare; }
-/* The link of n at level i (i < height); level i - 1's is the next word. */
+/* The tower word of n's link at level i (i < height): levels above take
+ * two words each. Level i - 1's link is two words further. */
+static cc_force_inline sl_word_t *sl_word(sl_node_t *n, unsigned i) {
+  return &n->tower[2 * (sl_height(n) - 1 - i)];
+}
 static cc_force_inline cc_atomic(uintptr_t) *sl_next(sl_node_t *n, unsigned i) {
-  return &n->tower[sl_height(n) - 1 - i];
+  return &sl_word(n, i)->link;
+}
+/* The hint of n's successor at level i, 1 <= i < height. */
+static cc_force_inline cc_atomic(uint64_t) *sl_hint(sl_node_t *n, unsigned i) {
+  return &sl_word(n, i)[1].hint;
+}
+/* cell | SL_DEAD, or desc | SL_DESC [| SL_DEAD]: after the tower. */
+static cc_force_inline cc_atomic(uintptr_t) *sl_val(sl_node_t *n) {
+  return &n->tower[2 * sl_height(n) - 1].link;
 }
 /* Inserter + deleter: the last one to drop its reference retires n. */
 static inline cc_atomic(uint32_t) *sl_refs(sl_node_t *n) {
-  return (cc_atomic(uint32_t) *)&n->tower[sl_height(n)];
+  return (cc_atomic(uint32_t) *)&n->tower[2 * sl_height(n)];
 }
-static inline cc_atomic(uintptr_t) *sl_val(sl_node_t *n) { return &n->val; }
 static inline const unsigned char *sl_kbytes(const sl_node_t *n) {
-  return (const unsigned char *)&n->tower[sl_height(n)] + sizeof(uint32_t);
+  return (const unsigned char *)&n->tower[2 * sl_height(n)] + sizeof(uint32_t);
 }
 /* The block carrying cell c: a node (the value's own, or one a put used
  * only as a carrier) or a cellblk. */
@@ -141,7 +167,7 @@ static inline sl_cell_t *sl_word_cell(uintptr_t v, sl_desc_t **dp) {
 }
 
 static inline size_t sl_node_size(unsigned height, size_t klen) {
-  return sizeof(sl_node_t) + height * sizeof(uintptr_t) + sizeof(uint32_t) + klen;
+  return sizeof(sl_node_t) + 2 * height * sizeof(sl_word_t) + sizeof(uint32_t) + klen;
 }
 
 /* Byte order compare written out: the restartable read phase of DEBRA+
@@ -168,6 +194,23 @@ static inline cc__mkey_t sl_key_of(const cc_map_t *m, const sl_node_t *n) {
   if (m->key_kind == CC_KEY_U64) k.u = n->key;
   else { k.p = sl_kbytes(n); k.len = n->key; }
   return k;
+}
+
+/* The hint of a key: a u64 key itself; for bytes, the first 8 bytes read
+ * big-endian, zeros past the end. Order-preserving (memcmp, then length):
+ * hint(a) > hint(b) implies a > b, and equal hints decide nothing. */
+static cc_force_inline uint64_t sl_bytes_hint(const unsigned char *p, size_t len) {
+  uint64_t h = 0;
+  for (unsigned i = 0; i < 8; i++) h = h << 8 | (i < len ? p[i] : 0);
+  return h;
+}
+static cc_force_inline uint64_t sl_key_hint(bool bytes, const cc__mkey_t *k) {
+  return bytes ? sl_bytes_hint(k->p, k->len) : k->u;
+}
+/* The hint stored for successor n (NULL: none, nothing is past it). */
+static inline uint64_t sl_hint_of(const cc_map_t *m, const sl_node_t *n) {
+  if (!n) return UINT64_MAX;
+  return m->key_kind == CC_KEY_U64 ? n->key : sl_bytes_hint(sl_kbytes(n), n->key);
 }
 
 /* Tower height with p = 1/2, from a per-thread xorshift64*: drawn before
@@ -203,6 +246,23 @@ static inline void sl_raise_top(sl_impl_t *im, unsigned h) {
   /* relaxed: `top` is a hint; levels above it are empty or about to be
    * linked through CASes that carry their own ordering. */
   while (top < h && !cc_atomic_cas_strong_relaxed(&im->top, &top, h)) {
+  }
+}
+
+/* Tests: sets every hint to an arbitrary value (0, UINT64_MAX, the true
+ * hint +-1, or random), which must change no answer of any operation.
+ * Quiescent map only: nothing may run on m meanwhile. */
+void cc__skiplist_scramble_hints(cc_map_t *m, uint64_t seed) {
+  if (m->kind != CC_MAP_SKIPLIST) return;
+  uint64_t s = seed | 1;
+  for (sl_node_t *n = ((sl_impl_t *)m->impl)->head; n;
+       n = sl_ptr(cc_atomic_load_relaxed(sl_next(n, 0)))) {
+    for (unsigned i = 1; i < sl_height(n); i++) {
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      uint64_t h = sl_hint_of(m, sl_ptr(cc_atomic_load_relaxed(sl_next(n, i))));
+      uint64_t bad[4] = {0, UINT64_MAX, (s & 16) ? h + 1 : h - 1, s};
+      cc_atomic_store_relaxed(sl_hint(n, i), bad[s % 4]);
+    }
   }
 }
 
