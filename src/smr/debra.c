@@ -181,10 +181,9 @@ static void fence_adapt(cc__smr_thr_t *t) {
  * advance is both needed and likely:
  * - needed: this thread retired advance_at (at most advance_retires, see
  *   fence_adapt) blocks in the current epoch, or ran epoch_ops operations
- *   since its last try (that rule frees
- *   what other threads and orphans left behind when this thread retires
- *   little; a thread that only reads pays a membarrier per epoch_ops
- *   operations at most);
+ *   since its last try (that rule frees what other threads and orphans
+ *   left behind when this thread retires little; a thread that only reads
+ *   pays a membarrier per epoch_ops operations at most);
  * - likely: a look at every announcement with plain loads, just before,
  *   finds them all caught up (a thread stalled in an old epoch costs no
  *   membarrier per round).

@@ -106,9 +106,6 @@ struct cc__smr_thr {
   unsigned check_tick;      /* DEBRA: operations left until the next check of another thread */
   unsigned check_every;     /* DEBRA: CC__SMR_DEBRA_CHECK_EVERY[_ASYM] */
   uint64_t epoch_ops;       /* DEBRA, asym: operations since this thread's last membarrier */
-  size_t advance_at;        /* DEBRA, asym: own retirements in an epoch that justify a try (debra.c) */
-  uint64_t fence_end;       /* DEBRA, asym: when this thread's last membarrier returned (ns) */
-  uint64_t fence_cost;      /* DEBRA, asym: how long it took (ns) */
   unsigned alloc_left;      /* IBR: allocations left until the next epoch advance */
   unsigned retire_left;     /* IBR: retirements left until the next scan */
   unsigned retire_tick;     /* DEBRA: bag rotations since the last pending sample */
@@ -124,6 +121,9 @@ struct cc__smr_thr {
   unsigned cur;
   cc__smr_bag_t freeable;   /* DEBRA: safe, taken by allocations or freed a few per operation */
   size_t freeable_keep;     /* DEBRA: what begin leaves there for allocations (smr_debra.h) */
+  size_t advance_at;        /* DEBRA, asym: own retirements in an epoch that justify a try (debra.c) */
+  uint64_t fence_end;       /* DEBRA, asym: when this thread's last membarrier returned (ns) */
+  uint64_t fence_cost;      /* DEBRA, asym: how long it took (ns) */
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
