@@ -249,6 +249,15 @@ static inline void sl_raise_top(sl_impl_t *im, unsigned h) {
   }
 }
 
+/* A tower of h levels with no successor: null links, and the hints of
+ * nothing past them (sl_hint_of(NULL)). Before publication. */
+static inline void sl_tower_empty(sl_node_t *n, unsigned h) {
+  for (unsigned i = 0; i < h; i++) {
+    cc_atomic_store_relaxed(sl_next(n, i), 0);
+    if (i > 0) cc_atomic_store_relaxed(sl_hint(n, i), UINT64_MAX);
+  }
+}
+
 /* Tests: sets every hint to an arbitrary value (0, UINT64_MAX, the true
  * hint +-1, or random), which must change no answer of any operation.
  * Quiescent map only: nothing may run on m meanwhile. */

@@ -535,8 +535,7 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
   n->hdr.spare = h;
   cc_atomic_store_relaxed(sl_refs(n), 2);
   n->key = m->key_kind == CC_KEY_U64 ? k->u : klen;
-  for (unsigned i = 0; i < h; i++) cc_atomic_store_relaxed(sl_next(n, i), 0);
-  for (unsigned i = 1; i < h; i++) cc_atomic_store_relaxed(sl_hint(n, i), UINT64_MAX);
+  sl_tower_empty(n, h);
   n->cell.v = val;
   cc_atomic_store_relaxed(sl_val(n), (uintptr_t)&n->cell);
   if (klen) memcpy((unsigned char *)sl_kbytes(n), k->p, klen);
@@ -964,8 +963,7 @@ static int SLF(init)(cc_map_t *m) {
   cc_atomic_store_relaxed(sl_refs(head), 1);
   head->key = 0;
   cc_atomic_store_relaxed(sl_val(head), 0);
-  for (unsigned i = 0; i < SL_MAXL; i++) cc_atomic_store_relaxed(sl_next(head, i), 0);
-  for (unsigned i = 1; i < SL_MAXL; i++) cc_atomic_store_relaxed(sl_hint(head, i), UINT64_MAX);
+  sl_tower_empty(head, SL_MAXL);
   im->head = head;
   cc_atomic_store_relaxed(&im->top, 1);
   m->impl = im;
