@@ -118,18 +118,22 @@
 #define BST_SMR(op) CC__SMR(CC__BST_S, op)
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
-/* One seek step from the internal node cur: asks for both children's
- * lines before choosing (their misses start before the compare resolves;
- * a prefetch never faults, and nothing is read from those lines until a
- * protected read reaches them; the edge bits are below the line size, so
- * the raw edge names the line), then loads the chosen edge. */
+/* One seek step from the internal node cur: reads both edges (protected
+ * reads: the one not taken is never dereferenced) and asks for both
+ * children's lines before choosing, so their misses start before the
+ * compare resolves (a prefetch never faults; the edge bits are below the
+ * line size, so the raw edge names the line). The choice is a select, not
+ * a load from an address the compare computes: the next node's address
+ * waits for one compare after cur's line arrives, not for a second load. */
 static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_t *tg,
                                              bst_node_t *cur, unsigned *d, const bool u64,
                                              const bool fast, const uint64_t k) {
-  CC__MAP_PREFETCH(cc_atomic_load_relaxed(&cur->u.child[0]));
-  CC__MAP_PREFETCH(cc_atomic_load_relaxed(&cur->u.child[1]));
+  uintptr_t e0 = BST_SMR(read)(t, &cur->u.child[0]);
+  uintptr_t e1 = BST_SMR(read)(t, &cur->u.child[1]);
+  CC__MAP_PREFETCH(e0);
+  CC__MAP_PREFETCH(e1);
   *d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
-  return BST_SMR(read)(t, &cur->u.child[*d]);
+  return *d ? e1 : e0;
 }
 
 /* The seek (read phase), written once and specialised by its constant
