@@ -350,7 +350,7 @@ static void SLF(retire_node)(cc__smr_thr_t *t, sl_node_t *n) {
 }
 
 static inline void SLF(unref)(cc__smr_thr_t *t, sl_node_t *n) {
-  if (cc_atomic_fetch_sub_acq_rel(sl_refs(n), 1) == 1) SLF(retire_node)(t, n);
+  if (cc_atomic_fetch_sub_acq_rel(&n->hdr.sl.refs, 1) == 1) SLF(retire_node)(t, n);
 }
 
 /* After n's word went terminal (n marked at every level, our reference
@@ -532,8 +532,7 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
   if (klen > SIZE_MAX / 2) return NULL;
   sl_node_t *n = CC__SMR(S, alloc)(t, sl_node_size(h, klen));
   if (!n) return NULL;
-  n->hdr.spare = h;
-  cc_atomic_store_relaxed(sl_refs(n), 2);
+  sl_hdr_init(n, h, 2);
   n->key = m->key_kind == CC_KEY_U64 ? k->u : klen;
   sl_tower_empty(n, h);
   n->cell.v = val;
@@ -959,8 +958,7 @@ static int SLF(init)(cc_map_t *m) {
     cc_free(im, sizeof *im);
     return CC_ENOMEM;
   }
-  head->hdr.spare = SL_MAXL;
-  cc_atomic_store_relaxed(sl_refs(head), 1);
+  sl_hdr_init(head, SL_MAXL, 1);
   head->key = 0;
   cc_atomic_store_relaxed(sl_val(head), 0);
   sl_tower_empty(head, SL_MAXL);
