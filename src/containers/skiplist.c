@@ -252,6 +252,23 @@ static unsigned sl_random_height(void) {
   return 1 + (unsigned)__builtin_ctzll(r | (1ull << (SL_MAXL - 1)));
 }
 
+/* A new node's height: sl_random_height, except that it never raises the
+ * levels in use (`top`, where searches start) past 2 + the bit width of
+ * the map's size. Left to the draws, top, which never comes down, reaches
+ * log2 of the number of inserts ever made, whatever the size: about 20
+ * after a million, and every search of a 1,000-key map then starts with
+ * ten empty levels of the head. The size is read only when a draw would
+ * raise top (one insert in 2^top). */
+static unsigned sl_new_height(cc_map_t *m) {
+  unsigned h = sl_random_height();
+  unsigned top = cc_atomic_load_relaxed(&((sl_impl_t *)m->impl)->top);
+  if (cc_likely(h <= top)) return h;
+  unsigned long long n = cc_map_size(m);
+  unsigned cap = 2 + (unsigned)(64 - __builtin_clzll(n + 1));
+  if (cap < top) cap = top;
+  return h < cap ? h : cap;
+}
+
 /* Whether a path from find holds levels 0 .. h-1: a node inserted after
  * the search read `top` may be taller than the levels it searched. */
 static inline bool sl_path_covers(sl_node_t *const *preds, unsigned h) {
@@ -275,6 +292,11 @@ static inline void sl_tower_empty(sl_node_t *n, unsigned h) {
     cc_atomic_store_relaxed(sl_next(n, i), 0);
     if (i > 0) cc_atomic_store_relaxed(sl_hint(n, i), UINT64_MAX);
   }
+}
+
+unsigned cc__skiplist_top(const cc_map_t *m) {
+  if (m->kind != CC_MAP_SKIPLIST) return 0;
+  return cc_atomic_load_relaxed(&((sl_impl_t *)m->impl)->top);
 }
 
 /* Tests: sets every hint to an arbitrary value (0, UINT64_MAX, the true

@@ -544,7 +544,7 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
 static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
-  SLF(fresh_t) f = {NULL, sl_random_height(), val};
+  SLF(fresh_t) f = {NULL, sl_new_height(m), val};
   sl_raise_top(m->impl, f.h);
   SLF(res_t) res = {0};
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
