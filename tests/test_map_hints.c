@@ -272,3 +272,31 @@ static void raced_run(cc_smr_kind_t sk, bool bytes) {
 }
 
 Test(map_hints, neighbouring_writers_never_hide_stable_keys) { every_scheme_and_key_kind(raced_run); }
+
+/* ------------------------------------------------------------------ levels */
+
+/* Searches start at the skip list's `top`, which never comes down. Heights
+ * drawn freely would take it to log2 of the inserts ever made (about 16
+ * after 50,000, all but certainly above 9) however small the map; a new
+ * node may not raise it past 2 + the bit width of the size, 9 here. */
+static void churn_run(cc_smr_kind_t scheme, bool bytes) {
+  if (bytes) return; /* the height does not depend on the key kind */
+  cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){.kind = scheme});
+  cc_map_t *m = cc_map_new(&(cc_map_config_t){.smr = d});
+  cr_assert_not_null(m);
+  uint64_t s = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < 100000; i++) {
+    uint64_t k = xs(&s) % 64;
+    if (i % 2) cc_map_remove(m, k, NULL);
+    else cc_map_insert(m, k, val_of(k));
+  }
+  cr_assert_leq(cc__skiplist_top(m), 9, "top %u on a map of at most 64 keys", cc__skiplist_top(m));
+  for (uint64_t k = 0; k < 64; k++) {
+    void *v;
+    if (cc_map_get(m, k, &v) == CC_OK) cr_assert_eq(v, val_of(k));
+  }
+  cc_map_free(m);
+  cc_smr_free(d);
+}
+
+Test(map_hints, a_small_map_keeps_few_levels) { every_scheme_and_key_kind(churn_run); }

@@ -106,6 +106,8 @@ void cc__map_count_add(cc_map_t *m, int64_t delta);
 /* Tests: every search hint of a skip-list map set to an arbitrary value
  * (none may change an answer); quiescent map only. No-op for other kinds. */
 void cc__skiplist_scramble_hints(cc_map_t *m, uint64_t seed);
+/* Tests: the levels a skip-list map's searches start from (0 for other kinds). */
+unsigned cc__skiplist_top(const cc_map_t *m);
 
 /* Ops tables, one per kind x scheme (defined by the impls). */
 #define CC__MAP_DECLARE_OPS(kind)                 \

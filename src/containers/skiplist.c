@@ -48,10 +48,10 @@ typedef union {
   cc_atomic(uint64_t) hint;
 } sl_word_t;
 
-/* One block: header (its spare word holds the tower height), key, inline
- * cell, then the tower from the top level down (link and hint per level
- * from 1 up, link alone at level 0), then the value word, the reference
- * count and the bytes of a bytes key. A search first meets a node at the
+/* One block: header (its spare word holds the tower height and the
+ * reference count: sl_hdr_t), key, inline cell, then the tower from the top level
+ * down (link and hint per level from 1 up, link alone at level 0), then
+ * the value word and the bytes of a bytes key. A search first meets a node at the
  * node's top level (a taller node would have been met one level up) and
  * goes down through it, so the top of the tower is what it reads: the
  * first line holds the key and the two top levels (link and hint). With
@@ -60,16 +60,34 @@ typedef union {
  * cache miss with a large map), and the lines it reads are those of the
  * nodes it moves to. The value word is read once per get, on the node
  * that has the key: it follows the tower, on the first line for heights
- * 1 and 2 (three nodes in four). Height 1 is one 64-byte line with its
- * count; from height 2 the count (read only by updates) is on the second
- * line, and from height 3 the levels below the top two are too. */
+ * 1 and 2 (three nodes in four). A u64 node of height 1 or 2 is one
+ * 64-byte line (the count in the header is what lets height 2 fit: after
+ * the value word it took a second line for four bytes); from height 3 the
+ * levels below the top two are on the second line. */
+/* The reclamation header as a node uses it: its spare word split into the
+ * tower height, plain (written before publication, never changed), and
+ * the reference count (inserter + deleter; the last one to drop its
+ * reference retires the node), atomic. Two objects, so that reading the
+ * height races with no update of the count; the reclamation schemes
+ * touch only the fields before them. */
+typedef union {
+  cc__smr_hdr_t smr;
+  struct {
+    unsigned char smr_fields[offsetof(cc__smr_hdr_t, spare)];
+    uint16_t height;
+    cc_atomic(uint16_t) refs;
+  } sl;
+} sl_hdr_t;
+_Static_assert(sizeof(sl_hdr_t) == sizeof(cc__smr_hdr_t), "the header keeps its size");
+
 typedef struct sl_node {
-  cc__smr_hdr_t hdr;         /* hdr.spare: height, set before publication */
+  sl_hdr_t hdr;
   uint64_t key;              /* u64 key, or the length of a bytes key */
   sl_cell_t cell;            /* the value the node was inserted with */
   sl_word_t tower[];         /* 2 * height - 1 words, then the value word */
 } sl_node_t;
 _Static_assert(offsetof(sl_node_t, tower) == 32, "two levels on the key's line");
+_Static_assert(sizeof(sl_node_t) + 4 * sizeof(sl_word_t) == CC__LINE, "a u64 node of height 2 is one line");
 
 /* A cell made by replace. Its cell sits at the offset it has in a node, so
  * the block carrying any cell is found from the cell alone: a cellblk, the
@@ -120,7 +138,12 @@ enum {
 };
 
 static inline sl_node_t *sl_ptr(uintptr_t w) { return (sl_node_t *)(w & ~SL_BITS); }
-static inline unsigned sl_height(const sl_node_t *n) { return n->hdr.spare; }
+static inline unsigned sl_height(const sl_node_t *n) { return n->hdr.sl.height; }
+/* Before publication: height h and `refs` references. */
+static inline void sl_hdr_init(sl_node_t *n, unsigned h, uint16_t refs) {
+  n->hdr.sl.height = (uint16_t)h;
+  cc_atomic_store_relaxed(&n->hdr.sl.refs, refs);
+}
 /* The tower word of n's link at level i (i < height): levels above take
  * two words each. Level i - 1's link is two words further. */
 static cc_force_inline sl_word_t *sl_word(sl_node_t *n, unsigned i) {
@@ -137,12 +160,8 @@ static cc_force_inline cc_atomic(uint64_t) *sl_hint(sl_node_t *n, unsigned i) {
 static cc_force_inline cc_atomic(uintptr_t) *sl_val(sl_node_t *n) {
   return &n->tower[2 * sl_height(n) - 1].link;
 }
-/* Inserter + deleter: the last one to drop its reference retires n. */
-static inline cc_atomic(uint32_t) *sl_refs(sl_node_t *n) {
-  return (cc_atomic(uint32_t) *)&n->tower[2 * sl_height(n)];
-}
 static inline const unsigned char *sl_kbytes(const sl_node_t *n) {
-  return (const unsigned char *)&n->tower[2 * sl_height(n)] + sizeof(uint32_t);
+  return (const unsigned char *)&n->tower[2 * sl_height(n)];
 }
 /* The block carrying cell c: a node (the value's own, or one a put used
  * only as a carrier) or a cellblk. */
@@ -167,7 +186,7 @@ static inline sl_cell_t *sl_word_cell(uintptr_t v, sl_desc_t **dp) {
 }
 
 static inline size_t sl_node_size(unsigned height, size_t klen) {
-  return sizeof(sl_node_t) + 2 * height * sizeof(sl_word_t) + sizeof(uint32_t) + klen;
+  return sizeof(sl_node_t) + 2 * height * sizeof(sl_word_t) + klen;
 }
 
 /* Byte order compare written out: the restartable read phase of DEBRA+
@@ -233,6 +252,23 @@ static unsigned sl_random_height(void) {
   return 1 + (unsigned)__builtin_ctzll(r | (1ull << (SL_MAXL - 1)));
 }
 
+/* A new node's height: sl_random_height, except that it never raises the
+ * levels in use (`top`, where searches start) past 2 + the bit width of
+ * the map's size. Left to the draws, top, which never comes down, reaches
+ * log2 of the number of inserts ever made, whatever the size: about 20
+ * after a million, and every search of a 1,000-key map then starts with
+ * ten empty levels of the head. The size is read only when a draw would
+ * raise top (one insert in 2^top). */
+static unsigned sl_new_height(cc_map_t *m) {
+  unsigned h = sl_random_height();
+  unsigned top = cc_atomic_load_relaxed(&((sl_impl_t *)m->impl)->top);
+  if (cc_likely(h <= top)) return h;
+  unsigned long long n = cc_map_size(m);
+  unsigned cap = 2 + (unsigned)(64 - __builtin_clzll(n + 1));
+  if (cap < top) cap = top;
+  return h < cap ? h : cap;
+}
+
 /* Whether a path from find holds levels 0 .. h-1: a node inserted after
  * the search read `top` may be taller than the levels it searched. */
 static inline bool sl_path_covers(sl_node_t *const *preds, unsigned h) {
@@ -256,6 +292,11 @@ static inline void sl_tower_empty(sl_node_t *n, unsigned h) {
     cc_atomic_store_relaxed(sl_next(n, i), 0);
     if (i > 0) cc_atomic_store_relaxed(sl_hint(n, i), UINT64_MAX);
   }
+}
+
+unsigned cc__skiplist_top(const cc_map_t *m) {
+  if (m->kind != CC_MAP_SKIPLIST) return 0;
+  return cc_atomic_load_relaxed(&((sl_impl_t *)m->impl)->top);
 }
 
 /* Tests: sets every hint to an arbitrary value (0, UINT64_MAX, the true
