@@ -152,6 +152,8 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
     t->asym = d->asym;
     t->reuse_on = d->reuse;
+    t->leak_on = d->leak;
+    t->prefetch_on = d->prefetch;
     t->freeable_keep = d->reuse ? CC__SMR_DEBRA_KEEP : 0;
     t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
     t->check_tick = t->check_every;
@@ -361,6 +363,13 @@ static uint64_t knob(const char *var, uint64_t dflt) {
   return v;
 }
 
+/* An on/off knob (0 or 1): the environment's value, else the default. */
+static bool knob_flag(const char *var, bool dflt) {
+  uint64_t v = dflt;
+  (void)cc__env_u64(var, 0, 1, &v);
+  return v != 0;
+}
+
 cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   cc_smr_config_t c = cfg ? *cfg : (cc_smr_config_t){CC_SMR_DEFAULT, 0, 0};
   if ((unsigned)c.kind > CC_SMR_IBR) return NULL;
@@ -369,7 +378,9 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   if (d == NULL) return NULL;
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
-  d->reuse = c.kind != CC_SMR_NONE && cc__smr_reuse_allowed();
+  d->leak = c.kind != CC_SMR_NONE && knob_flag("CCOLL_SMR_LEAK", false);
+  d->prefetch = knob_flag("CCOLL_SMR_PREFETCH", true);
+  d->reuse = c.kind != CC_SMR_NONE && !d->leak && cc__smr_reuse_allowed();
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : (unsigned)knob("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
   d->empty_freq = c.empty_freq ? c.empty_freq
                                : (unsigned)knob("CCOLL_IBR_EMPTY_FREQ", d->asym ? DEFAULT_EMPTY_FREQ_ASYM
@@ -412,6 +423,7 @@ cc_smr_t *cc_smr_default(void) {
 static void record_destroy(cc__smr_thr_t *t) {
   if (t->dom->kind == CC_SMR_DEBRA || t->dom->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_destroy(t);
   cc__smr_reclaim_blocks(t->limbo.head);
+  cc__smr_reclaim_blocks(t->leaked.head);
   reclaim_chain(t->chain);
   cc__smr_pool_drop(t);
   cc__smr_reuse_drop(t);

@@ -129,6 +129,9 @@ struct cc__smr_thr {
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
   size_t reuse_bytes;       /* their sum, in cache lines' worth of bytes */
   bool reuse_on;            /* the domain's reuse, copied at claim */
+  bool leak_on;             /* the domain's leak (measurement), copied at claim */
+  bool prefetch_on;         /* the domain's prefetch (smr_debra.h), copied at claim */
+  cc__smr_bag_t leaked;     /* CCOLL_SMR_LEAK: reclaimed nodes kept until cc_smr_free */
   cc__smr_bag_t limbo;      /* IBR: retired, not yet freed */
   cc__smr_hdr_t *chain;     /* NONE: retired (never freed before cc_smr_free) */
   size_t chain_n;
@@ -194,6 +197,8 @@ struct cc_smr {
   size_t advance_retires;       /* DEBRA, asym: own retirements in an epoch that justify one, */
   size_t advance_min;           /* ... at most; at least this when membarriers are cheap */
   bool reuse;                   /* reclaimed blocks go to the reuse pool (reuse.c) */
+  bool leak;                    /* CCOLL_SMR_LEAK=1: reclaimed nodes are kept, never reused (reuse.c) */
+  bool prefetch;                /* DEBRA: ownership of the next block taken asked early (smr_debra.h) */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
 
