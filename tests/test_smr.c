@@ -592,14 +592,14 @@ Test(smr, debra_advances_every_advance_retires_unadapted) { debra_advance_check(
 /* The retirements per advance try follow the membarrier's share of the
  * time between two: doubled past 1/128, halved under 1/1024, clamped. */
 Test(smr, debra_advance_follows_membarrier_cost) {
-  cr_expect_eq(cc__smr_debra_next_advance(256, 40000, 400000, 256, 4096), 512);  /* 10%: IPIs */
-  cr_expect_eq(cc__smr_debra_next_advance(4096, 40000, 400000, 256, 4096), 4096);
-  cr_expect_eq(cc__smr_debra_next_advance(3000, 40000, 400000, 256, 4096), 4096);
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 200000, 256, 4096), 1024); /* 0.5%: keep */
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 100000, 256, 4096), 2048); /* 1% */
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 2000000, 256, 4096), 512); /* 0.05% */
-  cr_expect_eq(cc__smr_debra_next_advance(300, 1000, 2000000, 256, 4096), 256);
-  cr_expect_eq(cc__smr_debra_next_advance(4096, 1000, 2000000, 4096, 4096), 4096); /* adaptation off */
+  cr_expect_eq(cc__smr_fence_pace(256, 40000, 400000, 256, 4096), 512);  /* 10%: IPIs */
+  cr_expect_eq(cc__smr_fence_pace(4096, 40000, 400000, 256, 4096), 4096);
+  cr_expect_eq(cc__smr_fence_pace(3000, 40000, 400000, 256, 4096), 4096);
+  cr_expect_eq(cc__smr_fence_pace(1024, 1000, 200000, 256, 4096), 1024); /* 0.5%: keep */
+  cr_expect_eq(cc__smr_fence_pace(1024, 1000, 100000, 256, 4096), 2048); /* 1% */
+  cr_expect_eq(cc__smr_fence_pace(1024, 1000, 2000000, 256, 4096), 512); /* 0.05% */
+  cr_expect_eq(cc__smr_fence_pace(300, 1000, 2000000, 256, 4096), 256);
+  cr_expect_eq(cc__smr_fence_pace(4096, 1000, 2000000, 4096, 4096), 4096); /* adaptation off */
 }
 
 static void count_call(void *p, void *ctx) {

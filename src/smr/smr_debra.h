@@ -44,9 +44,6 @@ void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
 void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h);
-/* The retirements that justify the next advance try, after a membarrier
- * that took `cost` ns, `since` ns after the previous one (debra.c). */
-size_t cc__smr_debra_next_advance(size_t at, uint64_t cost, uint64_t since, size_t min, size_t max);
 
 static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
   for (int i = 0; i < CC__SMR_DEBRA_AMORT && t->freeable.head != NULL; i++) {
