@@ -189,17 +189,20 @@ static bool add_with(int *nvar, const char *with) {
   return true;
 }
 
-/* After a run, untimed: the main thread freed the run's nodes, which
- * the run's exited workers allocated, into their abandoned mimalloc
- * pages (NONE's 8-13 MB at once). Left alone, that work fell on the
- * next run's allocations: the variant after NONE (DEBRA) measured
- * 0.1-0.15 below the same configuration run elsewhere in the order.
- * A thread that allocates and frees node-sized blocks takes those pages
- * back and collects them now. (mi_collect(true) on the main thread gave
- * the memory back to the system instead: NONE then paid page faults.) */
+/* After a run, untimed: the main thread freed the run's nodes, which the
+ * run's exited workers allocated, into their abandoned mimalloc pages
+ * (NONE's 8-13 MB at once). Left alone, that work fell on the next run's
+ * allocations: the variant after NONE (DEBRA) measured 0.1-0.15 below the
+ * same configuration run elsewhere in the order. A thread that allocates
+ * and frees node-sized blocks takes those pages back and collects them
+ * now: 16 MB of them, more than NONE's stack run leaves (with 4 MB the
+ * stack's variant after NONE still measured 0.05-0.08 below a copy of
+ * itself elsewhere in the order, at 2 threads). (mi_collect(true) on the
+ * main thread gave the memory back to the system instead: NONE then paid
+ * page faults.) */
 static void absorb(int tid, void *ctx) {
   (void)tid, (void)ctx;
-  for (int i = 0; i < 1 << 16; i++) mi_free(mi_malloc(64));
+  for (int i = 0; i < 1 << 18; i++) mi_free(mi_malloc(64));
 }
 
 static void settle(void) { (void)bench_threads(1, absorb, NULL); }
