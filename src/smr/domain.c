@@ -156,7 +156,6 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->asym = d->asym;
     t->reuse_on = d->reuse;
     t->leak_on = d->leak;
-    t->prefetch_on = d->prefetch;
     t->freeable_keep = d->reuse ? CC__SMR_DEBRA_KEEP : 0;
     t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
     t->check_tick = t->check_every;
@@ -388,7 +387,6 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
   d->leak = c.kind != CC_SMR_NONE && knob_flag("CCOLL_SMR_LEAK", false);
-  d->prefetch = knob_flag("CCOLL_SMR_PREFETCH", true);
   d->reuse = c.kind != CC_SMR_NONE && !d->leak && cc__smr_reuse_allowed();
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : (unsigned)knob("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
   uint64_t empty = c.empty_freq;

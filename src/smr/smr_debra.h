@@ -53,20 +53,6 @@ static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
   }
 }
 
-/* Asks now for ownership of the block the next take will hand out. It
- * was retired from a shared structure, so another core may still hold its
- * line (read by a traversal or a pop, written by the mark of a remove).
- * The next operation's first write to it would wait for that copy to be
- * invalidated, and its next locked instruction (the CAS that links the
- * node) for that write: a cross-core round trip that fresh memory, as
- * NONE allocates, does not pay. Requested one take ahead, the round trip
- * overlaps the operations in between. CCOLL_SMR_PREFETCH=0 turns it off
- * (bench/smr --with, to measure it). */
-static inline void cc__smr_debra_prefetch_next(const cc__smr_thr_t *t) {
-  const cc__smr_blk_t *b = t->freeable.head;
-  if (b != NULL && t->prefetch_on) __builtin_prefetch(b->e[b->n - 1].p, 1, 3);
-}
-
 /* The freeable list is the reuse pool's first tier (smr_reuse.h): with the
  * pool on, an allocation takes a safe block of its size straight from it,
  * and begin trims it only past freeable_keep blocks. A block so reused is
@@ -85,7 +71,6 @@ static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, size_t size) {
   }
   if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL;
   (void)cc__smr_bag_pop(t, &t->freeable);
-  cc__smr_debra_prefetch_next(t);
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.free_gate))) {
     cc__smr_node_free(t, h); /* the free the allocator must see */
     cc_atomic_add_owner_u64(&t->st_freed, 1);
