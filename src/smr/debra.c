@@ -153,9 +153,15 @@ static bool all_caught_up(cc_smr_t *d, uint64_t e) {
  * so a thread's pending garbage stays under about 4 x advance_retires
  * blocks, or 4 x epoch_ops retirements for a thread that retires less
  * than one per 16 operations. */
+/* With the asymmetric fence, whether this thread has retired or run
+ * enough in the epoch to justify a try (advance_asym, below). */
+static bool advance_wanted(const cc__smr_thr_t *t) {
+  return t->bag[t->cur].count >= t->advance_at || t->epoch_ops >= t->dom->epoch_ops;
+}
+
 static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
   cc_smr_t *d = t->dom;
-  if (t->bag[t->cur].count < t->advance_at && t->epoch_ops < d->epoch_ops) return;
+  if (!advance_wanted(t)) return;
   if (cc_atomic_load_acquire(&d->epoch) != e || !all_caught_up(d, e)) return;
   t->epoch_ops = 0;
   cc__smr_fence_paced(t, &t->advance_at, d->advance_min, d->advance_retires);
@@ -184,6 +190,16 @@ void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
 void cc__smr_debra_tick(cc__smr_thr_t *t, bool plus) {
   t->check_tick = t->check_every;
   t->epoch_ops += t->check_every;
+  /* DEBRA with the asymmetric fence: a try reads every announcement
+   * itself before its membarrier (advance_asym), so the round robin only
+   * tells when one is worth it, and until this thread's own retirements
+   * want one its reads would be coherence misses for nothing: each reads
+   * a line its owner writes twice per operation, and makes the owner's
+   * next write wait for the line to come back (on the 2-thread stack of
+   * bench/smr, checks every 32 operations through the epoch cost 0.045 of
+   * NONE's throughput). DEBRA+ keeps the round robin going: it finds the
+   * thread to neutralise. */
+  if (!plus && !CC_TSAN && t->asym && !advance_wanted(t)) return;
   uint64_t e = t->local_epoch;
   cc__smr_thr_t *c = t->cursor;
   if (c == NULL) {

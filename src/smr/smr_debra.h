@@ -36,7 +36,9 @@
 /* With the asymmetric fence a thread tries an advance only once it retired
  * advance_at (256 to 4096) blocks in the epoch, or after epoch_ops (65536)
  * operations (debra.c, advance_asym), so a round only needs to finish well
- * within that: fewer of those coherence misses. */
+ * within that: fewer of those coherence misses. DEBRA's round then starts
+ * only once a try is wanted (debra.c, cc__smr_debra_tick); DEBRA+ runs it
+ * throughout. */
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
