@@ -76,13 +76,14 @@ bool cc__smr_asym_available(void) {
  * on a virtual machine, and a wait while the target's vCPU is not
  * running), and the threads interrupted pay about as much again, unseen
  * by this timing: at 2 threads, DEBRA's tries every 512 retirements lost
- * 5% against 4096, and IBR's stack spent 4 to 20 ms of a 10 ms run in
- * scans every 1024 retirements. So the count starts at min, doubles while
- * the membarrier takes over 1/128 of the time since this thread's previous
- * one and halves while it takes under 1/1024, within [min, max]: the fence
- * stays under about 1% of the time (2% with its victims' share), and the
- * gap between the two keeps it from swinging on noise. max is what the
- * scheme's bound on pending garbage assumes. */
+ * 5% against 4096, and IBR's stack spent 4 to 20 ms of a 10-20 ms run in
+ * scans every 1024 retirements. So the count (starting at min for DEBRA,
+ * at max for IBR) doubles while the membarrier takes over 1/128 of the
+ * time since this thread's previous one and halves while it takes under
+ * 1/1024, within [min, max]: the fence stays under about 1% of the time
+ * (2% with its victims' share), and the gap between the two keeps it from
+ * swinging on noise. max is what the scheme's bound on pending garbage
+ * assumes. */
 #define FENCE_SHARE_LOW 1024
 #define FENCE_SHARE_HIGH 128
 

@@ -126,6 +126,12 @@ static bool all_caught_up(cc_smr_t *d, uint64_t e) {
   return true;
 }
 
+/* With the asymmetric fence, whether this thread has retired or run
+ * enough in the epoch to justify a try (advance_asym, below). */
+static bool advance_wanted(const cc__smr_thr_t *t) {
+  return t->bag[t->cur].count >= t->advance_at || t->epoch_ops >= t->dom->epoch_ops;
+}
+
 /* With the asymmetric fence, the round robin's reads were made before any
  * membarrier and prove nothing: an announcement may have been sitting in
  * its writer's store buffer. They only tell that an advance is worth a
@@ -153,12 +159,6 @@ static bool all_caught_up(cc_smr_t *d, uint64_t e) {
  * so a thread's pending garbage stays under about 4 x advance_retires
  * blocks, or 4 x epoch_ops retirements for a thread that retires less
  * than one per 16 operations. */
-/* With the asymmetric fence, whether this thread has retired or run
- * enough in the epoch to justify a try (advance_asym, below). */
-static bool advance_wanted(const cc__smr_thr_t *t) {
-  return t->bag[t->cur].count >= t->advance_at || t->epoch_ops >= t->dom->epoch_ops;
-}
-
 static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
   cc_smr_t *d = t->dom;
   if (!advance_wanted(t)) return;
