@@ -21,13 +21,16 @@
  * created with that environment variable set (a tuning knob read by
  * cc_smr_new: CCOLL_DEBRA_EPOCH_OPS, CCOLL_SMR_REUSE, ...), interleaved with
  * the rest: a knob's effect measured in the same run. --pool is --with
- * CCOLL_SMR_REUSE=0 (the reuse pool's share). --threads N runs one thread
+ * CCOLL_SMR_REUSE=0 (the reuse pool's share); --with CCOLL_SMR_LEAK=1
+ * measures the schemes allocating fresh memory as NONE does (what reusing
+ * blocks costs or saves). --threads N runs one thread
  * count. --cpu divides by the workers' CPU time instead of wall time
  * (Mpairs per CPU-second): on a machine shared with other jobs the wall
  * clock mostly measures them.
  *
  * --trace prints one line per run on stderr (rate, CPU and wall time,
- * page faults, context switches, how long the workers overlapped).
+ * page faults, context switches, how long the workers overlapped, and the
+ * domain's epochs, reclamation passes and pending blocks).
  * Memory a run frees stays committed for the next runs (mimalloc's
  * decommit off, see main); --decommit keeps mimalloc's default. After
  * every run an untimed thread collects the pages its teardown freed into
@@ -121,12 +124,16 @@ static void list_body(int tid, void *ctx) {
  * the workers' CPU time against wall time, page faults and context
  * switches of the process during the run, and how much of the run both
  * (all) workers spent running at once. */
-static double timed_threads(int variant, int n, void (*fn)(int, void *), void *ctx, uint64_t work) {
+static double timed_threads(int variant, int n, void (*fn)(int, void *), void *ctx, uint64_t work,
+                            const cc_smr_t *dom) {
+  cc_smr_stats_t s0, s1;
+  cc_smr_stats(dom, &s0);
   struct rusage r0, r1;
   getrusage(RUSAGE_SELF, &r0);
   double secs = bench_threads(n, fn, ctx);
   getrusage(RUSAGE_SELF, &r1);
   double cpu = bench_last_cpu();
+  cc_smr_stats(dom, &s1);
   if (trace) {
     double first_end = span[0][1], last_start = span[0][0];
     for (int i = 1; i < n && i < MAX_TRACE; i++) {
@@ -136,10 +143,12 @@ static double timed_threads(int variant, int n, void (*fn)(int, void *), void *c
     double overlap = first_end > last_start ? (first_end - last_start) / secs : 0;
     fprintf(stderr,
             "%s %-8s threads %2d  %7.2f M/s  wall %7.2f ms  cpu %7.2f ms  minflt %6ld  "
-            "majflt %ld  nvcsw %4ld  nivcsw %4ld  overlap %.2f\n",
+            "majflt %ld  nvcsw %4ld  nivcsw %4ld  overlap %.2f  epochs %" PRIu64 "  scans %" PRIu64
+            "  pending %" PRIu64 "\n",
             warming ? "warmup" : "trace", names[variant], n, (double)work / secs / 1e6, secs * 1e3,
             cpu * 1e3, r1.ru_minflt - r0.ru_minflt, r1.ru_majflt - r0.ru_majflt,
-            r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, overlap);
+            r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, overlap, s1.epoch - s0.epoch,
+            s1.scans - s0.scans, s1.pending);
   }
   return per_cpu ? cpu : secs;
 }
@@ -180,17 +189,20 @@ static bool add_with(int *nvar, const char *with) {
   return true;
 }
 
-/* After a run, untimed: the main thread freed the run's nodes, which
- * the run's exited workers allocated, into their abandoned mimalloc
- * pages (NONE's 8-13 MB at once). Left alone, that work fell on the
- * next run's allocations: the variant after NONE (DEBRA) measured
- * 0.1-0.15 below the same configuration run elsewhere in the order.
- * A thread that allocates and frees node-sized blocks takes those pages
- * back and collects them now. (mi_collect(true) on the main thread gave
- * the memory back to the system instead: NONE then paid page faults.) */
+/* After a run, untimed: the main thread freed the run's nodes, which the
+ * run's exited workers allocated, into their abandoned mimalloc pages
+ * (NONE's 8-13 MB at once). Left alone, that work fell on the next run's
+ * allocations: the variant after NONE (DEBRA) measured 0.1-0.15 below the
+ * same configuration run elsewhere in the order. A thread that allocates
+ * and frees node-sized blocks takes those pages back and collects them
+ * now: 16 MB of them, more than NONE's stack run leaves (with 4 MB the
+ * stack's variant after NONE still measured 0.05-0.08 below a copy of
+ * itself elsewhere in the order, at 2 threads). (mi_collect(true) on the
+ * main thread gave the memory back to the system instead: NONE then paid
+ * page faults.) */
 static void absorb(int tid, void *ctx) {
   (void)tid, (void)ctx;
-  for (int i = 0; i < 1 << 16; i++) mi_free(mi_malloc(64));
+  for (int i = 0; i < 1 << 18; i++) mi_free(mi_malloc(64));
 }
 
 static void settle(void) { (void)bench_threads(1, absorb, NULL); }
@@ -206,7 +218,7 @@ static double list_run_once(int variant, const cfg_t *c) {
   for (uint64_t n = 0; n < c->keys / 2;)
     if (r.ops->insert(&r.l, t, xorshift64(&seed) % c->keys) == CC_OK) n++;
   double secs = timed_threads(variant, c->threads, list_body, &r,
-                              r.ops_per_thread * (uint64_t)c->threads);
+                              r.ops_per_thread * (uint64_t)c->threads, r.l.smr);
   sl_destroy(&r.l);
   cc_smr_free(r.l.smr);
   settle();
@@ -224,7 +236,7 @@ static double run_once(int variant, void *ctx) {
   cc__smr_thr_t *t = cc__smr_thr(r.s.smr);
   for (int i = 0; i < PREFILL; i++) r.ops->push(&r.s, t, (uint64_t)i);
   double secs = timed_threads(variant, c->threads, body, &r,
-                              r.pairs_per_thread * (uint64_t)c->threads);
+                              r.pairs_per_thread * (uint64_t)c->threads, r.s.smr);
   ts_destroy(&r.s);
   cc_smr_free(r.s.smr);
   settle();

@@ -592,14 +592,14 @@ Test(smr, debra_advances_every_advance_retires_unadapted) { debra_advance_check(
 /* The retirements per advance try follow the membarrier's share of the
  * time between two: doubled past 1/128, halved under 1/1024, clamped. */
 Test(smr, debra_advance_follows_membarrier_cost) {
-  cr_expect_eq(cc__smr_debra_next_advance(256, 40000, 400000, 256, 4096), 512);  /* 10%: IPIs */
-  cr_expect_eq(cc__smr_debra_next_advance(4096, 40000, 400000, 256, 4096), 4096);
-  cr_expect_eq(cc__smr_debra_next_advance(3000, 40000, 400000, 256, 4096), 4096);
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 200000, 256, 4096), 1024); /* 0.5%: keep */
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 100000, 256, 4096), 2048); /* 1% */
-  cr_expect_eq(cc__smr_debra_next_advance(1024, 1000, 2000000, 256, 4096), 512); /* 0.05% */
-  cr_expect_eq(cc__smr_debra_next_advance(300, 1000, 2000000, 256, 4096), 256);
-  cr_expect_eq(cc__smr_debra_next_advance(4096, 1000, 2000000, 4096, 4096), 4096); /* adaptation off */
+  cr_expect_eq(cc__smr_fence_pace(256, 40000, 400000, 256, 4096), 512);  /* 10%: IPIs */
+  cr_expect_eq(cc__smr_fence_pace(4096, 40000, 400000, 256, 4096), 4096);
+  cr_expect_eq(cc__smr_fence_pace(3000, 40000, 400000, 256, 4096), 4096);
+  cr_expect_eq(cc__smr_fence_pace(1024, 1000, 200000, 256, 4096), 1024); /* 0.5%: keep */
+  cr_expect_eq(cc__smr_fence_pace(1024, 1000, 100000, 256, 4096), 2048); /* 1% */
+  cr_expect_eq(cc__smr_fence_pace(1024, 1000, 2000000, 256, 4096), 512); /* 0.05% */
+  cr_expect_eq(cc__smr_fence_pace(300, 1000, 2000000, 256, 4096), 256);
+  cr_expect_eq(cc__smr_fence_pace(4096, 1000, 2000000, 4096, 4096), 4096); /* adaptation off */
 }
 
 static void count_call(void *p, void *ctx) {
@@ -928,6 +928,46 @@ Test(smr, reuse_pool_off_by_environment) {
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   cc_smr_t *d = new_domain(CC_SMR_DEBRA);
   cr_expect(d->reuse, "on by default");
+  cc_smr_free(d);
+}
+
+/* One reclaiming kind in leak mode: the reclaimed nodes stay allocated
+ * (none reached the pool or the allocator) until cc_smr_free gives every
+ * one back. */
+static bool leak_case(cc_smr_kind_t k) {
+  cc_alloc_snapshot_t before = cc_alloc_stats_snapshot();
+  stack_case_t c = {.per_thread = 20000};
+  ts_init(&c.s, new_domain(k));
+  c.ops = ts_ops(k);
+  bool ok = c.s.smr->leak && !c.s.smr->reuse;
+  run_threads(2, stack_worker, &c);
+  cc_smr_drain(c.s.smr);
+  cc_smr_stats_t st;
+  cc_smr_stats(c.s.smr, &st);
+  cc_alloc_snapshot_t mid = cc_alloc_stats_snapshot();
+  ok = ok && st.freed > 1000 && cc__smr_reused(c.s.smr) == 0;
+  ok = ok && mid.current_allocated - before.current_allocated >= st.freed * sizeof(ts_node_t);
+  ts_destroy(&c.s);
+  cc_smr_free(c.s.smr);
+  return ok && cc_alloc_stats_snapshot().current_allocated == before.current_allocated;
+}
+
+/* CCOLL_SMR_LEAK=1, a measurement mode (child process: read per domain). */
+Test(smr, leak_mode_keeps_reclaimed_nodes_until_free) {
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    setenv("CCOLL_SMR_LEAK", "1", 1);
+    cc_alloc_stats_enable(true);
+    bool ok = true;
+    for (size_t i = 1; i < NKINDS; i++) ok = leak_case(kinds[i]) && ok;
+    _exit(ok ? 0 : 1);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  cc_smr_t *d = new_domain(CC_SMR_IBR);
+  cr_expect(!d->leak, "off by default");
   cc_smr_free(d);
 }
 

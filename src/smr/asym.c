@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "alloc/track_internal.h"
 #include "options.h"
 #include "smr_private.h"
 
@@ -62,6 +63,46 @@ static void asym_init(void) {}
 bool cc__smr_asym_available(void) {
   pthread_once(&asym_once, asym_init);
   return asym_ok;
+}
+
+/* How many retirements a thread lets pass between two reclamation passes
+ * that pay a membarrier (a DEBRA advance try, an IBR scan), from what its
+ * last ones cost. Alone in the process (no other thread of it running: no
+ * IPI) a membarrier is a system call of 1-2 us, and frequent passes keep
+ * the garbage a thread walks through, and reuses cold, within the caches
+ * (the sorted-list workload of bench/smr at 1 thread, DEBRA: 0.73-0.79 of
+ * NONE with tries every 4096 retirements, 0.93-0.95 every 256-512). With
+ * other threads running it costs 10 to 50 us (an IPI to each, a VM exit
+ * on a virtual machine, and a wait while the target's vCPU is not
+ * running), and the threads interrupted pay about as much again, unseen
+ * by this timing: at 2 threads, DEBRA's tries every 512 retirements lost
+ * 5% against 4096, and IBR's stack spent 4 to 20 ms of a 10-20 ms run in
+ * scans every 1024 retirements. So the count (starting at min for DEBRA,
+ * at max for IBR) doubles while the membarrier takes over 1/128 of the
+ * time since this thread's previous one and halves while it takes under
+ * 1/1024, within [min, max]: the fence stays under about 1% of the time
+ * (2% with its victims' share), and the gap between the two keeps it from
+ * swinging on noise. max is what the scheme's bound on pending garbage
+ * assumes. */
+#define FENCE_SHARE_LOW 1024
+#define FENCE_SHARE_HIGH 128
+
+size_t cc__smr_fence_pace(size_t at, uint64_t cost, uint64_t since, size_t min, size_t max) {
+  if (cost > since / FENCE_SHARE_HIGH) return at < max / 2 ? at * 2 : max;
+  if (cost < since / FENCE_SHARE_LOW) return at / 2 > min ? at / 2 : min;
+  return at;
+}
+
+void cc__smr_fence_paced(cc__smr_thr_t *t, size_t *at, size_t min, size_t max) {
+  uint64_t t0 = cc__now_ns();
+  cc__smr_asym_fence();
+  uint64_t t1 = cc__now_ns(), took = t1 - t0;
+  /* the cheaper of the last two: one slow call alone (this thread
+   * preempted during it) says nothing about IPIs */
+  uint64_t cost = took < t->fence_cost ? took : t->fence_cost;
+  if (t->fence_end != 0) *at = cc__smr_fence_pace(*at, cost, t0 - t->fence_end, min, max);
+  t->fence_cost = took;
+  t->fence_end = t1;
 }
 
 void cc__smr_asym_fence(void) {

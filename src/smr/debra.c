@@ -126,45 +126,10 @@ static bool all_caught_up(cc_smr_t *d, uint64_t e) {
   return true;
 }
 
-/* The membarrier of an advance try, timed: the retirements that justify
- * the next try (advance_at) follow what it costs. Alone in the process
- * (no other thread of it running: no IPI) it is a system call of 1-2 us,
- * and a try every few hundred retirements keeps the garbage this thread
- * walks through, and reuses cold, within the caches (the sorted-list
- * workload of bench/smr at 1 thread: 0.73-0.79 of NONE with tries every
- * 4096 retirements, 0.93-0.95 every 256-512). With other threads running
- * it costs 10 to 50 us (an IPI to each, a VM exit on a virtual machine),
- * and the threads interrupted pay about as much again, unseen by this
- * timing: at 2 threads, tries every 512 retirements lost 5% against
- * 4096. So advance_at starts at advance_min, doubles while the membarrier
- * takes over 1/128 of the time since this thread's previous one and
- * halves while it takes under 1/1024, within [advance_min,
- * advance_retires]: the fence stays under about 1% of an epoch (2% with
- * its victims' share), and the gap between the two keeps it from
- * swinging on noise. The upper end is what the bound below (advance_asym)
- * assumes. */
-#define FENCE_SHARE_LOW 1024
-#define FENCE_SHARE_HIGH 128
-
-size_t cc__smr_debra_next_advance(size_t at, uint64_t cost, uint64_t since, size_t min, size_t max) {
-  if (cost > since / FENCE_SHARE_HIGH) return at < max / 2 ? at * 2 : max;
-  if (cost < since / FENCE_SHARE_LOW) return at / 2 > min ? at / 2 : min;
-  return at;
-}
-
-static void fence_adapt(cc__smr_thr_t *t) {
-  cc_smr_t *d = t->dom;
-  uint64_t t0 = cc__now_ns();
-  cc__smr_asym_fence();
-  uint64_t t1 = cc__now_ns(), took = t1 - t0;
-  /* the cheaper of the last two: one slow call alone (this thread
-   * preempted during it) says nothing about IPIs */
-  uint64_t cost = took < t->fence_cost ? took : t->fence_cost;
-  if (t->fence_end != 0)
-    t->advance_at = cc__smr_debra_next_advance(t->advance_at, cost, t0 - t->fence_end, d->advance_min,
-                                               d->advance_retires);
-  t->fence_cost = took;
-  t->fence_end = t1;
+/* With the asymmetric fence, whether this thread has retired or run
+ * enough in the epoch to justify a try (advance_asym, below). */
+static bool advance_wanted(const cc__smr_thr_t *t) {
+  return t->bag[t->cur].count >= t->advance_at || t->epoch_ops >= t->dom->epoch_ops;
 }
 
 /* With the asymmetric fence, the round robin's reads were made before any
@@ -180,10 +145,11 @@ static void fence_adapt(cc__smr_thr_t *t) {
  * a VM exit each on a virtual machine), so a thread pays one only when an
  * advance is both needed and likely:
  * - needed: this thread retired advance_at (at most advance_retires, see
- *   fence_adapt) blocks in the current epoch, or ran epoch_ops operations
- *   since its last try (that rule frees what other threads and orphans
- *   left behind when this thread retires little; a thread that only reads
- *   pays a membarrier per epoch_ops operations at most);
+ *   cc__smr_fence_paced in asym.c) blocks in the current epoch, or ran
+ *   epoch_ops operations since its last try (that rule frees what other
+ *   threads and orphans left behind when this thread retires little; a
+ *   thread that only reads pays a membarrier per epoch_ops operations at
+ *   most);
  * - likely: a look at every announcement with plain loads, just before,
  *   finds them all caught up (a thread stalled in an old epoch costs no
  *   membarrier per round).
@@ -195,10 +161,10 @@ static void fence_adapt(cc__smr_thr_t *t) {
  * than one per 16 operations. */
 static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
   cc_smr_t *d = t->dom;
-  if (t->bag[t->cur].count < t->advance_at && t->epoch_ops < d->epoch_ops) return;
+  if (!advance_wanted(t)) return;
   if (cc_atomic_load_acquire(&d->epoch) != e || !all_caught_up(d, e)) return;
   t->epoch_ops = 0;
-  fence_adapt(t);
+  cc__smr_fence_paced(t, &t->advance_at, d->advance_min, d->advance_retires);
   cc_atomic_add_owner_u64(&t->st_scans, 1);
   if (!all_caught_up(d, e)) return;
   uint64_t expected = e;
@@ -224,6 +190,16 @@ void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e) {
 void cc__smr_debra_tick(cc__smr_thr_t *t, bool plus) {
   t->check_tick = t->check_every;
   t->epoch_ops += t->check_every;
+  /* DEBRA with the asymmetric fence: a try reads every announcement
+   * itself before its membarrier (advance_asym), so the round robin only
+   * tells when one is worth it, and until this thread's own retirements
+   * want one its reads would be coherence misses for nothing: each reads
+   * a line its owner writes twice per operation, and makes the owner's
+   * next write wait for the line to come back (on the 2-thread stack of
+   * bench/smr, checks every 32 operations through the epoch cost 0.045 of
+   * NONE's throughput). DEBRA+ keeps the round robin going: it finds the
+   * thread to neutralise. */
+  if (!plus && !CC_TSAN && t->asym && !advance_wanted(t)) return;
   uint64_t e = t->local_epoch;
   cc__smr_thr_t *c = t->cursor;
   if (c == NULL) {

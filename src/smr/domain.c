@@ -148,10 +148,14 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->fence_end = 0;
     t->fence_cost = UINT64_MAX;
     t->alloc_left = d->epoch_freq;
+    /* from the most: a membarrier is dear whenever another thread runs,
+     * and a thread alone soon halves it (asym.c) */
+    t->scan_at = d->empty_freq;
     t->retire_left = d->empty_freq;
     t->force_every = d->kind == CC_SMR_DEBRA_PLUS ? d->neutralize_every : 0;
     t->asym = d->asym;
     t->reuse_on = d->reuse;
+    t->leak_on = d->leak;
     t->freeable_keep = d->reuse ? CC__SMR_DEBRA_KEEP : 0;
     t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
     t->check_tick = t->check_every;
@@ -333,11 +337,17 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
 
 #define DEFAULT_EPOCH_FREQ 128
 #define DEFAULT_EMPTY_FREQ 64
-/* With the asymmetric fence every IBR scan pays a membarrier (about 1 us
- * with one thread, a few us with IPIs to busy CPUs): scans every 1024
- * retirements keep it to a few ns per retirement. Pending stays bounded,
- * by (threads) x (2 epoch_freq + 2 empty_freq) plus what stalls pin. */
-#define DEFAULT_EMPTY_FREQ_ASYM 1024
+/* With the asymmetric fence every IBR scan pays a membarrier: about 1 us
+ * with one thread, 10 to 50 us when it interrupts other running threads.
+ * Scans every 1024 retirements keep the first to about 1 ns per
+ * retirement; the second would cost up to 50 (on the 2-thread stack of
+ * bench/smr, 4 to 20 ms of a 10 ms run), so the interval follows the cost
+ * (asym.c, cc__smr_fence_paced) up to 4096, which also fills the reuse
+ * pool (4096 nodes) at most once per scan. Pending stays bounded, by
+ * (threads) x (2 epoch_freq + 2 empty_freq) plus what stalls pin. A
+ * configured empty_freq (or CCOLL_IBR_EMPTY_FREQ) is used as is. */
+#define DEFAULT_EMPTY_FREQ_ASYM 4096
+#define DEFAULT_EMPTY_MIN_ASYM 1024
 /* DEBRA with the asymmetric fence (debra.c, advance_asym): a thread tries
  * to advance the epoch, paying a membarrier, once it retired this many
  * blocks in the epoch (CCOLL_DEBRA_ADVANCE_RETIRES) or ran this many
@@ -345,7 +355,7 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
  * no other thread of the process runs (a system call) and 10 to 40 us
  * when one does (an IPI, a VM exit on a virtual machine); 4096
  * retirements take at least some 100 us. The retirement count adapts
- * between the two (debra.c, fence_adapt): down to
+ * between the two (asym.c, cc__smr_fence_paced): down to
  * CCOLL_DEBRA_ADVANCE_MIN while membarriers are cheap, where it keeps the
  * garbage a thread walks through small (setting it to the maximum turns
  * the adaptation off). */
@@ -361,6 +371,13 @@ static uint64_t knob(const char *var, uint64_t dflt) {
   return v;
 }
 
+/* An on/off knob (0 or 1): the environment's value, else the default. */
+static bool knob_flag(const char *var, bool dflt) {
+  uint64_t v = dflt;
+  (void)cc__env_u64(var, 0, 1, &v);
+  return v != 0;
+}
+
 cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   cc_smr_config_t c = cfg ? *cfg : (cc_smr_config_t){CC_SMR_DEFAULT, 0, 0};
   if ((unsigned)c.kind > CC_SMR_IBR) return NULL;
@@ -369,11 +386,13 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   if (d == NULL) return NULL;
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
-  d->reuse = c.kind != CC_SMR_NONE && cc__smr_reuse_allowed();
+  d->leak = c.kind != CC_SMR_NONE && knob_flag("CCOLL_SMR_LEAK", false);
+  d->reuse = c.kind != CC_SMR_NONE && !d->leak && cc__smr_reuse_allowed();
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : (unsigned)knob("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
-  d->empty_freq = c.empty_freq ? c.empty_freq
-                               : (unsigned)knob("CCOLL_IBR_EMPTY_FREQ", d->asym ? DEFAULT_EMPTY_FREQ_ASYM
-                                                                                : DEFAULT_EMPTY_FREQ);
+  uint64_t empty = c.empty_freq;
+  if (empty == 0 && !cc__env_u64("CCOLL_IBR_EMPTY_FREQ", 1, UINT32_MAX, &empty)) empty = 0;
+  d->empty_freq = empty ? (unsigned)empty : d->asym ? DEFAULT_EMPTY_FREQ_ASYM : DEFAULT_EMPTY_FREQ;
+  d->empty_min = empty || !d->asym ? d->empty_freq : DEFAULT_EMPTY_MIN_ASYM;
   d->epoch_ops = knob("CCOLL_DEBRA_EPOCH_OPS", DEFAULT_EPOCH_OPS);
   d->advance_retires = (size_t)knob("CCOLL_DEBRA_ADVANCE_RETIRES", DEFAULT_ADVANCE_RETIRES);
   d->advance_min = (size_t)knob("CCOLL_DEBRA_ADVANCE_MIN", DEFAULT_ADVANCE_MIN);
@@ -412,6 +431,7 @@ cc_smr_t *cc_smr_default(void) {
 static void record_destroy(cc__smr_thr_t *t) {
   if (t->dom->kind == CC_SMR_DEBRA || t->dom->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_destroy(t);
   cc__smr_reclaim_blocks(t->limbo.head);
+  cc__smr_reclaim_blocks(t->leaked.head);
   reclaim_chain(t->chain);
   cc__smr_pool_drop(t);
   cc__smr_reuse_drop(t);

@@ -143,7 +143,7 @@ static void sweep_reclaim(cc__smr_thr_t *t, sweep_out_t *o, cc__smr_hdr_t *h) {
     o->bytes = cc__smr_reuse_lines(h->size) * CC__LINE;
     o->c = cc__smr_reuse_class_for(t, h->size);
   }
-  if (o->c == NULL || !cc__smr_reuse_link(t, o->c, h, o->bytes)) cc__smr_node_free(t, h);
+  if (o->c == NULL || !cc__smr_reuse_link(t, o->c, h, o->bytes)) cc__smr_unpooled(t, h);
 }
 
 /* Frees the entries of the chain `head` that no reservation covers and
@@ -188,7 +188,7 @@ static cc__smr_bag_t sweep(cc__smr_thr_t *t, cc__smr_blk_t *head, const interval
 }
 
 void cc__smr_ibr_scan(cc__smr_thr_t *t) {
-  t->retire_left = t->dom->empty_freq;
+  t->retire_left = (unsigned)t->scan_at;
   if (t->in_scan) return;
   t->in_scan = true;
   cc_smr_t *d = t->dom;
@@ -207,8 +207,12 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
    * their reservations without a store-load fence when asym is on; after
    * this membarrier a reservation is either visible to the reads below or
    * belongs to a reader whose later link loads all see those unlinks
-   * (asym.c). Its cost is why empty_freq is larger then (domain.c). */
-  if (!CC_TSAN && t->asym) cc__smr_asym_fence();
+   * (asym.c). Its cost is why scans are rarer then, and rarer still
+   * while it interrupts other running threads (domain.c). */
+  if (!CC_TSAN && t->asym) {
+    cc__smr_fence_paced(t, &t->scan_at, d->empty_min, d->empty_freq);
+    t->retire_left = (unsigned)t->scan_at;
+  }
   size_t m = collect_reservations(t);
   if (m != SIZE_MAX) {
     const interval_t *iv = (const interval_t *)(void *)t->scratch;

@@ -15,6 +15,14 @@ bool cc__smr_reuse_allowed(void) {
   return on != 0 && !cc__option_freeze(CC_OPT_TRACK) && cc__env_profile_path() == NULL;
 }
 
+/* CCOLL_SMR_LEAK=1 (domain.c), for measurement only (bench/smr --with):
+ * reclaimed nodes are neither reused nor freed until cc_smr_free, so
+ * every allocation takes fresh memory from the allocator, as under NONE,
+ * while the scheme does everything else as usual. The nodes are listed in
+ * limbo blocks, never chained through themselves: a write into a
+ * reclaimed node is part of what this mode measures the absence of. */
+void cc__smr_leak(cc__smr_thr_t *t, cc__smr_hdr_t *h) { (void)cc__smr_bag_add(t, &t->leaked, h); }
+
 /* cc__smr_reuse_alloc out of line: DEBRA's allocations try the freeable
  * list inline first (smr_debra.h) and come here only when it has none. */
 cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, size_t size) {

@@ -36,7 +36,9 @@
 /* With the asymmetric fence a thread tries an advance only once it retired
  * advance_at (256 to 4096) blocks in the epoch, or after epoch_ops (65536)
  * operations (debra.c, advance_asym), so a round only needs to finish well
- * within that: fewer of those coherence misses. */
+ * within that: fewer of those coherence misses. DEBRA's round then starts
+ * only once a try is wanted (debra.c, cc__smr_debra_tick); DEBRA+ runs it
+ * throughout. */
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
@@ -44,9 +46,6 @@ void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
 void cc__smr_debra_mismatch(cc__smr_thr_t *t, cc__smr_hdr_t *h);
-/* The retirements that justify the next advance try, after a membarrier
- * that took `cost` ns, `since` ns after the previous one (debra.c). */
-size_t cc__smr_debra_next_advance(size_t at, uint64_t cost, uint64_t since, size_t min, size_t max);
 
 static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
   for (int i = 0; i < CC__SMR_DEBRA_AMORT && t->freeable.head != NULL; i++) {

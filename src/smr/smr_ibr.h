@@ -11,7 +11,9 @@
  * reclaimable, so garbage stays bounded. The global epoch moves every
  * epoch_freq allocations of a thread, and on a scan that found the epoch
  * where the thread's previous scan left it (a workload that retires
- * without allocating). Scans (ibr.c) run every empty_freq retirements. */
+ * without allocating). Scans (ibr.c) run every scan_at retirements: the
+ * domain's empty_freq, or with the asymmetric fence between empty_min and
+ * empty_freq, following what the scan's membarrier costs. */
 #ifndef CCOLL_SMR_IBR_H
 #define CCOLL_SMR_IBR_H
 

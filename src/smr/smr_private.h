@@ -22,6 +22,9 @@ size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b);
 /* asym.c */
 bool cc__smr_asym_available(void);
 void cc__smr_asym_fence(void);
+/* The membarrier of a reclamation pass, timed: *at, the retirements
+ * between two passes, follows its cost within [min, max]. */
+void cc__smr_fence_paced(cc__smr_thr_t *t, size_t *at, size_t min, size_t max);
 
 /* debra.c */
 void cc__smr_debra_release(cc__smr_thr_t *t);

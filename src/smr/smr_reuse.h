@@ -123,9 +123,18 @@ static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, size_t size) 
 }
 
 
+void cc__smr_leak(cc__smr_thr_t *t, cc__smr_hdr_t *h);
+
+/* Reclaims h where the pool does not take it: the allocator, or with
+ * CCOLL_SMR_LEAK the thread's leaked list (reuse.c). */
+static inline void cc__smr_unpooled(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
+  if (cc_unlikely(t->leak_on) && h->size != 0) cc__smr_leak(t, h);
+  else cc__smr_node_free(t, h);
+}
+
 /* Reclaims h (a node or a retire_fn record) and counts it. */
 static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  if (h->size == 0 || !cc__smr_reuse_put(t, h)) cc__smr_node_free(t, h);
+  if (h->size == 0 || !cc__smr_reuse_put(t, h)) cc__smr_unpooled(t, h);
   cc_atomic_add_owner_u64(&t->st_freed, 1);
 }
 

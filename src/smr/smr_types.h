@@ -122,13 +122,16 @@ struct cc__smr_thr {
   cc__smr_bag_t freeable;   /* DEBRA: safe, taken by allocations or freed a few per operation */
   size_t freeable_keep;     /* DEBRA: what begin leaves there for allocations (smr_debra.h) */
   size_t advance_at;        /* DEBRA, asym: own retirements in an epoch that justify a try (debra.c) */
-  uint64_t fence_end;       /* DEBRA, asym: when this thread's last membarrier returned (ns) */
-  uint64_t fence_cost;      /* DEBRA, asym: how long it took (ns) */
+  size_t scan_at;           /* IBR: retirements between two scans (ibr.c) */
+  uint64_t fence_end;       /* asym: when this thread's last membarrier returned (ns) */
+  uint64_t fence_cost;      /* asym: how long it took (ns) */
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
   size_t reuse_bytes;       /* their sum, in cache lines' worth of bytes */
   bool reuse_on;            /* the domain's reuse, copied at claim */
+  bool leak_on;             /* the domain's leak (measurement), copied at claim */
+  cc__smr_bag_t leaked;     /* CCOLL_SMR_LEAK: reclaimed nodes kept until cc_smr_free */
   cc__smr_bag_t limbo;      /* IBR: retired, not yet freed */
   cc__smr_hdr_t *chain;     /* NONE: retired (never freed before cc_smr_free) */
   size_t chain_n;
@@ -182,7 +185,8 @@ typedef struct cc__smr_orphan {
 struct cc_smr {
   /* read-mostly */
   cc_smr_kind_t kind;
-  unsigned epoch_freq, empty_freq;
+  unsigned epoch_freq, empty_freq; /* IBR; empty_freq: the most retirements between scans */
+  unsigned empty_min;           /* IBR: the fewest, while membarriers are cheap (asym.c) */
   uint64_t id;                  /* unique for the process: TLS caches compare it */
   cc_atomic(cc__smr_thr_t *) threads;
   cc_atomic(size_t) nthreads;   /* records ever created (never shrinks) */
@@ -194,6 +198,7 @@ struct cc_smr {
   size_t advance_retires;       /* DEBRA, asym: own retirements in an epoch that justify one, */
   size_t advance_min;           /* ... at most; at least this when membarriers are cheap */
   bool reuse;                   /* reclaimed blocks go to the reuse pool (reuse.c) */
+  bool leak;                    /* CCOLL_SMR_LEAK=1: reclaimed nodes are kept, never reused (reuse.c) */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
 
@@ -210,6 +215,9 @@ void cc__smr_free_hdr(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *), void *ctx,
                             void (*retire)(cc__smr_thr_t *, void *));
 void cc__smr_sample_pending(cc__smr_thr_t *t);
+/* The retirements between two reclamation passes after a membarrier that
+ * took `cost` ns, `since` ns after the previous one (asym.c). */
+size_t cc__smr_fence_pace(size_t at, uint64_t cost, uint64_t since, size_t min, size_t max);
 cc__smr_blk_t *cc__smr_bag_grow(cc__smr_thr_t *t, cc__smr_bag_t *bag);
 void cc__smr_bag_drop_head(cc__smr_thr_t *t, cc__smr_bag_t *bag);
 _Noreturn void cc__smr_oom(const char *what);
