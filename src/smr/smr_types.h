@@ -38,7 +38,7 @@ typedef struct cc__smr_hdr {
     struct cc__smr_hdr *chain; /* NONE, once retired: the next retired block */
   };
   uint32_t size;
-  uint32_t spare;            /* free for the block's owner: the skip list keeps the tower height here */
+  uint32_t spare;            /* free for the block's owner (the skip list: tower height and reference count) */
 } cc__smr_hdr_t;
 
 _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
