@@ -150,6 +150,12 @@ bool cc__env_u64(const char *name, uint64_t min, uint64_t max, uint64_t *out) {
   return true;
 }
 
+bool cc__env_flag(const char *name, bool dflt) {
+  uint64_t v = dflt;
+  (void)cc__env_u64(name, 0, 1, &v);
+  return v != 0;
+}
+
 /* ------------------------------------------------------------ names */
 
 static const char *const smr_names[] = {

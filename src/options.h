@@ -21,6 +21,9 @@ const char *cc__env_profile_path(void);
  * false when unset; when set but invalid, prints the one-line complaint
  * naming the variable and the accepted range, and returns false. */
 bool cc__env_u64(const char *name, uint64_t min, uint64_t max, uint64_t *out);
+/* An on/off environment variable (0 or 1, read as cc__env_u64 does);
+ * dflt when unset or invalid. */
+bool cc__env_flag(const char *name, bool dflt);
 
 /* Called by config.c when CC_OPT_STATS or CC_OPT_TRACK changes, so the
  * allocator can refresh its fast-path mode word. */

@@ -371,13 +371,6 @@ static uint64_t knob(const char *var, uint64_t dflt) {
   return v;
 }
 
-/* An on/off knob (0 or 1): the environment's value, else the default. */
-static bool knob_flag(const char *var, bool dflt) {
-  uint64_t v = dflt;
-  (void)cc__env_u64(var, 0, 1, &v);
-  return v != 0;
-}
-
 cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   cc_smr_config_t c = cfg ? *cfg : (cc_smr_config_t){CC_SMR_DEFAULT, 0, 0};
   if ((unsigned)c.kind > CC_SMR_IBR) return NULL;
@@ -386,11 +379,10 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   if (d == NULL) return NULL;
   d->kind = c.kind;
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
-  d->leak = c.kind != CC_SMR_NONE && knob_flag("CCOLL_SMR_LEAK", false);
+  d->leak = c.kind != CC_SMR_NONE && cc__env_flag("CCOLL_SMR_LEAK", false);
   d->reuse = c.kind != CC_SMR_NONE && !d->leak && cc__smr_reuse_allowed();
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : (unsigned)knob("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
-  uint64_t empty = c.empty_freq;
-  if (empty == 0 && !cc__env_u64("CCOLL_IBR_EMPTY_FREQ", 1, UINT32_MAX, &empty)) empty = 0;
+  uint64_t empty = c.empty_freq ? c.empty_freq : knob("CCOLL_IBR_EMPTY_FREQ", 0); /* 0: not set */
   d->empty_freq = empty ? (unsigned)empty : d->asym ? DEFAULT_EMPTY_FREQ_ASYM : DEFAULT_EMPTY_FREQ;
   d->empty_min = empty || !d->asym ? d->empty_freq : DEFAULT_EMPTY_MIN_ASYM;
   d->epoch_ops = knob("CCOLL_DEBRA_EPOCH_OPS", DEFAULT_EPOCH_OPS);

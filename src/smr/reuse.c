@@ -10,9 +10,7 @@
  * was allocated), and CCOLL_PROFILE starts its profiler before the first
  * allocation. CCOLL_SMR_REUSE=0 turns the pool off. */
 bool cc__smr_reuse_allowed(void) {
-  uint64_t on = 1;
-  (void)cc__env_u64("CCOLL_SMR_REUSE", 0, 1, &on);
-  return on != 0 && !cc__option_freeze(CC_OPT_TRACK) && cc__env_profile_path() == NULL;
+  return cc__env_flag("CCOLL_SMR_REUSE", true) && !cc__option_freeze(CC_OPT_TRACK) && cc__env_profile_path() == NULL;
 }
 
 /* CCOLL_SMR_LEAK=1 (domain.c), for measurement only (bench/smr --with):
