@@ -15,6 +15,7 @@
 #include "ccoll/smr.h"
 #include "ccoll/status.h"
 #include "alloc/alloc_internal.h"
+#include "alloc/track_internal.h"
 #include "containers/bst_internal.h"
 
 static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
@@ -574,6 +575,91 @@ Test(bst, enomem_leaves_tree_unchanged_and_nothing_leaks) {
     }
   }
   cc_alloc_stats_enable(false);
+}
+
+/* ------------------------------------------------------------------ node sizes */
+
+/* Checks every node of a quiescent u64 map: packed, 32 bytes asked for a
+ * leaf and 40 for an internal node, and the allocator's block no larger
+ * than its bin for them (the usable size: 32 and 48 from mimalloc, whose
+ * bins below 64 bytes are 16-byte multiples; 40 and 40 from glibc). A
+ * cache-line node would show 64. */
+static void check_node_sizes(uintptr_t e, size_t *leaves, size_t *inner) {
+  const bst_node_t *n = bst_ptr(e);
+  bool leaf = (e & BST_LEAF) != 0;
+  cr_assert_eq(n->hdr.size, (uint32_t)(leaf ? 32 : 40) | CC__SMR_PACKED, "header size word %#x",
+               (unsigned)n->hdr.size);
+  cr_assert_leq(cc__alloc_usable_size(n), leaf ? 40 : 48, "a %s takes %zu bytes", leaf ? "leaf" : "node",
+                cc__alloc_usable_size(n));
+  if (leaf) {
+    ++*leaves;
+    return;
+  }
+  ++*inner;
+  for (int d = 0; d < 2; d++)
+    check_node_sizes(cc_atomic_load_acquire(&((bst_node_t *)n)->u.child[d]), leaves, inner);
+}
+
+Test(bst, u64_nodes_are_packed_32_and_40_bytes) {
+  enum { N = 1000 };
+  cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = CC_SMR_NONE});
+  cr_assert_not_null(smr);
+  cc_map_t *m = new_map(smr, CC_KEY_U64, NULL, NULL);
+  cc_alloc_stats_enable(true);
+  cc_alloc_stats_reset();
+  cc_alloc_snapshot_t s0 = cc_alloc_stats_snapshot();
+  uint64_t seed = 11;
+  for (int i = 0; i < N; i++) cr_assert_eq(cc_map_insert(m, rng_next(&seed) >> 1, NULL), CC_OK);
+  cc_alloc_snapshot_t s1 = cc_alloc_stats_snapshot();
+  cc_alloc_stats_enable(false);
+  /* an insert allocates its leaf, the internal node and the neighbour's copy */
+  cr_expect_eq(s1.alloc_count - s0.alloc_count, 3 * N);
+  cr_expect_eq(s1.alloc_bytes - s0.alloc_bytes, (uint64_t)N * (32 + 40 + 32), "%llu bytes for %d inserts",
+               (unsigned long long)(s1.alloc_bytes - s0.alloc_bytes), N);
+  size_t leaves = 0, inner = 0;
+  check_node_sizes((uintptr_t)m->impl, &leaves, &inner);
+  cr_expect_eq(leaves, N + 3, "the keys and three sentinels");
+  cr_expect_eq(inner, N + 2);
+  check_structure(m, N);
+  cc_map_free(m);
+  cc_smr_free(smr);
+}
+
+/* Churn on one thread: the reuse pool serves the BST's two node sizes at
+ * once, well past the first expiry of the allocator's gate (which only
+ * cc_alloc_node re-arms: smr_reuse.h, cc__smr_packed_alloc). */
+Test(bst, reuse_pool_serves_both_node_sizes) {
+  if (!cc__alloc_backend_is_mimalloc()) cr_skip_test("the libc backend never arms the gate");
+  const cc_smr_kind_t pooled[] = {CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
+  for (int kk = 0; kk < 3; kk++) {
+    cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = pooled[kk]});
+    cr_assert_not_null(smr);
+    if (!smr->reuse) {
+      cc_smr_free(smr);
+      cr_skip_test("the reuse pool is off (CCOLL_SMR_REUSE=0, tracking or a profile)");
+    }
+    cc_map_t *m = new_map(smr, CC_KEY_U64, NULL, NULL);
+    enum { KEYS = 512, OPS = 200000 };
+    uint64_t seed = 3 + (uint64_t)kk, inserts = 0;
+    for (int i = 0; i < OPS; i++) {
+      uint64_t k = rng_next(&seed) % KEYS;
+      if (rng_next(&seed) & 1) inserts += cc_map_insert(m, k, NULL) == CC_OK;
+      else (void)cc_map_remove(m, k, NULL);
+    }
+    uint64_t reused = cc__smr_reused(smr);
+    cc__smr_thr_t *t = cc__smr_thr(smr);
+    bool leaf_class = false, inner_class = false;
+    for (unsigned i = 0; i < CC__SMR_REUSE_CLASSES; i++) {
+      leaf_class |= t->reuse[i].size == (32 | CC__SMR_PACKED);
+      inner_class |= t->reuse[i].size == (40 | CC__SMR_PACKED);
+    }
+    cr_expect(leaf_class && inner_class, "%s: both sizes have a class", cc_smr_kind_name(pooled[kk]));
+    /* 3 allocations per insert; most should come back from reclamation */
+    cr_expect_gt(reused, inserts * 3 / 2, "%s: %llu of %llu allocations reused", cc_smr_kind_name(pooled[kk]),
+                 (unsigned long long)reused, (unsigned long long)(inserts * 3));
+    cc_map_free(m);
+    cc_smr_free(smr);
+  }
 }
 
 /* ------------------------------------------------------------------ concurrency */

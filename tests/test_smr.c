@@ -772,7 +772,7 @@ static size_t pooled_blocks(cc_smr_t *d) {
         k++;
       }
       cr_assert_eq(k, t->reuse[i].n);
-      bytes += k * cc__smr_reuse_lines(t->reuse[i].size) * CC__LINE;
+      bytes += k * cc__smr_reuse_bytes(t->reuse[i].size);
       n += k;
     }
     cr_assert_eq(bytes, t->reuse_bytes);

@@ -28,7 +28,7 @@ typedef struct {
 } bst_check_t;
 
 static int bst_check_leaf(bst_check_t *c, const bst_node_t *n, unsigned depth) {
-  if (n->inf) return 0;
+  if (bst_inf(n)) return 0;
   cc__mkey_t k = bst_key_of(c->u64, n);
   bst_target_t tg = {&k, BST_AT};
   for (unsigned i = 0; i < depth; i++)

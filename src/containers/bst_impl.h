@@ -119,10 +119,10 @@
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
 /* One seek step from the internal node cur: reads both edges (protected
- * reads: the one not taken is never dereferenced) and asks for both
- * children's lines before choosing, so their misses start before the
- * compare resolves (a prefetch never faults; the edge bits are below the
- * line size, so the raw edge names the line). The choice is a select, not
+ * reads: the one not taken is never dereferenced) and asks for the line of
+ * both children's keys before choosing, so their misses start before the
+ * compare resolves (a prefetch never faults; the edge bits are below 8, so
+ * the raw edge plus the key's offset lies in the key). The choice is a select, not
  * a load from an address the compare computes: the next node's address
  * waits for one compare after cur's line arrives, not for a second load. */
 static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_t *tg,
@@ -130,8 +130,8 @@ static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_
                                              const bool fast, const uint64_t k) {
   uintptr_t e0 = BST_SMR(read)(t, &cur->u.child[0]);
   uintptr_t e1 = BST_SMR(read)(t, &cur->u.child[1]);
-  CC__MAP_PREFETCH(e0);
-  CC__MAP_PREFETCH(e1);
+  CC__MAP_PREFETCH(e0 + offsetof(bst_node_t, key));
+  CC__MAP_PREFETCH(e1 + offsetof(bst_node_t, key));
   *d = fast ? k >= cur->key : bst_dir(u64, tg, cur);
   return *d ? e1 : e0;
 }
@@ -319,15 +319,15 @@ static inline void BST_F(prealloc_free)(cc__smr_thr_t *t, bst_prealloc_t *p) {
 static int BST_F(prealloc)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *val,
                            bool need_inner, bst_prealloc_t *p) {
   const bool u64 = m->key_kind == CC_KEY_U64;
-  size_t sz = bst_node_size(u64, k->len);
-  if (!u64 && sz < k->len) goto fail; /* size overflow */
+  size_t lsz = bst_node_size(u64, true, k->len), isz = bst_node_size(u64, false, k->len);
+  if (lsz == 0) goto fail; /* size overflow */
   if (!p->leaf) {
-    if (!(p->leaf = BST_SMR(alloc)(t, sz))) goto fail;
-    p->leaf->le = 0, p->leaf->u.val = val;
-    bst_set_key(p->leaf, u64, k);
+    if (!(p->leaf = BST_SMR(alloc_packed)(t, lsz))) goto fail;
+    p->leaf->u.val = val;
+    bst_set_key(p->leaf, u64, k, false);
   }
-  if (need_inner && !p->inner && !(p->inner = BST_SMR(alloc)(t, sz))) goto fail;
-  if (need_inner && u64 && !p->copy && !(p->copy = BST_SMR(alloc)(t, sz))) goto fail;
+  if (need_inner && !p->inner && !(p->inner = BST_SMR(alloc_packed)(t, isz))) goto fail;
+  if (need_inner && u64 && !p->copy && !(p->copy = BST_SMR(alloc_packed)(t, lsz))) goto fail;
   return CC_OK;
 fail:
   BST_F(prealloc_free)(t, p);
@@ -343,13 +343,12 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
   bool smaller = bst_cmp(u64, k, old) < 0;
   if (u64) {
     nb = p->copy;
-    nb->inf = old->inf, nb->le = 0, nb->key = old->key, nb->u.val = old->u.val;
-    in->inf = smaller ? old->inf : 0;
+    bst_set_marks(nb, bst_inf(old), false);
+    nb->key = old->key, nb->u.val = old->u.val;
+    bst_set_marks(in, smaller ? bst_inf(old) : 0, false);
     in->key = smaller ? old->key : k->u;
-    in->le = 0;
   } else {
-    bst_set_key(in, false, k);
-    in->le = smaller;
+    bst_set_key(in, false, k, smaller);
   }
   cc_atomic_store_relaxed(&in->u.child[0], bst_leaf_edge(smaller ? p->leaf : nb));
   cc_atomic_store_relaxed(&in->u.child[1], bst_leaf_edge(smaller ? nb : p->leaf));
@@ -475,7 +474,7 @@ static int BST_F(delete)(cc_map_t *m, const bst_target_t *tg, uint64_t *key, voi
   for (;;) {
     BST_READ_PHASE(t);
     BST_F(seek_point)(m, t, tg, &sr);
-    bool absent = tg->mode == BST_LEFTMOST ? sr.leaf->inf != 0
+    bool absent = tg->mode == BST_LEFTMOST ? bst_inf(sr.leaf) != 0
                                            : (!bst_leaf_is(u64, sr.leaf, tg->k) || (sr.pe & BST_FLAG));
     if (absent) {
       BST_SMR(write_phase)(t);
@@ -533,12 +532,12 @@ static inline int BST_F(nav_once)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, b
   bst_node_t *l = a.leaf;
   uint64_t bound;
   if (ceil) {
-    if (l->inf) return BST_NAV_NONE;       /* range(l) holds [key, inf0) */
+    if (bst_inf(l)) return BST_NAV_NONE;       /* range(l) holds [key, inf0) */
     if (l->key >= key) return *res = l, BST_NAV_FOUND;
-    if (a.hi->inf) return BST_NAV_NONE;    /* nothing above l up to inf0 */
+    if (bst_inf(a.hi)) return BST_NAV_NONE;    /* nothing above l up to inf0 */
     bound = a.hi->key;                      /* range(l) holds [key, bound) */
   } else {
-    if (!l->inf && l->key <= key) return *res = l, BST_NAV_FOUND;
+    if (!bst_inf(l) && l->key <= key) return *res = l, BST_NAV_FOUND;
     if (!a.lo || a.lo->key == 0) return BST_NAV_NONE; /* range(l) starts at -inf */
     bound = a.lo->key - 1;                  /* range(l) holds (bound, key] */
   }
@@ -551,11 +550,11 @@ static inline int BST_F(nav_once)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, b
     return BST_NAV_HELP;
   }
   bst_node_t *n = b.leaf;
-  if (ceil ? (!n->inf && n->key < bound) : (n->inf || n->key > bound)) return BST_NAV_RETRY;
+  if (ceil ? (!bst_inf(n) && n->key < bound) : (bst_inf(n) || n->key > bound)) return BST_NAV_RETRY;
   /* l's edge unchanged: no insert entered l's range since its load, so at
    * n's load no key lay between key and n. */
   if (cc_atomic_load_seq_cst(&a.par->u.child[a.pdir]) != a.pe) return BST_NAV_RETRY;
-  if (n->inf) return BST_NAV_NONE;
+  if (bst_inf(n)) return BST_NAV_NONE;
   *res = n;
   return BST_NAV_FOUND;
 }
@@ -615,7 +614,7 @@ static int BST_F(first)(cc_map_t *m, bool last, uint64_t *key, void **val) {
       (void)BST_F(cleanup)(t, &sr);
       continue;
     }
-    int rc = sr.leaf->inf ? CC_EMPTY : CC_OK;
+    int rc = bst_inf(sr.leaf) ? CC_EMPTY : CC_OK;
     if (rc == CC_OK) {
       if (key) *key = sr.leaf->key;
       if (val) *val = sr.leaf->u.val;
@@ -650,13 +649,13 @@ static int BST_F(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
     /* l's range holds the cursor: l is the next key unless it is below the
      * cursor, deleted or a sentinel; then the next candidate starts at the
      * range's upper bound. */
-    bool visit = !l->inf && !(sr.pe & BST_FLAG) && bst_cmp(u64, &c.k, l) <= 0 &&
+    bool visit = !bst_inf(l) && !(sr.pe & BST_FLAG) && bst_cmp(u64, &c.k, l) <= 0 &&
                  !(c.mode == BST_ABOVE && bst_cmp(u64, &c.k, l) == 0);
     const bst_node_t *next = visit ? l : sr.hi;
-    bool done = next->inf || bst_cmp(u64, hi, next) < 0;
+    bool done = bst_inf(next) || bst_cmp(u64, hi, next) < 0;
     void *v = visit ? l->u.val : NULL;
     BST_SMR(write_phase)(t);
-    if (!done) bst_cursor_set(u64, &c, next, visit ? BST_ABOVE : (next->le ? BST_ABOVE : BST_AT));
+    if (!done) bst_cursor_set(u64, &c, next, visit ? BST_ABOVE : (bst_le(next) ? BST_ABOVE : BST_AT));
     BST_SMR(end)(t);
     if (done) break;
     if (visit && (rc = fn(&c.k, v, arg)) != 0) break;
@@ -670,20 +669,20 @@ static int BST_F(range)(cc_map_t *m, const cc__mkey_t *lo, const cc__mkey_t *hi,
 static int BST_F(init)(cc_map_t *m) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (cc_unlikely(!t)) return CC_ENOMEM;
-  size_t sz = bst_node_size(true, 0);
+  /* n0 = R(inf2), n1 = S(inf1), n2..n4 = leaves inf0..inf2 (u64-sized in
+   * either key kind: a sentinel's key bytes are never read) */
   bst_node_t *n[5];
   for (int i = 0; i < 5; i++) {
-    n[i] = BST_SMR(alloc)(t, sz);
+    n[i] = BST_SMR(alloc_packed)(t, bst_node_size(true, i >= 2, 0));
     if (!n[i]) {
       while (i-- > 0) BST_SMR(dealloc)(t, n[i]);
       return CC_ENOMEM;
     }
-    n[i]->key = UINT64_MAX, n[i]->le = 0; /* sentinel key: see seek_u64 */
+    n[i]->key = UINT64_MAX; /* sentinel key: see seek_u64 */
   }
-  /* n0 = R(inf2), n1 = S(inf1), n2..n4 = leaves inf0..inf2 */
-  for (int i = 2; i < 5; i++) n[i]->inf = (uint8_t)(i - 1), n[i]->u.val = NULL;
-  n[0]->inf = 3;
-  n[1]->inf = 2;
+  for (int i = 2; i < 5; i++) bst_set_marks(n[i], (unsigned)(i - 1), false), n[i]->u.val = NULL;
+  bst_set_marks(n[0], 3, false);
+  bst_set_marks(n[1], 2, false);
   cc_atomic_store_relaxed(&n[1]->u.child[0], bst_leaf_edge(n[2]));
   cc_atomic_store_relaxed(&n[1]->u.child[1], bst_leaf_edge(n[3]));
   cc_atomic_store_relaxed(&n[0]->u.child[0], (uintptr_t)n[1]);
@@ -701,7 +700,7 @@ static void BST_F(destroy)(cc_map_t *m) {
   while (e) {
     bst_node_t *n = bst_ptr(e);
     if (e & BST_LEAF) {
-      if (!n->inf && !(e & BST_FLAG) && m->val_free) m->val_free(n->u.val, m->val_ctx);
+      if (!bst_inf(n) && !(e & BST_FLAG) && m->val_free) m->val_free(n->u.val, m->val_ctx);
       if (t) BST_SMR(dealloc)(t, n);
       break;
     }
@@ -713,7 +712,7 @@ static void BST_F(destroy)(cc_map_t *m) {
       e = l;
       continue;
     }
-    if (!ln->inf && !(l & BST_FLAG) && m->val_free) m->val_free(ln->u.val, m->val_ctx);
+    if (!bst_inf(ln) && !(l & BST_FLAG) && m->val_free) m->val_free(ln->u.val, m->val_ctx);
     e = cc_atomic_load_relaxed(&n->u.child[1]);
     if (t) {
       BST_SMR(dealloc)(t, ln);

@@ -10,25 +10,46 @@
 #define BST_FLAG ((uintptr_t)1)
 #define BST_TAG ((uintptr_t)2)
 #define BST_MARKS (BST_FLAG | BST_TAG)
-/* Set on every edge whose target is a leaf (nodes are line-aligned, so
- * the bit is free): a seek tells a leaf from the edge already in a
- * register, and tests "marked or leaf" with one branch per level. A node
- * is a leaf or internal for its whole life, so the bit never changes
+/* Set on every edge whose target is a leaf (nodes are at least 8-byte
+ * aligned, so the bit is free): a seek tells a leaf from the edge already
+ * in a register, and tests "marked or leaf" with one branch per level. A
+ * node is a leaf or internal for its whole life, so the bit never changes
  * while the edge names the same node. */
 #define BST_LEAF ((uintptr_t)4)
 #define BST_BITS (BST_MARKS | BST_LEAF)
 
+/* Nodes are packed blocks (CC__SMR(S, alloc_packed)), allocated at their
+ * size: a u64 leaf is 32 bytes, a u64 internal node 40, where a line each
+ * cost 128 bytes per key. The key sits at the same offset in both kinds,
+ * right before the edges, so a seek step reads bytes 16..40 of the node
+ * (key, both edges). The sentinel rank and the routing flag live in the
+ * header's spare word (free for the block's owner): bits 0..7 `inf`
+ * (0: real key; 1..3: sentinels inf0..inf2), bit 8 `le` (bytes internal
+ * nodes: left iff key <= K). Both are written before the node is
+ * published and never after. A bytes key follows the union in both kinds
+ * (one offset for `bytes`). */
 typedef struct bst_node {
   cc__smr_hdr_t hdr;
+  uint64_t key; /* u64 key, or a bytes key's length; UINT64_MAX in u64 sentinels */
   union {
     cc_atomic(uintptr_t) child[2]; /* internal */
     void *val;                     /* leaf: immutable once published */
   } u;
-  uint64_t key;  /* u64 key, or a bytes key's length; UINT64_MAX in u64 sentinels */
-  uint8_t inf;   /* 0: real key; 1..3: sentinels inf0..inf2 */
-  uint8_t le;    /* routing: left iff key <= K (bytes internal nodes) */
   unsigned char bytes[]; /* bytes key */
 } bst_node_t;
+
+#define BST_LE_BIT 0x100u
+
+static inline unsigned bst_inf(const bst_node_t *n) { return n->hdr.spare & 0xffu; }
+static inline bool bst_le(const bst_node_t *n) { return (n->hdr.spare & BST_LE_BIT) != 0; }
+static inline void bst_set_marks(bst_node_t *n, unsigned inf, bool le) {
+  n->hdr.spare = inf | (le ? BST_LE_BIT : 0);
+}
+
+/* A u64 leaf ends with its value; everything else holds both edges. */
+#define BST_U64_LEAF_SIZE (offsetof(bst_node_t, u) + sizeof(void *))
+#define BST_INNER_SIZE offsetof(bst_node_t, bytes)
+_Static_assert(BST_U64_LEAF_SIZE == 32 && BST_INNER_SIZE == 40, "u64 nodes: 32 and 40 bytes");
 
 static inline bst_node_t *bst_ptr(uintptr_t e) { return (bst_node_t *)(e & ~BST_BITS); }
 
@@ -57,7 +78,7 @@ typedef struct {
 
 /* Key vs node: a sentinel is above every real key. */
 static inline int bst_cmp(bool u64, const cc__mkey_t *k, const bst_node_t *n) {
-  if (n->inf) return -1;
+  if (bst_inf(n)) return -1;
   if (u64) return (k->u > n->key) - (k->u < n->key);
   size_t nl = (size_t)n->key, l = k->len < nl ? k->len : nl;
   int c = l ? memcmp(k->p, n->bytes, l) : 0;
@@ -70,19 +91,22 @@ static inline unsigned bst_dir(bool u64, const bst_target_t *tg, const bst_node_
   if (tg->mode == BST_LEFTMOST) return 0;
   int c = bst_cmp(u64, tg->k, n);
   if (c < 0) return 0;
-  return !(c == 0 && n->le && tg->mode == BST_AT);
+  return !(c == 0 && bst_le(n) && tg->mode == BST_AT);
 }
 
 static inline bool bst_leaf_is(bool u64, const bst_node_t *l, const cc__mkey_t *k) {
-  return !l->inf && bst_cmp(u64, k, l) == 0;
+  return !bst_inf(l) && bst_cmp(u64, k, l) == 0;
 }
 
-static inline size_t bst_node_size(bool u64, size_t len) {
-  return offsetof(bst_node_t, bytes) + (u64 ? 0 : len);
+/* Bytes nodes of both kinds hold the key after the union; 0 on overflow. */
+static inline size_t bst_node_size(bool u64, bool leaf, size_t len) {
+  if (u64) return leaf ? BST_U64_LEAF_SIZE : BST_INNER_SIZE;
+  return len <= SIZE_MAX - BST_INNER_SIZE ? BST_INNER_SIZE + len : 0;
 }
 
-static inline void bst_set_key(bst_node_t *n, bool u64, const cc__mkey_t *k) {
-  n->inf = 0;
+/* A real key, routing flag `le`. */
+static inline void bst_set_key(bst_node_t *n, bool u64, const cc__mkey_t *k, bool le) {
+  bst_set_marks(n, 0, le);
   if (u64) {
     n->key = k->u;
   } else {

@@ -195,7 +195,7 @@ void cc_thread_detach(void) {
 void cc__smr_free_hdr(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   (void)t;
   if (h->size != 0) {
-    cc_free(h, h->size);
+    cc_free(h, cc__smr_block_bytes(h->size));
     return;
   }
   cc__smr_fnrec_t *r = (cc__smr_fnrec_t *)h;

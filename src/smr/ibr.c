@@ -140,7 +140,7 @@ static void sweep_reclaim(cc__smr_thr_t *t, sweep_out_t *o, cc__smr_hdr_t *h) {
   }
   if (h->size != o->size || o->c == NULL) {
     o->size = h->size;
-    o->bytes = cc__smr_reuse_lines(h->size) * CC__LINE;
+    o->bytes = cc__smr_reuse_bytes(h->size);
     o->c = cc__smr_reuse_class_for(t, h->size);
   }
   if (o->c == NULL || !cc__smr_reuse_link(t, o->c, h, o->bytes)) cc__smr_unpooled(t, h);

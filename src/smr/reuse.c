@@ -23,8 +23,26 @@ void cc__smr_leak(cc__smr_thr_t *t, cc__smr_hdr_t *h) { (void)cc__smr_bag_add(t,
 
 /* cc__smr_reuse_alloc out of line: DEBRA's allocations try the freeable
  * list inline first (smr_debra.h) and come here only when it has none. */
-cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, size_t size) {
+cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, uint32_t size) {
   return cc__smr_reuse_alloc(t, size);
+}
+
+/* The gate is expired (smr_reuse.h, cc__smr_packed_alloc): a take found it
+ * so, or the allocator is in a mode that never arms it (statistics,
+ * tracking, fault injection, the libc backend, a recording profiler).
+ * cc_alloc_node passes the gate and, in the modes that arm it, re-arms it:
+ * its block is a whole line, freed sized like a packed one (the header
+ * keeps the packed size word). In the other modes the next try waits a
+ * span, so one packed block in CC__ALLOC_GATE_SPAN is a line there. */
+cc__smr_hdr_t *cc__smr_packed_regate(cc__smr_thr_t *t, size_t size) {
+  if (t->regate_wait != 0) {
+    t->regate_wait--;
+    return cc__smr_packed_block(size);
+  }
+  cc__smr_hdr_t *h = cc_alloc_node(size);
+  if (h != NULL) h->size = (uint32_t)size | CC__SMR_PACKED;
+  t->regate_wait = cc__prof_tls.gate >= 0 ? 0 : CC__ALLOC_GATE_SPAN;
+  return h;
 }
 
 void cc__smr_reuse_drop(cc__smr_thr_t *t) {
@@ -33,8 +51,8 @@ void cc__smr_reuse_drop(cc__smr_thr_t *t) {
     while (c->head != NULL) {
       cc__smr_hdr_t *h = c->head;
       c->head = h->chain;
-      CC__SMR_REUSE_UNPOISON(h, h->size);
-      cc_free(h, h->size);
+      CC__SMR_REUSE_UNPOISON(h, cc__smr_block_bytes(h->size));
+      cc_free(h, cc__smr_block_bytes(h->size));
     }
     c->n = 0;
     c->size = 0;

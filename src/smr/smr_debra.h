@@ -63,7 +63,7 @@ static inline void cc__smr_debra_free_some(cc__smr_thr_t *t) {
  * not by the allocator. It passes both of the allocator's gates, as a
  * reclamation into the pool and a take from it would. NULL: allocate the
  * usual way. */
-static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, size_t size) {
+static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, uint32_t size) {
   cc__smr_blk_t *b = t->freeable.head;
   if (b == NULL || !t->reuse_on) return NULL;
   cc__smr_hdr_t *h = b->e[b->n - 1].p;
@@ -129,9 +129,19 @@ static inline uintptr_t cc__smr_debra_read(cc__smr_thr_t *t, cc_atomic(uintptr_t
   return cc_atomic_load_acquire(src);
 }
 
-static inline void *cc__smr_debra_alloc(cc__smr_thr_t *t, size_t size) {
+/* `size`: a header size word (cc__smr_size_word), 0 for none. */
+static inline void *cc__smr_debra_alloc_word(cc__smr_thr_t *t, uint32_t size) {
+  if (cc_unlikely(size == 0)) return NULL;
   cc__smr_hdr_t *h = cc__smr_debra_take(t, size);
   return cc_likely(h != NULL) ? h : cc__smr_reuse_alloc_slow(t, size);
+}
+
+static inline void *cc__smr_debra_alloc(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_debra_alloc_word(t, cc__smr_size_word(size, false));
+}
+
+static inline void *cc__smr_debra_alloc_packed(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_debra_alloc_word(t, cc__smr_size_word(size, true));
 }
 
 static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {

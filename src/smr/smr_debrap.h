@@ -134,7 +134,8 @@ static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t);
 /* DEBRA's allocation, out of line: DEBRA+ containers allocate in functions
  * that also call sigsetjmp, where gcc takes the inlined pool's locals for
  * values a jump could clobber (-Wclobbered). */
-static cc_noinline void *cc__smr_debrap_alloc_call(cc__smr_thr_t *t, size_t size) {
+static cc_noinline void *cc__smr_debrap_alloc_call(cc__smr_thr_t *t, uint32_t size) {
+  if (cc_unlikely(size == 0)) return NULL;
   cc__smr_hdr_t *h = cc__smr_debra_take(t, size);
   return cc_likely(h != NULL) ? h : cc__smr_reuse_alloc(t, size); /* inline: this is out of line */
 }
@@ -144,7 +145,12 @@ static cc_noinline void *cc__smr_debrap_alloc_call(cc__smr_thr_t *t, size_t size
  * jump tear an allocator's state. */
 static inline void *cc__smr_debrap_alloc(cc__smr_thr_t *t, size_t size) {
   cc__smr_debrap_write_phase(t);
-  return cc__smr_debrap_alloc_call(t, size);
+  return cc__smr_debrap_alloc_call(t, cc__smr_size_word(size, false));
+}
+
+static inline void *cc__smr_debrap_alloc_packed(cc__smr_thr_t *t, size_t size) {
+  cc__smr_debrap_write_phase(t);
+  return cc__smr_debrap_alloc_call(t, cc__smr_size_word(size, true));
 }
 
 static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {

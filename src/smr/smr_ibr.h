@@ -56,7 +56,9 @@ static inline uintptr_t cc__smr_ibr_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) 
   return cc__smr_ibr_read_raise(t, src);
 }
 
-static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
+/* `size`: a header size word (cc__smr_size_word), 0 for none. */
+static inline void *cc__smr_ibr_alloc_word(cc__smr_thr_t *t, uint32_t size) {
+  if (cc_unlikely(size == 0)) return NULL;
   cc__smr_hdr_t *h = cc__smr_reuse_alloc(t, size);
   if (cc_unlikely(h == NULL)) return NULL;
   cc_smr_t *d = t->dom;
@@ -68,6 +70,14 @@ static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
    * a reused block as a new one: its old life is over */
   h->birth = cc_atomic_load_acquire(&d->epoch);
   return h;
+}
+
+static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, false));
+}
+
+static inline void *cc__smr_ibr_alloc_packed(cc__smr_thr_t *t, size_t size) {
+  return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, true));
 }
 
 static inline void cc__smr_ibr_dealloc(cc__smr_thr_t *t, void *node) {

@@ -15,7 +15,13 @@ static inline uintptr_t cc__smr_none_read(cc__smr_thr_t *t, cc_atomic(uintptr_t)
 
 static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
   (void)t;
-  return cc__smr_node_alloc(size);
+  return cc__smr_size_word(size, false) ? cc__smr_node_alloc(size) : NULL;
+}
+
+/* NONE never reuses, so the gate needs no re-arming here. */
+static inline void *cc__smr_none_alloc_packed(cc__smr_thr_t *t, size_t size) {
+  (void)t;
+  return cc__smr_size_word(size, true) ? cc__smr_packed_block(size) : NULL;
 }
 
 static inline void cc__smr_none_dealloc(cc__smr_thr_t *t, void *node) {

@@ -20,10 +20,11 @@
  *   the allocator it stays allocated until the pool gives it back: at
  *   cc_smr_drain (the calling thread's pool), thread exit, cc_thread_detach
  *   and cc_smr_free. Allocation statistics balance once those ran.
- * - Bounded: at most CC__SMR_REUSE_MAX_BYTES (in whole cache lines) per
- *   thread and domain, in CC__SMR_REUSE_CLASSES sizes at once (direct
- *   mapped by line count; a class holds one exact size at a time). What
- *   does not fit is freed.
+ * - Bounded: at most CC__SMR_REUSE_MAX_BYTES per thread and domain (a
+ *   plain block counts its whole lines, a packed one its bytes), in
+ *   CC__SMR_REUSE_CLASSES sizes at once (direct mapped: plain blocks by
+ *   line count, packed ones by 8-byte granule; a class holds one exact
+ *   size word at a time). What does not fit is freed.
  * - Invisible to whoever observes the allocator. Taking a block stands in
  *   for a cc_alloc_node call and pooling one for a cc_free call, so each
  *   first passes the allocator's own per-thread gate (alloc_internal.h,
@@ -65,27 +66,40 @@
 
 static inline size_t cc__smr_reuse_lines(size_t size) { return (size + CC__LINE - 1) / CC__LINE; }
 
-static inline cc__smr_reuse_t *cc__smr_reuse_class(cc__smr_thr_t *t, size_t size) {
-  return &t->reuse[(cc__smr_reuse_lines(size) - 1) & (CC__SMR_REUSE_CLASSES - 1)];
+/* What a block of header size word `size` holds of the allocator: its
+ * whole lines for a plain block, its bytes for a packed one. */
+static inline size_t cc__smr_reuse_bytes(uint32_t size) {
+  if (size & CC__SMR_PACKED) return cc__smr_block_bytes(size);
+  return cc__smr_reuse_lines(size) * CC__LINE;
 }
 
-/* A pooled block of exactly `size` header bytes, or NULL. Its header keeps
- * its size; the scheme dates it as it would a new one. */
-static inline cc__smr_hdr_t *cc__smr_reuse_take(cc__smr_thr_t *t, size_t size) {
+/* Direct mapped: plain blocks by line count into the first half, packed
+ * blocks by 8-byte granule into the second (a BST's 32- and 40-byte nodes
+ * land in two classes). */
+static inline cc__smr_reuse_t *cc__smr_reuse_class(cc__smr_thr_t *t, uint32_t size) {
+  enum { HALF = CC__SMR_REUSE_CLASSES / 2 };
+  size_t i = (size & CC__SMR_PACKED) ? HALF + ((cc__smr_block_bytes(size) + 7) / 8 & (HALF - 1))
+                                     : (cc__smr_reuse_lines(size) - 1) & (HALF - 1);
+  return &t->reuse[i];
+}
+
+/* A pooled block of header size word `size` exactly, or NULL. Its header
+ * keeps its size; the scheme dates it as it would a new one. */
+static inline cc__smr_hdr_t *cc__smr_reuse_take(cc__smr_thr_t *t, uint32_t size) {
   cc__smr_reuse_t *c = cc__smr_reuse_class(t, size);
   cc__smr_hdr_t *h = c->head;
   if (h == NULL || c->size != size) return NULL;
   if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL; /* see the gate above */
   c->head = h->chain;
   c->n--;
-  t->reuse_bytes -= cc__smr_reuse_lines(size) * CC__LINE;
-  CC__SMR_REUSE_UNPOISON(h, size);
+  t->reuse_bytes -= cc__smr_reuse_bytes(size);
+  CC__SMR_REUSE_UNPOISON(h, cc__smr_block_bytes(size));
   cc_atomic_add_owner_u64(&t->st_reused, 1);
   return h;
 }
 
-/* Puts h, of c's size and `bytes` in whole lines, into class c, if the
- * bound and the free gate let it. */
+/* Puts h, of c's size and cc__smr_reuse_bytes `bytes`, into class c, if
+ * the bound and the free gate let it. */
 static inline bool cc__smr_reuse_link(cc__smr_thr_t *t, cc__smr_reuse_t *c, cc__smr_hdr_t *h,
                                       size_t bytes) {
   if (t->reuse_bytes + bytes > CC__SMR_REUSE_MAX_BYTES) return false;
@@ -94,7 +108,7 @@ static inline bool cc__smr_reuse_link(cc__smr_thr_t *t, cc__smr_reuse_t *c, cc__
   c->head = h;
   c->n++;
   t->reuse_bytes += bytes;
-  CC__SMR_REUSE_POISON(h, c->size);
+  CC__SMR_REUSE_POISON(h, cc__smr_block_bytes(c->size));
   return true;
 }
 
@@ -113,13 +127,36 @@ static inline cc__smr_reuse_t *cc__smr_reuse_class_for(cc__smr_thr_t *t, uint32_
 /* Keeps the reclaimed node h; false when the pool is off or full. */
 static inline bool cc__smr_reuse_put(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   cc__smr_reuse_t *c = cc__smr_reuse_class_for(t, h->size);
-  return c != NULL && cc__smr_reuse_link(t, c, h, cc__smr_reuse_lines(h->size) * CC__LINE);
+  return c != NULL && cc__smr_reuse_link(t, c, h, cc__smr_reuse_bytes(h->size));
 }
 
-/* The allocation path of every reclaiming scheme. */
-static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, size_t size) {
+cc__smr_hdr_t *cc__smr_packed_regate(cc__smr_thr_t *t, size_t size);
+
+/* A new packed block where the pool had none. The gate (above) is passed
+ * and re-armed by cc_alloc_node and cc_free only, never by cc_alloc: once
+ * a take expired it, a thread that allocates packed blocks alone would
+ * leave it expired, and its pool would stop serving. While it is expired,
+ * cc__smr_packed_regate (reuse.c) makes one such allocation in a span a
+ * cc_alloc_node call. */
+static inline cc__smr_hdr_t *cc__smr_packed_alloc(cc__smr_thr_t *t, size_t size) {
+  if (cc_likely(cc__prof_tls.gate >= 0)) return (cc__smr_hdr_t *)cc__smr_packed_block(size);
+  return cc__smr_packed_regate(t, size);
+}
+
+/* The allocation path of every reclaiming scheme; `size` is a header size
+ * word (CC__SMR_PACKED set: a packed block). */
+static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, uint32_t size) {
   cc__smr_hdr_t *h = cc__smr_reuse_take(t, size);
-  return cc_likely(h != NULL) ? h : (cc__smr_hdr_t *)cc__smr_node_alloc(size);
+  if (cc_likely(h != NULL)) return h;
+  if (size & CC__SMR_PACKED) return cc__smr_packed_alloc(t, cc__smr_block_bytes(size));
+  return (cc__smr_hdr_t *)cc__smr_node_alloc(size);
+}
+
+/* The header size word of a request, 0 when it cannot be one (a block of
+ * 2 GiB or more): the schemes' alloc entries return NULL then. */
+static inline uint32_t cc__smr_size_word(size_t size, bool packed) {
+  if (cc_unlikely(size >= CC__SMR_PACKED || size == 0)) return 0;
+  return (uint32_t)size | (packed ? CC__SMR_PACKED : 0);
 }
 
 
@@ -139,7 +176,7 @@ static inline void cc__smr_reclaim(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
 }
 
 /* reuse.c */
-cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, size_t size);
+cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, uint32_t size);
 bool cc__smr_reuse_allowed(void);
 void cc__smr_reuse_drop(cc__smr_thr_t *t);
 /* Allocations the reuse pool served in d, every thread (tests). */

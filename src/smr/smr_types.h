@@ -28,8 +28,9 @@
 /* Every block a domain hands out starts with this header (containers embed
  * it as the first member and never touch it). Only what a live block needs:
  * 16 bytes, so a 64-byte node keeps 48 for the container. `size` is what
- * the block was allocated with, so cc_free can be told (blocks are at most
- * 4 GiB); 0 marks a retire_fn record. DEBRA and IBR list retired blocks
+ * the block was allocated with, so cc_free can be told (blocks are under
+ * 2 GiB), with CC__SMR_PACKED set for a packed block; 0 marks a retire_fn
+ * record. DEBRA and IBR list retired blocks
  * in limbo blocks (with their retire epoch), never through the block
  * itself; NONE, which never reads a birth epoch, chains them through it. */
 typedef struct cc__smr_hdr {
@@ -42,6 +43,18 @@ typedef struct cc__smr_hdr {
 } cc__smr_hdr_t;
 
 _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
+
+/* Set in hdr.size: the block is packed (CC__SMR(S, alloc_packed)), sized
+ * to the byte by cc_alloc, only as aligned as malloc's minimum (8), where
+ * a plain block is a whole number of cache lines from cc_alloc_node. A
+ * container asks for one flavour or the other per node kind; the flag
+ * keeps the two apart wherever blocks are matched by size (the reuse
+ * pool, DEBRA's freeable list), so a line-aligned request never receives
+ * a packed block of the same byte count. */
+#define CC__SMR_PACKED 0x80000000u
+
+/* The bytes a header's size word stands for (what cc_free is told). */
+static inline size_t cc__smr_block_bytes(uint32_t size) { return size & ~CC__SMR_PACKED; }
 
 /* An object given to retire_fn: it has no header of its own. */
 typedef struct {
@@ -75,10 +88,10 @@ typedef struct {
 /* The reuse pool (reuse.c, smr_reuse.h): reclaimed blocks of one exact
  * size, chained through their header's first word, kept by the thread
  * that reclaimed them for its next allocations of that size. */
-#define CC__SMR_REUSE_CLASSES 4
+#define CC__SMR_REUSE_CLASSES 8
 typedef struct {
   cc__smr_hdr_t *head;
-  uint32_t size; /* the header size of every block here; 0: unused */
+  uint32_t size; /* the header size word of every block here; 0: unused */
   uint32_t n;
 } cc__smr_reuse_t;
 
@@ -128,7 +141,8 @@ struct cc__smr_thr {
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
-  size_t reuse_bytes;       /* their sum, in cache lines' worth of bytes */
+  size_t reuse_bytes;       /* their sum (a plain block counts its whole lines) */
+  unsigned regate_wait;     /* packed allocations before the next gate re-arm try (smr_reuse.h) */
   bool reuse_on;            /* the domain's reuse, copied at claim */
   bool leak_on;             /* the domain's leak (measurement), copied at claim */
   cc__smr_bag_t leaked;     /* CCOLL_SMR_LEAK: reclaimed nodes kept until cc_smr_free */
@@ -257,15 +271,22 @@ static inline void cc__smr_announce_store(const cc__smr_thr_t *t, cc_atomic(uint
   }
 }
 
+/* size < CC__SMR_PACKED (the schemes' alloc entries check it). */
 static inline void *cc__smr_node_alloc(size_t size) {
-  if (cc_unlikely(size > UINT32_MAX)) return NULL;
   cc__smr_hdr_t *h = cc_alloc_node(size);
   if (cc_likely(h != NULL)) h->size = (uint32_t)size;
   return h;
 }
 
+/* A packed block: exactly `size` bytes (< CC__SMR_PACKED), 8-aligned. */
+static inline void *cc__smr_packed_block(size_t size) {
+  cc__smr_hdr_t *h = cc_alloc(size);
+  if (cc_likely(h != NULL)) h->size = (uint32_t)size | CC__SMR_PACKED;
+  return h;
+}
+
 static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  if (cc_likely(h->size != 0)) cc_free(h, h->size);
+  if (cc_likely(h->size != 0)) cc_free(h, cc__smr_block_bytes(h->size));
   else cc__smr_free_hdr(t, h);
 }
 
