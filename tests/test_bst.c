@@ -625,6 +625,29 @@ Test(bst, u64_nodes_are_packed_32_and_40_bytes) {
   cc_smr_free(smr);
 }
 
+/* DEBRA+ reclaimers honour a slot by the block's exact address: a packed
+ * node that does not start a cache line is protected as itself. */
+Test(bst, debra_plus_protects_packed_blocks_by_address) {
+  cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = CC_SMR_DEBRA_PLUS});
+  cr_assert_not_null(smr);
+  cc__smr_thr_t *t = cc__smr_thr(smr);
+  cr_assert_not_null(t);
+  void *b[16];
+  int off = -1;
+  for (int i = 0; i < 16; i++) {
+    b[i] = CC__SMR(debrap, alloc_packed)(t, 40);
+    cr_assert_not_null(b[i]);
+    if (off < 0 && ((uintptr_t)b[i] & (CC__LINE - 1)) != 0) off = i;
+  }
+  cr_assert_geq(off, 0, "sixteen 40-byte blocks, none off a line start");
+  CC__SMR(debrap, protect)(t, 0, (char *)b[off] + BST_LEAF); /* a marked edge's target */
+  cr_expect_eq(cc_atomic_load_relaxed(&t->slots[0]), (uintptr_t)b[off]);
+  cc_atomic_store_relaxed(&t->slots[0], 0);
+  t->slots_used = 0;
+  for (int i = 0; i < 16; i++) CC__SMR(debrap, dealloc)(t, b[i]);
+  cc_smr_free(smr);
+}
+
 /* Churn on one thread: the reuse pool serves the BST's two node sizes at
  * once, well past the first expiry of the allocator's gate (which only
  * cc_alloc_node re-arms: smr_reuse.h, cc__smr_packed_alloc). */

@@ -177,8 +177,11 @@ static inline void cc__smr_debrap_retire_fn(cc__smr_thr_t *t, void *p, void (*fn
 
 static inline void cc__smr_debrap_protect(cc__smr_thr_t *t, unsigned slot, const void *node) {
   /* release: published before the handler's quiescent announcement, which
-   * a reclaimer reads before it reads the slots */
-  cc_atomic_store_release(&t->slots[slot], (uintptr_t)node & ~(uintptr_t)(CC__LINE - 1));
+   * a reclaimer reads before it reads the slots. The block's own address:
+   * reclaimers match it exactly, and a packed block (smr_types.h) need not
+   * start its line; clearing the bits below 8 keeps a marked pointer's
+   * block. */
+  cc_atomic_store_release(&t->slots[slot], (uintptr_t)node & ~(uintptr_t)7);
   t->slots_used |= 1u << slot;
 }
 
