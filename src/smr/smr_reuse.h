@@ -26,7 +26,8 @@
  *   line count, packed ones by 8-byte granule; a class holds one exact
  *   size word at a time). What does not fit is freed.
  * - Invisible to whoever observes the allocator. Taking a block stands in
- *   for a cc_alloc_node call and pooling one for a cc_free call, so each
+ *   for a cc_alloc_node call (cc_alloc for a packed block: see
+ *   cc__smr_packed_alloc) and pooling one for a cc_free call, so each
  *   first passes the allocator's own per-thread gate (alloc_internal.h,
  *   CC__ALLOC_GATE_SPAN): the pool acts only where the allocator would
  *   have made a plain, unobserved mimalloc call. Allocation statistics,
