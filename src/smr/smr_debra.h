@@ -68,8 +68,17 @@ static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, uint32_t size)
   if (b == NULL || !t->reuse_on) return NULL;
   cc__smr_hdr_t *h = b->e[b->n - 1].p;
   if (cc_unlikely(h->size != size)) {
-    cc__smr_debra_mismatch(t, h);
-    return NULL;
+    /* A container of two node sizes (the BST's packed leaves and internal
+     * nodes) retires them interleaved: the entry below often fits. The
+     * list's order means nothing (every entry is safe). */
+    cc__smr_ent_t *below = b->n >= 2 ? &b->e[b->n - 2] : NULL;
+    if (below == NULL || below->p->size != size) {
+      cc__smr_debra_mismatch(t, h);
+      return NULL;
+    }
+    b->e[b->n - 1].p = below->p;
+    below->p = h;
+    h = b->e[b->n - 1].p;
   }
   if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL;
   (void)cc__smr_bag_pop(t, &t->freeable);
