@@ -687,8 +687,8 @@ Test(bst, packed_blocks_never_serve_line_requests) {
 }
 
 /* Churn on one thread: the reuse pool serves the BST's two node sizes at
- * once, well past the first expiry of the allocator's gate (which only
- * cc_alloc_node re-arms: smr_reuse.h, cc__smr_packed_alloc). */
+ * once, well past the first expiry of the allocator's gate (which a pool
+ * take passes and cc__alloc_packed re-arms: smr_reuse.h, alloc.c). */
 Test(bst, reuse_pool_serves_both_node_sizes) {
   if (!cc__alloc_backend_is_mimalloc()) cr_skip_test("the libc backend never arms the gate");
   const cc_smr_kind_t pooled[] = {CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};

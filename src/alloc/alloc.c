@@ -555,6 +555,36 @@ static cc_noinline void *node_gated_out(size_t rounded, size_t size) {
   return node_alloc_other(m, rounded, size);
 }
 
+/* Packed blocks (the SMR layer's sub-line nodes): malloc's alignment, the
+ * byte count asked for, and the same gate as cc_alloc_node. The reuse
+ * pool passes that gate for each block it hands out in place of an
+ * allocation; a thread allocating only packed blocks must re-arm it as
+ * one allocating lines does, or its pool would stop serving at the first
+ * expiry. At expiry, plain and sampling mode re-arm here; every other
+ * mode never arms the gate and takes cc_alloc's paths. */
+static cc_noinline void *packed_gated_out(size_t size);
+
+void *cc__alloc_packed(size_t size) {
+  if (cc_likely(size - 1 < NODE_SMALL_MAX) && cc_likely(!cc__countdown_expired(&cc__prof_tls.gate)))
+    return mi_malloc_small(size);
+  return packed_gated_out(size);
+}
+
+static cc_noinline void *packed_gated_out(size_t size) {
+  unsigned m = cc_atomic_load_relaxed(&alloc_mode);
+  if (size - 1 < NODE_SMALL_MAX && m == MODE_FAST) {
+    gate_arm_plain(&cc__prof_tls.gate);
+    return mi_malloc_small(size);
+  }
+  if (size - 1 < NODE_SMALL_MAX && m == MODE_FAST_SAMPLE) {
+    void *p = cc__countdown_expired(&cc__prof_tls.countdown) ? cc__prof_sampled_alloc(size, size, 0)
+                                                              : mi_malloc_small(size);
+    gate_arm_sampling(&cc__prof_tls.gate, &cc__prof_tls.countdown);
+    return p;
+  }
+  return cc_alloc(size);
+}
+
 static cc_noinline void free_stats(void *ptr, size_t size) {
   stats_count(false, size);
   mi_free(ptr);

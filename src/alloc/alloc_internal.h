@@ -26,6 +26,12 @@ void *cc__alloc_internal(size_t size, size_t alignment, bool zero);
  * expire at once. */
 #define CC__ALLOC_GATE_SPAN 64
 
+/* A block of exactly `size` bytes with malloc's alignment (8 at least),
+ * counted, tracked and failed like cc_alloc's, freed with cc_free(p,
+ * size): the SMR layer's packed blocks. Its fast path is cc_alloc_node's
+ * gate (above), which it re-arms like cc_alloc_node. */
+void *cc__alloc_packed(size_t size);
+
 /* Usable size of a block from the active backend. */
 size_t cc__alloc_usable_size(const void *p);
 

@@ -27,24 +27,6 @@ cc__smr_hdr_t *cc__smr_reuse_alloc_slow(cc__smr_thr_t *t, uint32_t size) {
   return cc__smr_reuse_alloc(t, size);
 }
 
-/* The gate is expired (smr_reuse.h, cc__smr_packed_alloc): a take found it
- * so, or the allocator is in a mode that never arms it (statistics,
- * tracking, fault injection, the libc backend, a recording profiler).
- * cc_alloc_node passes the gate and, in the modes that arm it, re-arms it:
- * its block is a whole line, freed sized like a packed one (the header
- * keeps the packed size word). In the other modes the next try waits a
- * span, so one packed block in CC__ALLOC_GATE_SPAN is a line there. */
-cc__smr_hdr_t *cc__smr_packed_regate(cc__smr_thr_t *t, size_t size) {
-  if (t->regate_wait != 0) {
-    t->regate_wait--;
-    return cc__smr_packed_block(size);
-  }
-  cc__smr_hdr_t *h = cc_alloc_node(size);
-  if (h != NULL) h->size = (uint32_t)size | CC__SMR_PACKED;
-  t->regate_wait = cc__prof_tls.gate >= 0 ? 0 : CC__ALLOC_GATE_SPAN;
-  return h;
-}
-
 void cc__smr_reuse_drop(cc__smr_thr_t *t) {
   for (unsigned i = 0; i < CC__SMR_REUSE_CLASSES; i++) {
     cc__smr_reuse_t *c = &t->reuse[i];

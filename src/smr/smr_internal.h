@@ -58,7 +58,7 @@
  *               size includes the header; CC_CACHE_LINE-aligned; header set
  *               (IBR birth epoch); NULL on failure (fault injection too).
  *   void     *CC__SMR(S, alloc_packed)(cc__smr_thr_t *t, size_t size);
- *               as alloc, but sized to the byte and only 8-aligned (cc_alloc):
+ *               as alloc, but sized to the byte and only 8-aligned (cc__alloc_packed):
  *               for nodes much smaller than a line (smr_types.h, CC__SMR_PACKED).
  *   void      CC__SMR(S, dealloc)(cc__smr_thr_t *t, void *node);
  *               never published (or the structure is being destroyed): free now.

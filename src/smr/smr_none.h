@@ -18,7 +18,6 @@ static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
   return cc__smr_size_word(size, false) ? cc__smr_node_alloc(size) : NULL;
 }
 
-/* NONE never reuses, so the gate needs no re-arming here. */
 static inline void *cc__smr_none_alloc_packed(cc__smr_thr_t *t, size_t size) {
   (void)t;
   return cc__smr_size_word(size, true) ? cc__smr_packed_block(size) : NULL;

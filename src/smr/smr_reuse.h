@@ -26,8 +26,8 @@
  *   line count, packed ones by 8-byte granule; a class holds one exact
  *   size word at a time). What does not fit is freed.
  * - Invisible to whoever observes the allocator. Taking a block stands in
- *   for a cc_alloc_node call (cc_alloc for a packed block: see
- *   cc__smr_packed_alloc) and pooling one for a cc_free call, so each
+ *   for a cc_alloc_node call (cc__alloc_packed for a packed block, which
+ *   passes the same gate) and pooling one for a cc_free call, so each
  *   first passes the allocator's own per-thread gate (alloc_internal.h,
  *   CC__ALLOC_GATE_SPAN): the pool acts only where the allocator would
  *   have made a plain, unobserved mimalloc call. Allocation statistics,
@@ -131,25 +131,12 @@ static inline bool cc__smr_reuse_put(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   return c != NULL && cc__smr_reuse_link(t, c, h, cc__smr_reuse_bytes(h->size));
 }
 
-cc__smr_hdr_t *cc__smr_packed_regate(cc__smr_thr_t *t, size_t size);
-
-/* A new packed block where the pool had none. The gate (above) is passed
- * and re-armed by cc_alloc_node and cc_free only, never by cc_alloc: once
- * a take expired it, a thread that allocates packed blocks alone would
- * leave it expired, and its pool would stop serving. While it is expired,
- * cc__smr_packed_regate (reuse.c) makes one such allocation in a span a
- * cc_alloc_node call. */
-static inline cc__smr_hdr_t *cc__smr_packed_alloc(cc__smr_thr_t *t, size_t size) {
-  if (cc_likely(cc__prof_tls.gate >= 0)) return (cc__smr_hdr_t *)cc__smr_packed_block(size);
-  return cc__smr_packed_regate(t, size);
-}
-
 /* The allocation path of every reclaiming scheme; `size` is a header size
  * word (CC__SMR_PACKED set: a packed block). */
 static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, uint32_t size) {
   cc__smr_hdr_t *h = cc__smr_reuse_take(t, size);
   if (cc_likely(h != NULL)) return h;
-  if (size & CC__SMR_PACKED) return cc__smr_packed_alloc(t, cc__smr_block_bytes(size));
+  if (size & CC__SMR_PACKED) return (cc__smr_hdr_t *)cc__smr_packed_block(cc__smr_block_bytes(size));
   return (cc__smr_hdr_t *)cc__smr_node_alloc(size);
 }
 

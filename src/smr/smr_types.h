@@ -13,6 +13,7 @@
 
 #include "atomic.h"
 #include "compiler.h"
+#include "alloc/alloc_internal.h"
 #include "ccoll/alloc.h"
 #include "ccoll/smr.h"
 
@@ -45,7 +46,7 @@ typedef struct cc__smr_hdr {
 _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
 
 /* Set in hdr.size: the block is packed (CC__SMR(S, alloc_packed)), sized
- * to the byte by cc_alloc, only as aligned as malloc's minimum (8), where
+ * to the byte by cc__alloc_packed, only as aligned as malloc's minimum (8), where
  * a plain block is a whole number of cache lines from cc_alloc_node. A
  * container asks for one flavour or the other per node kind; the flag
  * keeps the two apart wherever blocks are matched by size (the reuse
@@ -142,7 +143,6 @@ struct cc__smr_thr {
   unsigned pool_n;
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
   size_t reuse_bytes;       /* their sum (a plain block counts its whole lines) */
-  unsigned regate_wait;     /* packed allocations before the next gate re-arm try (smr_reuse.h) */
   bool reuse_on;            /* the domain's reuse, copied at claim */
   bool leak_on;             /* the domain's leak (measurement), copied at claim */
   cc__smr_bag_t leaked;     /* CCOLL_SMR_LEAK: reclaimed nodes kept until cc_smr_free */
@@ -280,7 +280,7 @@ static inline void *cc__smr_node_alloc(size_t size) {
 
 /* A packed block: exactly `size` bytes (< CC__SMR_PACKED), 8-aligned. */
 static inline void *cc__smr_packed_block(size_t size) {
-  cc__smr_hdr_t *h = cc_alloc(size);
+  cc__smr_hdr_t *h = cc__alloc_packed(size);
   if (cc_likely(h != NULL)) h->size = (uint32_t)size | CC__SMR_PACKED;
   return h;
 }
