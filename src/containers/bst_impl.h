@@ -118,8 +118,8 @@
 #define BST_SMR(op) CC__SMR(CC__BST_S, op)
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
-/* One seek step from the internal node cur: reads both edges (protected
- * reads: the one not taken is never dereferenced) and asks for the line of
+/* One seek step from the internal node cur: reads both edges (one protected
+ * read of the pair: the one not taken is never dereferenced) and asks for the line of
  * both children's keys before choosing, so their misses start before the
  * compare resolves (a prefetch never faults; the edge bits are below 8, so
  * the raw edge plus the key's offset lies in the key). The choice is a select, not
@@ -128,8 +128,8 @@
 static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_t *tg,
                                              bst_node_t *cur, unsigned *d, const bool u64,
                                              const bool fast, const uint64_t k) {
-  uintptr_t e0 = BST_SMR(read)(t, &cur->u.child[0]);
-  uintptr_t e1 = BST_SMR(read)(t, &cur->u.child[1]);
+  cc__smr_pair_t p = BST_SMR(read_pair)(t, &cur->u.child[0], &cur->u.child[1]);
+  uintptr_t e0 = p.a, e1 = p.b;
   CC__MAP_PREFETCH(e0 + offsetof(bst_node_t, key));
   CC__MAP_PREFETCH(e1 + offsetof(bst_node_t, key));
   *d = fast ? k >= cur->key : bst_dir(u64, tg, cur);

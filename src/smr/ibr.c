@@ -72,21 +72,35 @@ static size_t collect_reservations(cc__smr_thr_t *t) {
   }
 }
 
-/* The slow path of cc__smr_ibr_read: the epoch moved since upper was
- * last raised. */
+/* Raises upper to the current epoch, if it moved; returns that epoch. */
+static uint64_t raise_upper(cc__smr_thr_t *t) {
+  uint64_t e = cc_atomic_load_relaxed(&t->dom->epoch);
+  if (e != t->local_epoch) {
+    t->local_epoch = e;
+    /* the loads that follow come after this store: a pointer they return
+     * was read under a visible upper reservation, or after the scanner's
+     * membarrier (asym.c) */
+    cc__smr_announce_store(t, &t->upper, e);
+  }
+  return e;
+}
+
+/* The slow paths of cc__smr_ibr_read and _read_pair: the epoch moved
+ * since upper was last raised. */
 uintptr_t cc__smr_ibr_read_raise(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
-  cc_atomic(uint64_t) *ep = &t->dom->epoch;
   for (;;) {
-    uint64_t e = cc_atomic_load_relaxed(ep);
-    if (e != t->local_epoch) {
-      t->local_epoch = e;
-      /* the load of src follows this store: the pointer returned was read
-       * under a visible upper reservation, or after the scanner's
-       * membarrier (asym.c) */
-      cc__smr_announce_store(t, &t->upper, e);
-    }
+    uint64_t e = raise_upper(t);
     uintptr_t x = cc_atomic_load_acquire(src);
-    if (cc_likely(cc_atomic_load_relaxed(ep) == e)) return x;
+    if (cc_likely(cc_atomic_load_relaxed(&t->dom->epoch) == e)) return x;
+  }
+}
+
+cc__smr_pair_t cc__smr_ibr_read_pair_raise(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+                                           cc_atomic(uintptr_t) *b) {
+  for (;;) {
+    uint64_t e = raise_upper(t);
+    cc__smr_pair_t p = cc__smr_load_pair(a, b);
+    if (cc_likely(cc_atomic_load_relaxed(&t->dom->epoch) == e)) return p;
   }
 }
 

@@ -138,6 +138,12 @@ static inline uintptr_t cc__smr_debra_read(cc__smr_thr_t *t, cc_atomic(uintptr_t
   return cc_atomic_load_acquire(src);
 }
 
+static inline cc__smr_pair_t cc__smr_debra_read_pair(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+                                                  cc_atomic(uintptr_t) *b) {
+  (void)t;
+  return cc__smr_load_pair(a, b);
+}
+
 /* `size`: a header size word (cc__smr_size_word), 0 for none. */
 static inline void *cc__smr_debra_alloc_word(cc__smr_thr_t *t, uint32_t size) {
   if (cc_unlikely(size == 0)) return NULL;

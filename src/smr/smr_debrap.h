@@ -129,6 +129,12 @@ static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_
   return cc_atomic_load_acquire(src);
 }
 
+static inline cc__smr_pair_t cc__smr_debrap_read_pair(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+                                                  cc_atomic(uintptr_t) *b) {
+  (void)t;
+  return cc__smr_load_pair(a, b);
+}
+
 static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t);
 
 /* DEBRA's allocation, out of line: DEBRA+ containers allocate in functions

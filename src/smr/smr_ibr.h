@@ -56,6 +56,19 @@ static inline uintptr_t cc__smr_ibr_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) 
   return cc__smr_ibr_read_raise(t, src);
 }
 
+cc__smr_pair_t cc__smr_ibr_read_pair_raise(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+                                           cc_atomic(uintptr_t) *b);
+
+/* Two links, one epoch check: the epoch read after both loads covers
+ * both targets, by the argument above (a BST seek step reads both edges
+ * of a node; the check per link was a third of its instructions). */
+static inline cc__smr_pair_t cc__smr_ibr_read_pair(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+                                                   cc_atomic(uintptr_t) *b) {
+  cc__smr_pair_t p = cc__smr_load_pair(a, b);
+  if (cc_likely(cc_atomic_load_relaxed(&t->dom->epoch) == t->local_epoch)) return p;
+  return cc__smr_ibr_read_pair_raise(t, a, b);
+}
+
 /* `size`: a header size word (cc__smr_size_word), 0 for none. */
 static inline void *cc__smr_ibr_alloc_word(cc__smr_thr_t *t, uint32_t size) {
   if (cc_unlikely(size == 0)) return NULL;

@@ -54,6 +54,10 @@
  *   uintptr_t CC__SMR(S, read)(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src);
  *               acquire load, low bits returned as stored; the target (mark
  *               bits cleared) stays allocated until end.
+ *   cc__smr_pair_t CC__SMR(S, read_pair)(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+ *                                        cc_atomic(uintptr_t) *b);
+ *               read of a and of b, in that order, as two reads would; IBR
+ *               checks its epoch once for both.
  *   void     *CC__SMR(S, alloc)(cc__smr_thr_t *t, size_t size);
  *               size includes the header; CC_CACHE_LINE-aligned; header set
  *               (IBR birth epoch); NULL on failure (fault injection too).

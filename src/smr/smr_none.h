@@ -13,6 +13,12 @@ static inline uintptr_t cc__smr_none_read(cc__smr_thr_t *t, cc_atomic(uintptr_t)
   return cc_atomic_load_acquire(src);
 }
 
+static inline cc__smr_pair_t cc__smr_none_read_pair(cc__smr_thr_t *t, cc_atomic(uintptr_t) *a,
+                                                  cc_atomic(uintptr_t) *b) {
+  (void)t;
+  return cc__smr_load_pair(a, b);
+}
+
 static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
   (void)t;
   return cc__smr_size_word(size, false) ? cc__smr_node_alloc(size) : NULL;

@@ -271,6 +271,20 @@ static inline void cc__smr_announce_store(const cc__smr_thr_t *t, cc_atomic(uint
   }
 }
 
+/* Two links read together (CC__SMR(S, read_pair)): a node's two edges. */
+typedef struct {
+  uintptr_t a, b;
+} cc__smr_pair_t;
+
+/* Both acquire: each load happens before whatever the caller reads
+ * through it, and b's load before anything after it (IBR's epoch check). */
+static inline cc__smr_pair_t cc__smr_load_pair(cc_atomic(uintptr_t) *a, cc_atomic(uintptr_t) *b) {
+  cc__smr_pair_t p;
+  p.a = cc_atomic_load_acquire(a);
+  p.b = cc_atomic_load_acquire(b);
+  return p;
+}
+
 /* size < CC__SMR_PACKED (the schemes' alloc entries check it). */
 static inline void *cc__smr_node_alloc(size_t size) {
   cc__smr_hdr_t *h = cc_alloc_node(size);
