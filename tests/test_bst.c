@@ -15,7 +15,6 @@
 #include "ccoll/smr.h"
 #include "ccoll/status.h"
 #include "alloc/alloc_internal.h"
-#include "alloc/track_internal.h"
 #include "containers/bst_internal.h"
 
 static const cc_smr_kind_t kinds[] = {CC_SMR_NONE, CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};

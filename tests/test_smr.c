@@ -856,6 +856,36 @@ Test(smr, reuse_pool_ibr_reused_block_is_born_now) {
   cc_smr_free(d);
 }
 
+/* IBR's paired read: returns both links as stored and, once the epoch
+ * moved within the operation, raises upper to it (lower stays), as two
+ * single reads would. */
+Test(smr, ibr_read_pair_raises_upper_once_the_epoch_moved) {
+  cc_smr_t *d = cc_smr_new(&(cc_smr_config_t){CC_SMR_IBR, 4, 8});
+  cr_assert_not_null(d);
+  cc__smr_thr_t *t = cc__smr_thr(d);
+  cr_assert_not_null(t);
+  cc_atomic(uintptr_t) a, b;
+  cc_atomic_store_relaxed(&a, (uintptr_t)0x1000 | 1);
+  cc_atomic_store_relaxed(&b, (uintptr_t)0x2040);
+  CC__SMR(ibr, begin)(t);
+  uint64_t e0 = cc_atomic_load_relaxed(&t->lower);
+  cc__smr_pair_t p = CC__SMR(ibr, read_pair)(t, &a, &b);
+  cr_expect(p.a == ((uintptr_t)0x1000 | 1) && p.b == 0x2040);
+  cr_expect_eq(cc_atomic_load_relaxed(&t->upper), e0, "no move, no raise");
+  void *blk[16];
+  for (int i = 0; i < 16; i++) blk[i] = cc_smr_alloc(d, 1000); /* epoch_freq 4: moves the epoch */
+  uint64_t e1 = cc_atomic_load_relaxed(&d->epoch);
+  cr_assert_gt(e1, e0);
+  p = CC__SMR(ibr, read_pair)(t, &a, &b);
+  cr_expect(p.a == ((uintptr_t)0x1000 | 1) && p.b == 0x2040);
+  cr_expect_eq(cc_atomic_load_relaxed(&t->upper), e1, "upper %llu, epoch %llu",
+               (unsigned long long)cc_atomic_load_relaxed(&t->upper), (unsigned long long)e1);
+  cr_expect_eq(cc_atomic_load_relaxed(&t->lower), e0);
+  CC__SMR(ibr, end)(t);
+  for (int i = 0; i < 16; i++) cc_smr_retire(d, blk[i]);
+  cc_smr_free(d);
+}
+
 /* Workload on a domain of kind k; returns the allocations its pool served. */
 static uint64_t pool_workload(cc_smr_kind_t k) {
   stack_case_t c = {.per_thread = 20000};
