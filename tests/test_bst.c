@@ -649,27 +649,27 @@ Test(bst, debra_plus_protects_packed_blocks_by_address) {
 
 /* A domain may hold skip list and BST nodes at once: a reclaimed packed
  * block never serves a line-aligned request of the same byte count. */
-#define PACKED_NEVER_SERVES_LINES(S)                                                        \
-  do {                                                                                      \
-    cc__smr_thr_t *t = cc__smr_thr(smr);                                                    \
-    cr_assert_not_null(t);                                                                  \
-    for (int i = 0; i < 20000; i++) {                                                       \
-      CC__SMR(S, begin)(t);                                                                 \
-      void *p = CC__SMR(S, alloc_packed)(t, 48); \
-      cr_assert_not_null(p);                                                                \
-      CC__SMR(S, retire)(t, p);                                                             \
-      CC__SMR(S, end)(t);                                                                   \
-    }                                                                                       \
-    uint64_t reused = cc__smr_reused(smr); \
-    for (int i = 0; i < 20000; i++) {                                                       \
-      CC__SMR(S, begin)(t);                                                                 \
-      cc__smr_hdr_t *h = CC__SMR(S, alloc)(t, 48);                                          \
-      cr_assert_not_null(h);                                                                \
-      cr_assert_eq((uintptr_t)h & (CC__LINE - 1), 0, "a line request got %p", (void *)h);   \
-      cr_assert_eq(h->size, 48);                                                            \
-      CC__SMR(S, retire)(t, h);                                                             \
-      CC__SMR(S, end)(t);                                                                   \
-    }                                                                                       \
+#define PACKED_NEVER_SERVES_LINES(S)                                                           \
+  do {                                                                                         \
+    cc__smr_thr_t *t = cc__smr_thr(smr);                                                       \
+    cr_assert_not_null(t);                                                                     \
+    for (int i = 0; i < 20000; i++) {                                                          \
+      CC__SMR(S, begin)(t);                                                                    \
+      void *p = CC__SMR(S, alloc_packed)(t, 48);                                               \
+      cr_assert_not_null(p);                                                                   \
+      CC__SMR(S, retire)(t, p);                                                                \
+      CC__SMR(S, end)(t);                                                                      \
+    }                                                                                          \
+    uint64_t reused = cc__smr_reused(smr);                                                     \
+    for (int i = 0; i < 20000; i++) {                                                          \
+      CC__SMR(S, begin)(t);                                                                    \
+      cc__smr_hdr_t *h = CC__SMR(S, alloc)(t, 48);                                             \
+      cr_assert_not_null(h);                                                                   \
+      cr_assert_eq((uintptr_t)h & (CC__LINE - 1), 0, "a line request got %p", (void *)h);      \
+      cr_assert_eq(h->size, 48);                                                               \
+      CC__SMR(S, retire)(t, h);                                                                \
+      CC__SMR(S, end)(t);                                                                      \
+    }                                                                                          \
     cr_expect_gt(cc__smr_reused(smr), reused, "the line blocks were pooled among themselves"); \
   } while (0)
 

@@ -118,13 +118,14 @@
 #define BST_SMR(op) CC__SMR(CC__BST_S, op)
 #define BST_READ_PHASE(t) CC__SMR_READ_PHASE(CC__BST_S, t)
 
-/* One seek step from the internal node cur: reads both edges (one protected
- * read of the pair: the one not taken is never dereferenced) and asks for the line of
- * both children's keys before choosing, so their misses start before the
- * compare resolves (a prefetch never faults; the edge bits are below 8, so
- * the raw edge plus the key's offset lies in the key). The choice is a select, not
- * a load from an address the compare computes: the next node's address
- * waits for one compare after cur's line arrives, not for a second load. */
+/* One seek step from the internal node cur: reads both edges (one
+ * protected read of the pair: the one not taken is never dereferenced)
+ * and asks for the line of both children's keys before choosing, so their
+ * misses start before the compare resolves (a prefetch never faults; the
+ * edge bits are below 8, so the raw edge plus the key's offset lies in
+ * the key). The choice is a select, not a load from an address the
+ * compare computes: the next node's address waits for one compare after
+ * cur's line arrives, not for a second load. */
 static cc_force_inline uintptr_t BST_F(step)(cc__smr_thr_t *t, const bst_target_t *tg,
                                              bst_node_t *cur, unsigned *d, const bool u64,
                                              const bool fast, const uint64_t k) {
