@@ -572,17 +572,13 @@ void *cc__alloc_packed(size_t size) {
 
 static cc_noinline void *packed_gated_out(size_t size) {
   unsigned m = cc_atomic_load_relaxed(&alloc_mode);
-  if (size - 1 < NODE_SMALL_MAX && m == MODE_FAST) {
-    gate_arm_plain(&cc__prof_tls.gate);
-    return mi_malloc_small(size);
-  }
-  if (size - 1 < NODE_SMALL_MAX && m == MODE_FAST_SAMPLE) {
-    void *p = cc__countdown_expired(&cc__prof_tls.countdown) ? cc__prof_sampled_alloc(size, size, 0)
-                                                              : mi_malloc_small(size);
-    gate_arm_sampling(&cc__prof_tls.gate, &cc__prof_tls.countdown);
-    return p;
-  }
-  return cc_alloc(size);
+  if (size - 1 >= NODE_SMALL_MAX || (m != MODE_FAST && m != MODE_FAST_SAMPLE)) return cc_alloc(size);
+  void *p = m == MODE_FAST_SAMPLE && cc__countdown_expired(&cc__prof_tls.countdown)
+                ? cc__prof_sampled_alloc(size, size, 0)
+                : mi_malloc_small(size);
+  if (m == MODE_FAST) gate_arm_plain(&cc__prof_tls.gate);
+  else gate_arm_sampling(&cc__prof_tls.gate, &cc__prof_tls.countdown);
+  return p;
 }
 
 static cc_noinline void free_stats(void *ptr, size_t size) {

@@ -19,14 +19,19 @@ static inline cc__smr_pair_t cc__smr_none_read_pair(cc__smr_thr_t *t, cc_atomic(
   return cc__smr_load_pair(a, b);
 }
 
+/* `word`: a header size word (cc__smr_size_word), 0 for none. */
+static inline void *cc__smr_none_alloc_word(uint32_t word) {
+  return word != 0 ? cc__smr_block_new(word) : NULL;
+}
+
 static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
   (void)t;
-  return cc__smr_size_word(size, false) ? cc__smr_node_alloc(size) : NULL;
+  return cc__smr_none_alloc_word(cc__smr_size_word(size, false));
 }
 
 static inline void *cc__smr_none_alloc_packed(cc__smr_thr_t *t, size_t size) {
   (void)t;
-  return cc__smr_size_word(size, true) ? cc__smr_packed_block(size) : NULL;
+  return cc__smr_none_alloc_word(cc__smr_size_word(size, true));
 }
 
 static inline void cc__smr_none_dealloc(cc__smr_thr_t *t, void *node) {

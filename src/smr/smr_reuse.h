@@ -135,9 +135,7 @@ static inline bool cc__smr_reuse_put(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
  * word (CC__SMR_PACKED set: a packed block). */
 static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, uint32_t size) {
   cc__smr_hdr_t *h = cc__smr_reuse_take(t, size);
-  if (cc_likely(h != NULL)) return h;
-  if (size & CC__SMR_PACKED) return (cc__smr_hdr_t *)cc__smr_packed_block(cc__smr_block_bytes(size));
-  return (cc__smr_hdr_t *)cc__smr_node_alloc(size);
+  return cc_likely(h != NULL) ? h : cc__smr_block_new(size);
 }
 
 /* The header size word of a request, 0 when it cannot be one (a block of
@@ -146,7 +144,6 @@ static inline uint32_t cc__smr_size_word(size_t size, bool packed) {
   if (cc_unlikely(size >= CC__SMR_PACKED || size == 0)) return 0;
   return (uint32_t)size | (packed ? CC__SMR_PACKED : 0);
 }
-
 
 void cc__smr_leak(cc__smr_thr_t *t, cc__smr_hdr_t *h);
 

@@ -46,8 +46,9 @@ typedef struct cc__smr_hdr {
 _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
 
 /* Set in hdr.size: the block is packed (CC__SMR(S, alloc_packed)), sized
- * to the byte by cc__alloc_packed, only as aligned as malloc's minimum (8), where
- * a plain block is a whole number of cache lines from cc_alloc_node. A
+ * to the byte by cc__alloc_packed, only as aligned as malloc's minimum
+ * (8), where a plain block is a whole number of cache lines from
+ * cc_alloc_node. A
  * container asks for one flavour or the other per node kind; the flag
  * keeps the two apart wherever blocks are matched by size (the reuse
  * pool, DEBRA's freeable list), so a line-aligned request never receives
@@ -297,6 +298,12 @@ static inline void *cc__smr_packed_block(size_t size) {
   cc__smr_hdr_t *h = cc__alloc_packed(size);
   if (cc_likely(h != NULL)) h->size = (uint32_t)size | CC__SMR_PACKED;
   return h;
+}
+
+/* A new block of the kind a non-zero header size word names. */
+static inline cc__smr_hdr_t *cc__smr_block_new(uint32_t word) {
+  if (word & CC__SMR_PACKED) return (cc__smr_hdr_t *)cc__smr_packed_block(cc__smr_block_bytes(word));
+  return (cc__smr_hdr_t *)cc__smr_node_alloc(word);
 }
 
 static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
