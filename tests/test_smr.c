@@ -838,6 +838,26 @@ Test(smr, reuse_pool_serves_reclaimed_blocks_and_gives_them_back) {
   pool_case(CC_SMR_IBR);
 }
 
+/* A domain that reuses blocks fetches the next one ahead (PREFETCHW where
+ * the CPU has it); CCOLL_SMR_PREFETCH=0 at creation, or no pool, turns
+ * that off. */
+Test(smr, reuse_prefetch_follows_the_pool_and_the_environment) {
+  if (!cc__smr_reuse_allowed()) cr_skip_test("the pool is off in this environment");
+  cc_smr_t *on = new_domain(CC_SMR_IBR);
+  setenv("CCOLL_SMR_PREFETCH", "0", 1);
+  cc_smr_t *off = new_domain(CC_SMR_DEBRA);
+  unsetenv("CCOLL_SMR_PREFETCH");
+  cc_smr_t *none = new_domain(CC_SMR_NONE);
+  cr_expect_neq(on->prefetch, CC__SMR_PF_OFF);
+  cr_expect_eq(off->prefetch, CC__SMR_PF_OFF);
+  cr_expect_eq(none->prefetch, CC__SMR_PF_OFF, "NONE never reuses");
+  cr_expect_eq(cc__smr_thr(on)->prefetch, on->prefetch, "a record copies it at claim");
+  cr_expect_eq(cc__smr_thr(off)->prefetch, CC__SMR_PF_OFF);
+  cc_smr_free(on);
+  cc_smr_free(off);
+  cc_smr_free(none);
+}
+
 /* IBR dates a reused block as a new one. */
 Test(smr, reuse_pool_ibr_reused_block_is_born_now) {
   if (!cc__alloc_backend_is_mimalloc()) return;

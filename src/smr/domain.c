@@ -156,6 +156,7 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->asym = d->asym;
     t->reuse_on = d->reuse;
     t->leak_on = d->leak;
+    t->prefetch = d->prefetch;
     t->freeable_keep = d->reuse ? CC__SMR_DEBRA_KEEP : 0;
     t->check_every = d->asym ? CC__SMR_DEBRA_CHECK_EVERY_ASYM : CC__SMR_DEBRA_CHECK_EVERY;
     t->check_tick = t->check_every;
@@ -381,6 +382,7 @@ cc_smr_t *cc_smr_new(const cc_smr_config_t *cfg) {
   d->asym = c.kind != CC_SMR_NONE && cc__smr_asym_available();
   d->leak = c.kind != CC_SMR_NONE && cc__env_flag("CCOLL_SMR_LEAK", false);
   d->reuse = c.kind != CC_SMR_NONE && !d->leak && cc__smr_reuse_allowed();
+  d->prefetch = d->reuse ? cc__smr_reuse_prefetch_mode() : CC__SMR_PF_OFF;
   d->epoch_freq = c.epoch_freq ? c.epoch_freq : (unsigned)knob("CCOLL_IBR_EPOCH_FREQ", DEFAULT_EPOCH_FREQ);
   uint64_t empty = c.empty_freq ? c.empty_freq : knob("CCOLL_IBR_EMPTY_FREQ", 0); /* 0: not set */
   d->empty_freq = empty ? (unsigned)empty : d->asym ? DEFAULT_EMPTY_FREQ_ASYM : DEFAULT_EMPTY_FREQ;

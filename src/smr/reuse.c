@@ -4,6 +4,10 @@
 #include "options.h"
 #include "smr_private.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#  include <cpuid.h>
+#endif
+
 /* Tracking (the registry) and the whole-run profiler record who allocated
  * and who freed every block; a block that went round the pool would be
  * reported as one block living on. Tracking is frozen by then (the domain
@@ -11,6 +15,30 @@
  * allocation. CCOLL_SMR_REUSE=0 turns the pool off. */
 bool cc__smr_reuse_allowed(void) {
   return cc__env_flag("CCOLL_SMR_REUSE", true) && !cc__option_freeze(CC_OPT_TRACK) && cc__env_profile_path() == NULL;
+}
+
+/* x86: CPUID 0x80000001, ECX bit 8 (PRFCHW, "3DNowPrefetch"). Without
+ * it the instruction is not guaranteed to be a no-op, so it is asked. */
+static uint8_t cpu_prefetch_mode(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (__get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & (1u << 8)) != 0) return CC__SMR_PF_EXCL;
+#endif
+  return CC__SMR_PF_HINT;
+}
+
+static pthread_once_t prefetch_once = PTHREAD_ONCE_INIT;
+static uint8_t prefetch_cpu;
+
+static void prefetch_init(void) { prefetch_cpu = cpu_prefetch_mode(); }
+
+/* For a new domain (smr_reuse.h, cc__smr_reuse_prefetch). CPUID is asked
+ * once: under a hypervisor it exits to it. CCOLL_SMR_PREFETCH=0 turns the
+ * prefetch off (measurement: bench/smr --with). */
+uint8_t cc__smr_reuse_prefetch_mode(void) {
+  if (!cc__env_flag("CCOLL_SMR_PREFETCH", true)) return CC__SMR_PF_OFF;
+  pthread_once(&prefetch_once, prefetch_init);
+  return prefetch_cpu;
 }
 
 /* CCOLL_SMR_LEAK=1 (domain.c), for measurement only (bench/smr --with):

@@ -81,6 +81,7 @@ static inline cc__smr_hdr_t *cc__smr_debra_take(cc__smr_thr_t *t, uint32_t size)
     h = b->e[b->n - 1].p;
   }
   if (cc__countdown_expired(&cc__prof_tls.gate)) return NULL;
+  if (b->n >= 2) cc__smr_reuse_prefetch(t, b->e[b->n - 2].p); /* the next take's */
   (void)cc__smr_bag_pop(t, &t->freeable);
   if (cc_unlikely(cc__countdown_expired(&cc__prof_tls.free_gate))) {
     cc__smr_node_free(t, h); /* the free the allocator must see */

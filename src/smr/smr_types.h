@@ -146,6 +146,7 @@ struct cc__smr_thr {
   size_t reuse_bytes;       /* their sum (a plain block counts its whole lines) */
   bool reuse_on;            /* the domain's reuse, copied at claim */
   bool leak_on;             /* the domain's leak (measurement), copied at claim */
+  uint8_t prefetch;         /* the domain's CC__SMR_PF_* (smr_reuse.h), copied at claim */
   cc__smr_bag_t leaked;     /* CCOLL_SMR_LEAK: reclaimed nodes kept until cc_smr_free */
   cc__smr_bag_t limbo;      /* IBR: retired, not yet freed */
   cc__smr_hdr_t *chain;     /* NONE: retired (never freed before cc_smr_free) */
@@ -214,6 +215,7 @@ struct cc_smr {
   size_t advance_min;           /* ... at most; at least this when membarriers are cheap */
   bool reuse;                   /* reclaimed blocks go to the reuse pool (reuse.c) */
   bool leak;                    /* CCOLL_SMR_LEAK=1: reclaimed nodes are kept, never reused (reuse.c) */
+  uint8_t prefetch;             /* CC__SMR_PF_*: how reused blocks are fetched ahead (reuse.c) */
 
   cc_atomic(uint64_t) epoch cc_cache_aligned;
 
