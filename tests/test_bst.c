@@ -813,6 +813,66 @@ Test(bst, concurrent_keysum_all_schemes, .timeout = 120) {
   }
 }
 
+/* IBR with the epoch moving at every allocation of another thread: the
+ * seek's epoch check keeps failing and its raise path runs at any level.
+ * Every stable (even) key is found with its value, no odd key ever is,
+ * and navigation lands on even keys. */
+typedef struct {
+  cc_smr_t *smr;
+  cc_atomic(int) *stop;
+} churn_t;
+
+static void *epoch_churner(void *arg) {
+  churn_t *c = arg;
+  while (!cc_atomic_load_acquire(c->stop)) {
+    void *b = cc_smr_alloc(c->smr, 64);
+    cr_assert_not_null(b);
+    cc_smr_retire(c->smr, b);
+  }
+  return NULL;
+}
+
+Test(bst, ibr_seek_under_a_moving_epoch, .timeout = 120) {
+  cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){CC_SMR_IBR, 1, 64});
+  cr_assert_not_null(smr);
+  cc_map_t *m = new_map(smr, CC_KEY_U64, NULL, NULL);
+  enum { N = 4096 };
+  /* every even key below 2N, in a scrambled order (an odd multiplier is a
+   * bijection modulo a power of two): a random tree shape */
+  for (uint64_t i = 0; i < N; i++) {
+    uint64_t k = (i * 2654435761u % N) * 2;
+    cr_assert_eq(cc_map_insert(m, k, (void *)(uintptr_t)(k + 1)), CC_OK);
+  }
+  size_t n = cc_map_size(m);
+  cr_assert_eq(n, (size_t)N);
+  cc_atomic(int) stop = 0;
+  churn_t c = {smr, &stop};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, epoch_churner, &c), 0);
+  cc_smr_stats_t st0, st1;
+  cc_smr_stats(smr, &st0);
+  int bad = 0;
+  for (int round = 0; round < 40; round++) {
+    for (uint64_t k = 0; k < 2 * N; k++) {
+      void *v = NULL;
+      int rc = cc_map_get(m, k, &v);
+      if (k % 2) bad += rc != CC_NOT_FOUND;
+      else bad += rc != CC_OK || (uintptr_t)v != k + 1;
+      uint64_t f;
+      if (k % 2 && cc_map_floor(m, k, &f, &v) == CC_OK) bad += f % 2 != 0 || (uintptr_t)v != f + 1;
+    }
+  }
+  cc_atomic_store_release(&stop, 1);
+  pthread_join(th, NULL);
+  cr_expect_eq(bad, 0);
+  cc_smr_stats(smr, &st1);
+  cr_expect_gt(st1.epoch, st0.epoch + 1000, "the epoch moved during the seeks");
+  cr_expect_eq(cc_map_size(m), n);
+  check_structure(m, n);
+  cc_map_free(m);
+  cc_smr_free(smr);
+}
+
 /* range while updating: ascending, never twice, and the stable keys (even,
  * never removed) always seen. */
 typedef struct {
