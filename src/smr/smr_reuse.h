@@ -96,9 +96,10 @@ enum { CC__SMR_PF_OFF, CC__SMR_PF_HINT, CC__SMR_PF_EXCL };
  * prefetch never faults and the block is this thread's. bench/smr at 2
  * threads, ratios to NONE, four runs against --with CCOLL_SMR_PREFETCH=0
  * in each: the stack under IBR 0.72-0.78 -> 0.77-0.80, under DEBRA 0.73
- * -> 0.73-0.76; the list under DEBRA 0.90-0.92 -> 0.90-0.94 (IBR level).
- * A plain read prefetch instead of PREFETCHW gave about half the stack's
- * gain. */
+ * -> 0.73-0.76; the list under DEBRA 0.90-0.92 -> 0.90-0.94 (IBR level);
+ * a quiet run (21 reps): IBR's stack 0.850 -> 0.963, DEBRA's list 0.934
+ * -> 0.950. A plain read prefetch instead of PREFETCHW gave about half
+ * the stack's gain. */
 static inline void cc__smr_reuse_prefetch(const cc__smr_thr_t *t, const void *p) {
 #if (defined(__x86_64__) || defined(__i386__)) && !CC_ASAN && !CC_TSAN
   if (cc_likely(t->prefetch == CC__SMR_PF_EXCL)) {
