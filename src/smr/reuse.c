@@ -62,7 +62,7 @@ void cc__smr_reuse_drop(cc__smr_thr_t *t) {
       cc__smr_hdr_t *h = c->head;
       c->head = h->chain;
       CC__SMR_REUSE_UNPOISON(h, cc__smr_block_bytes(h->size));
-      cc_free(h, cc__smr_block_bytes(h->size));
+      cc__smr_node_free(t, h);
     }
     c->n = 0;
     c->size = 0;
