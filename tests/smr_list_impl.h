@@ -52,12 +52,17 @@ static int SL_FN(find)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key, sl_pos_t *p
   return p->curr != NULL && p->curr->key == key ? SL_FOUND : SL_ABSENT;
 }
 
-/* The node is allocated before the operation (no allocation in a read
- * phase) and given back if the key is there already. */
+/* The node is allocated once a search found the key absent, in the write
+ * phase (DEBRA+ allows no allocation in a read phase), and kept for the
+ * retries; given back if one finds the key after all. Allocating before
+ * the search, as this list once did, made every insert of a present key
+ * (half of them in bench/smr) an allocation and a free: under NONE the
+ * allocator's hot block back and forth, under a reusing scheme a cold
+ * block taken from the reclaimed ones and freed, often to the page of
+ * the thread that first allocated it (mimalloc's cross-thread free).
+ * volatile: set after the read phase's sigsetjmp, read after a jump back. */
 static int SL_FN(insert)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
-  sl_node_t *n = CC__SMR(SL_S, alloc)(t, sizeof *n);
-  if (n == NULL) return CC_ENOMEM;
-  n->key = key;
+  sl_node_t *volatile n = NULL;
   CC__SMR(SL_S, begin)(t);
   for (;;) {
     CC__SMR_READ_PHASE(SL_S, t);
@@ -67,12 +72,21 @@ static int SL_FN(insert)(sl_list_t *l, cc__smr_thr_t *t, uint64_t key) {
     if (r == SL_RETRY) continue;
     if (r == SL_FOUND) {
       CC__SMR(SL_S, write_phase)(t);
-      CC__SMR(SL_S, dealloc)(t, n); /* never published */
+      if (n != NULL) CC__SMR(SL_S, dealloc)(t, n); /* never published */
       CC__SMR(SL_S, end)(t);
       return CC_EXISTS;
     }
-    cc_atomic_store_relaxed(&n->next, (uintptr_t)p.curr);
     SL_FN(write_at)(t, p.pred, p.curr);
+    if (n == NULL) {
+      sl_node_t *fresh = CC__SMR(SL_S, alloc)(t, sizeof *fresh);
+      if (fresh == NULL) {
+        CC__SMR(SL_S, end)(t);
+        return CC_ENOMEM;
+      }
+      fresh->key = key;
+      n = fresh;
+    }
+    cc_atomic_store_relaxed(&n->next, (uintptr_t)p.curr);
     uintptr_t expect = (uintptr_t)p.curr;
     /* release: publishes n's key and next */
     if (cc_atomic_cas_strong_acq_rel(p.link, &expect, (uintptr_t)n)) break;

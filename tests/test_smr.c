@@ -1124,6 +1124,35 @@ Test(smr, list_matches_sequential_model_every_scheme) {
   for (size_t i = 0; i < NKINDS; i++) list_model_case(kinds[i]);
 }
 
+/* An insert allocates its node only once a search found the key absent:
+ * with every allocation failing, inserting a present key still answers
+ * CC_EXISTS, and an absent one CC_ENOMEM with the list as it was. */
+Test(smr, list_insert_allocates_only_for_an_absent_key) {
+  for (size_t i = 0; i < NKINDS; i++) {
+    cc_smr_kind_t k = kinds[i];
+    sl_list_t l;
+    sl_init(&l, new_domain(k));
+    const sl_ops_t *ops = sl_ops(k);
+    cc__smr_thr_t *t = cc__smr_thr(l.smr);
+    cr_assert_not_null(t);
+    for (uint64_t key = 0; key < 16; key += 2) cr_assert_eq(ops->insert(&l, t, key), CC_OK);
+    cc__alloc_fail_every(1);
+    for (uint64_t key = 0; key < 16; key++) {
+      int rc = ops->insert(&l, t, key);
+      cr_expect_eq(rc, key % 2 == 0 ? CC_EXISTS : CC_ENOMEM, "%s: insert %llu gave %d",
+                   cc_smr_kind_name(k), (unsigned long long)key, rc);
+    }
+    cc__alloc_fail_every(0);
+    size_t n;
+    bool sorted;
+    cr_expect_eq(sl_sum(&l, &n, &sorted), 56, "%s", cc_smr_kind_name(k));
+    cr_expect_eq(n, 8);
+    cr_expect(sorted);
+    cr_expect_eq(sl_destroy(&l), 8);
+    cc_smr_free(l.smr);
+  }
+}
+
 typedef struct {
   sl_list_t l;
   const sl_ops_t *ops;
