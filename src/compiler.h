@@ -18,6 +18,13 @@
 #define cc_container_of(ptr, type, member) \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* x86 (32 or 64 bit): CPUID and PREFETCHW exist. */
+#if defined(__x86_64__) || defined(__i386__)
+#  define CC_X86 1
+#else
+#  define CC_X86 0
+#endif
+
 /* Sanitizer detection: gcc defines __SANITIZE_*__, clang answers __has_feature. */
 #if defined(__has_feature)
 #  if __has_feature(address_sanitizer)

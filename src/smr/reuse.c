@@ -4,7 +4,7 @@
 #include "options.h"
 #include "smr_private.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if CC_X86
 #  include <cpuid.h>
 #endif
 
@@ -20,7 +20,7 @@ bool cc__smr_reuse_allowed(void) {
 /* x86: CPUID 0x80000001, ECX bit 8 (PRFCHW, "3DNowPrefetch"). Without
  * it the instruction is not guaranteed to be a no-op, so it is asked. */
 static uint8_t cpu_prefetch_mode(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#if CC_X86
   unsigned a, b, c, d;
   if (__get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & (1u << 8)) != 0) return CC__SMR_PF_EXCL;
 #endif

@@ -101,7 +101,7 @@ enum { CC__SMR_PF_OFF, CC__SMR_PF_HINT, CC__SMR_PF_EXCL };
  * -> 0.950. A plain read prefetch instead of PREFETCHW gave about half
  * the stack's gain. */
 static inline void cc__smr_reuse_prefetch(const cc__smr_thr_t *t, const void *p) {
-#if (defined(__x86_64__) || defined(__i386__)) && !CC_ASAN && !CC_TSAN
+#if CC_X86 && !CC_ASAN && !CC_TSAN
   if (cc_likely(t->prefetch == CC__SMR_PF_EXCL)) {
     __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
     return;

@@ -48,11 +48,10 @@ _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
 /* Set in hdr.size: the block is packed (CC__SMR(S, alloc_packed)), sized
  * to the byte by cc__alloc_packed, only as aligned as malloc's minimum
  * (8), where a plain block is a whole number of cache lines from
- * cc_alloc_node. A
- * container asks for one flavour or the other per node kind; the flag
- * keeps the two apart wherever blocks are matched by size (the reuse
- * pool, DEBRA's freeable list), so a line-aligned request never receives
- * a packed block of the same byte count. */
+ * cc_alloc_node. A container asks for one flavour or the other per node
+ * kind; the flag keeps the two apart wherever blocks are matched by size
+ * (the reuse pool, DEBRA's freeable list), so a line-aligned request
+ * never receives a packed block of the same byte count. */
 #define CC__SMR_PACKED 0x80000000u
 
 /* The bytes a header's size word stands for (what cc_free is told). */
