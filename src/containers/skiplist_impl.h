@@ -618,9 +618,10 @@ static int SLF(get)(cc_map_t *m, const cc__mkey_t *k, void **val) {
 
 static int SLF(remove_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, SLF(res_t) *res,
                            sl_node_t **preds, sl_node_t **succs) {
-  sl_node_t *n;
-  uintptr_t v;
-  sl_cell_t *c;
+  /* set only on CC_OK; initialised for gcc -O3, which cannot see that */
+  sl_node_t *n = NULL;
+  uintptr_t v = 0;
+  sl_cell_t *c = NULL;
   int r = SLF(locate_live)(m, t, k, preds, succs, &n, &v, &c);
   if (r != CC_OK) return r;
   void *old = c->v;
@@ -688,9 +689,10 @@ static int SLF(remove)(cc_map_t *m, const cc__mkey_t *k, void **val) {
 static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, void *expected,
                             sl_cellblk_t *nb) {
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
-  sl_node_t *n;
-  uintptr_t v;
-  sl_cell_t *c;
+  /* set only on CC_OK; initialised for gcc -O3, which cannot see that */
+  sl_node_t *n = NULL;
+  uintptr_t v = 0;
+  sl_cell_t *c = NULL;
   int r = SLF(locate_live)(m, t, k, preds, succs, &n, &v, &c);
   if (r != CC_OK) return r;
   if (c->v != expected) return CC_CHANGED;
