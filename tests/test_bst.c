@@ -578,28 +578,33 @@ Test(bst, enomem_leaves_tree_unchanged_and_nothing_leaks) {
 
 /* ------------------------------------------------------------------ node sizes */
 
-/* Checks every node of a quiescent u64 map: packed, 32 bytes asked for a
- * leaf and 40 for an internal node, and the allocator's block no larger
- * than its bin for them (the usable size: 32 and 48 from mimalloc, whose
- * bins below 64 bytes are 16-byte multiples; 40 and 40 from glibc). A
- * cache-line node would show 64. */
-static void check_node_sizes(uintptr_t e, size_t *leaves, size_t *inner) {
+/* Checks every node of a quiescent u64 map: packed, 24 bytes asked for a
+ * leaf and 32 for an internal node (the 8-byte header of a packed block,
+ * then the key), and under IBR and NONE 8 more in front of each (the
+ * scheme's word, where the allocation starts). The allocator's block is no larger
+ * than its bin for them: mimalloc's bins below 64 bytes are 16-byte
+ * multiples, glibc adds 8 and rounds to 16, so the request plus 8 rounded
+ * up to 16 bounds both. A cache-line node would show 64. */
+static void check_node_sizes(uintptr_t e, bool prefixed, size_t *leaves, size_t *inner) {
   const bst_node_t *n = bst_ptr(e);
   bool leaf = (e & BST_LEAF) != 0;
-  cr_assert_eq(n->hdr.size, (uint32_t)(leaf ? 32 : 40) | CC__SMR_PACKED, "header size word %#x",
-               (unsigned)n->hdr.size);
-  cr_assert_leq(cc__alloc_usable_size(n), leaf ? 40 : 48, "a %s takes %zu bytes", leaf ? "leaf" : "node",
-                cc__alloc_usable_size(n));
+  uint32_t want = (uint32_t)(leaf ? 24 : 32) | CC__SMR_PACKED | (prefixed ? CC__SMR_PREFIXED : 0);
+  cr_assert_eq(n->hdr.size, want, "header size word %#x, want %#x", (unsigned)n->hdr.size, (unsigned)want);
+  size_t pre = prefixed ? CC__SMR_PREFIX : 0, asked = (leaf ? 24 : 32) + pre;
+  size_t got = cc__alloc_usable_size((const char *)n - pre);
+  cr_assert_leq(got, (asked + 8 + 15) / 16 * 16, "a %s of %zu bytes takes %zu", leaf ? "leaf" : "node", asked, got);
   if (leaf) {
     ++*leaves;
     return;
   }
   ++*inner;
   for (int d = 0; d < 2; d++)
-    check_node_sizes(cc_atomic_load_acquire(&((bst_node_t *)n)->u.child[d]), leaves, inner);
+    check_node_sizes(cc_atomic_load_acquire(&((bst_node_t *)n)->u.child[d]), prefixed, leaves, inner);
 }
 
-Test(bst, u64_nodes_are_packed_32_and_40_bytes) {
+/* NONE allocates each node anew: the statistics see every byte, 8 more
+ * per node than the container's (its chain word in front). */
+Test(bst, u64_nodes_are_packed_24_and_32_bytes) {
   enum { N = 1000 };
   cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = CC_SMR_NONE});
   cr_assert_not_null(smr);
@@ -616,12 +621,35 @@ Test(bst, u64_nodes_are_packed_32_and_40_bytes) {
   cr_expect_eq(s1.alloc_bytes - s0.alloc_bytes, (uint64_t)N * (32 + 40 + 32), "%llu bytes for %d inserts",
                (unsigned long long)(s1.alloc_bytes - s0.alloc_bytes), N);
   size_t leaves = 0, inner = 0;
-  check_node_sizes((uintptr_t)m->impl, &leaves, &inner);
+  check_node_sizes((uintptr_t)m->impl, true, &leaves, &inner);
   cr_expect_eq(leaves, N + 3, "the keys and three sentinels");
   cr_expect_eq(inner, N + 2);
   check_structure(m, N);
   cc_map_free(m);
   cc_smr_free(smr);
+}
+
+/* Every scheme lays a node out alike; IBR adds its prefix (as NONE, above),
+ * DEBRA and DEBRA+ nothing. */
+Test(bst, u64_nodes_keep_their_layout_on_every_scheme) {
+  const cc_smr_kind_t sk[] = {CC_SMR_DEBRA, CC_SMR_DEBRA_PLUS, CC_SMR_IBR};
+  for (int kk = 0; kk < 3; kk++) {
+    enum { N = 1000 };
+    cc_smr_t *smr = cc_smr_new(&(cc_smr_config_t){.kind = sk[kk]});
+    cr_assert_not_null(smr);
+    cc_map_t *m = new_map(smr, CC_KEY_U64, NULL, NULL);
+    uint64_t seed = 12;
+    for (int i = 0; i < 3 * N; i++) {
+      uint64_t k = rng_next(&seed) % (2 * N);
+      if (i % 3 == 2) (void)cc_map_remove(m, k, NULL);
+      else (void)cc_map_insert(m, k, NULL);
+    }
+    size_t leaves = 0, inner = 0;
+    check_node_sizes((uintptr_t)m->impl, sk[kk] == CC_SMR_IBR, &leaves, &inner);
+    cr_expect_eq(inner + 1, leaves, "%s: an internal node per leaf but one", cc_smr_kind_name(sk[kk]));
+    cc_map_free(m);
+    cc_smr_free(smr);
+  }
 }
 
 /* DEBRA+ reclaimers honour a slot by the block's exact address: a packed
@@ -709,9 +737,10 @@ Test(bst, reuse_pool_serves_both_node_sizes) {
     uint64_t reused = cc__smr_reused(smr);
     cc__smr_thr_t *t = cc__smr_thr(smr);
     bool leaf_class = false, inner_class = false;
+    uint32_t flags = CC__SMR_PACKED | (pooled[kk] == CC_SMR_IBR ? CC__SMR_PREFIXED : 0);
     for (unsigned i = 0; i < CC__SMR_REUSE_CLASSES; i++) {
-      leaf_class |= t->reuse[i].size == (32 | CC__SMR_PACKED);
-      inner_class |= t->reuse[i].size == (40 | CC__SMR_PACKED);
+      leaf_class |= t->reuse[i].size == (24 | flags);
+      inner_class |= t->reuse[i].size == (32 | flags);
     }
     cr_expect(leaf_class && inner_class, "%s: both sizes have a class", cc_smr_kind_name(pooled[kk]));
     /* 3 allocations per insert; most should come back from reclamation */

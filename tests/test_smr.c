@@ -76,6 +76,20 @@ Test(smr, kinds_resolve_and_bad_input_is_refused) {
   cc_smr_free(d);
 }
 
+/* A block's size word keeps its two top bits for flags: 1 GiB and more is
+ * refused with NULL on every scheme, not truncated into a flag. */
+Test(smr, alloc_refuses_a_gibibyte_and_more) {
+  for (size_t i = 0; i < NKINDS; i++) {
+    cc_smr_t *d = new_domain(kinds[i]);
+    cr_expect_null(cc_smr_alloc(d, (size_t)1 << 30), "%s", cc_smr_kind_name(kinds[i]));
+    cr_expect_null(cc_smr_alloc(d, ((size_t)1 << 31) + 64), "%s", cc_smr_kind_name(kinds[i]));
+    void *p = cc_smr_alloc(d, 64);
+    cr_assert_not_null(p);
+    cc_smr_retire(d, p);
+    cc_smr_free(d);
+  }
+}
+
 Test(smr, default_domain_is_shared_and_survives_free) {
   cc_smr_t *d = cc_smr_default();
   cr_assert_not_null(d);

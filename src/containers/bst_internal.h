@@ -19,17 +19,17 @@
 #define BST_BITS (BST_MARKS | BST_LEAF)
 
 /* Nodes are packed blocks (CC__SMR(S, alloc_packed)), allocated at their
- * size: a u64 leaf is 32 bytes, a u64 internal node 40, where a line each
- * cost 128 bytes per key. The key sits at the same offset in both kinds,
- * right before the edges, so a seek step reads bytes 16..40 of the node
- * (key, both edges). The sentinel rank and the routing flag live in the
+ * size after a packed block's 8-byte header: a u64 leaf is 24 bytes, a u64
+ * internal node 32 (64 bytes per key; a line each cost 128). The key sits
+ * at the same offset in both kinds, right before the edges, so a seek step
+ * reads bytes 8..32 of the node (key, both edges), never two lines. The sentinel rank and the routing flag live in the
  * header's spare word (free for the block's owner): bits 0..7 `inf`
  * (0: real key; 1..3: sentinels inf0..inf2), bit 8 `le` (bytes internal
  * nodes: left iff key <= K). Both are written before the node is
  * published and never after. A bytes key follows the union in both kinds
  * (one offset for `bytes`). */
 typedef struct bst_node {
-  cc__smr_hdr_t hdr;
+  cc__smr_hdr8_t hdr;
   uint64_t key; /* u64 key, or a bytes key's length; UINT64_MAX in u64 sentinels */
   union {
     cc_atomic(uintptr_t) child[2]; /* internal */
@@ -49,7 +49,7 @@ static inline void bst_set_marks(bst_node_t *n, unsigned inf, bool le) {
 /* A u64 leaf ends with its value; everything else holds both edges. */
 #define BST_U64_LEAF_SIZE (offsetof(bst_node_t, u) + sizeof(void *))
 #define BST_INNER_SIZE offsetof(bst_node_t, bytes)
-_Static_assert(BST_U64_LEAF_SIZE == 32 && BST_INNER_SIZE == 40, "u64 nodes: 32 and 40 bytes");
+_Static_assert(BST_U64_LEAF_SIZE == 24 && BST_INNER_SIZE == 32, "u64 nodes: 24 and 32 bytes");
 
 static inline bst_node_t *bst_ptr(uintptr_t e) { return (bst_node_t *)(e & ~BST_BITS); }
 

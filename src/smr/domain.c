@@ -196,7 +196,7 @@ void cc_thread_detach(void) {
 void cc__smr_free_hdr(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
   (void)t;
   if (h->size != 0) {
-    cc_free(h, cc__smr_block_bytes(h->size));
+    cc__smr_block_free(h);
     return;
   }
   cc__smr_fnrec_t *r = (cc__smr_fnrec_t *)h;
@@ -258,7 +258,7 @@ static void release_list(cc__smr_thr_t *t) {
 /* Reclaims a NONE chain. */
 static void reclaim_chain(cc__smr_hdr_t *h) {
   while (h != NULL) {
-    cc__smr_hdr_t *next = h->chain;
+    cc__smr_hdr_t *next = (cc__smr_hdr_t *)(uintptr_t)*cc__smr_word(h);
     cc__smr_node_free(NULL, h);
     h = next;
   }

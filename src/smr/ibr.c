@@ -172,7 +172,7 @@ static cc__smr_bag_t sweep(cc__smr_thr_t *t, cc__smr_blk_t *head, const interval
     size_t n = b->n;
     for (size_t i = 0; i < n; i++) {
       cc__smr_ent_t x = b->e[i];
-      if (!reserved(iv, m, x.p->birth, x.epoch)) {
+      if (!reserved(iv, m, *cc__smr_word(x.p), x.epoch)) {
         sweep_reclaim(t, &rec, x.p);
         continue;
       }

@@ -81,7 +81,7 @@ static inline void *cc__smr_ibr_alloc_word(cc__smr_thr_t *t, uint32_t size) {
   }
   /* dated before it can be published (the publishing CAS releases it),
    * a reused block as a new one: its old life is over */
-  h->birth = cc_atomic_load_acquire(&d->epoch);
+  *cc__smr_word(h) = cc_atomic_load_acquire(&d->epoch);
   return h;
 }
 
@@ -89,8 +89,11 @@ static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
   return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, false));
 }
 
+/* A packed block's birth goes in front of it (CC__SMR_PREFIXED): the
+ * container's bytes start right after the 8-byte header on every scheme. */
 static inline void *cc__smr_ibr_alloc_packed(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, true));
+  uint32_t w = cc__smr_size_word(size, true);
+  return cc__smr_ibr_alloc_word(t, w != 0 ? w | CC__SMR_PREFIXED : 0);
 }
 
 static inline void cc__smr_ibr_dealloc(cc__smr_thr_t *t, void *node) {

@@ -29,19 +29,24 @@ static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
   return cc__smr_none_alloc_word(cc__smr_size_word(size, false));
 }
 
+/* With a prefix for the chain word, as IBR's for its birth: a packed
+ * block has no word of its own to spare. */
 static inline void *cc__smr_none_alloc_packed(cc__smr_thr_t *t, size_t size) {
   (void)t;
-  return cc__smr_none_alloc_word(cc__smr_size_word(size, true));
+  uint32_t w = cc__smr_size_word(size, true);
+  return cc__smr_none_alloc_word(w != 0 ? w | CC__SMR_PREFIXED : 0);
 }
 
 static inline void cc__smr_none_dealloc(cc__smr_thr_t *t, void *node) {
   cc__smr_node_free(t, (cc__smr_hdr_t *)node);
 }
 
+/* Chained through the block's word (cc__smr_word), which no reader uses
+ * under NONE: a limbo block per 63 retirements, never recycled, would be
+ * a cold line every four (doc/smr.md). */
 static inline void cc__smr_none_retire(cc__smr_thr_t *t, void *node) {
   cc__smr_hdr_t *h = (cc__smr_hdr_t *)node;
-  /* the birth epoch is IBR's: under NONE that word is free for the chain */
-  h->chain = t->chain;
+  *cc__smr_word(h) = (uintptr_t)t->chain;
   t->chain = h;
   t->chain_n++;
   cc_atomic_add_owner_u64(&t->st_retired, 1);

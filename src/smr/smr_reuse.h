@@ -70,12 +70,12 @@ static inline size_t cc__smr_reuse_lines(size_t size) { return (size + CC__LINE 
 /* What a block of header size word `size` holds of the allocator: its
  * whole lines for a plain block, its bytes for a packed one. */
 static inline size_t cc__smr_reuse_bytes(uint32_t size) {
-  if (size & CC__SMR_PACKED) return cc__smr_block_bytes(size);
+  if (size & CC__SMR_PACKED) return cc__smr_block_bytes(size) + ((size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0);
   return cc__smr_reuse_lines(size) * CC__LINE;
 }
 
 /* Direct mapped: plain blocks by line count into the first half, packed
- * blocks by 8-byte granule into the second (a BST's 32- and 40-byte nodes
+ * blocks by 8-byte granule into the second (a BST's 24- and 32-byte nodes
  * land in two classes). */
 static inline cc__smr_reuse_t *cc__smr_reuse_class(cc__smr_thr_t *t, uint32_t size) {
   enum { HALF = CC__SMR_REUSE_CLASSES / 2 };
@@ -166,9 +166,9 @@ static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, uint32_t size
 }
 
 /* The header size word of a request, 0 when it cannot be one (a block of
- * 2 GiB or more): the schemes' alloc entries return NULL then. */
+ * 1 GiB or more): the schemes' alloc entries return NULL then. */
 static inline uint32_t cc__smr_size_word(size_t size, bool packed) {
-  if (cc_unlikely(size >= CC__SMR_PACKED || size == 0)) return 0;
+  if (cc_unlikely(size >= CC__SMR_PREFIXED || size == 0)) return 0;
   return (uint32_t)size | (packed ? CC__SMR_PACKED : 0);
 }
 

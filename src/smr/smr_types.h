@@ -4,6 +4,7 @@
 #ifndef CCOLL_SMR_TYPES_H
 #define CCOLL_SMR_TYPES_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -30,20 +31,36 @@
  * it as the first member and never touch it). Only what a live block needs:
  * 16 bytes, so a 64-byte node keeps 48 for the container. `size` is what
  * the block was allocated with, so cc_free can be told (blocks are under
- * 2 GiB), with CC__SMR_PACKED set for a packed block; 0 marks a retire_fn
- * record. DEBRA and IBR list retired blocks
- * in limbo blocks (with their retire epoch), never through the block
- * itself; NONE, which never reads a birth epoch, chains them through it. */
+ * 1 GiB), with CC__SMR_PACKED set for a packed block; 0 marks a retire_fn
+ * record. The third word is the scheme's (cc__smr_word): IBR's birth
+ * epoch, NONE's link from one retired block to the next; and a block's
+ * link while it sits free in a reuse pool. DEBRA and IBR list retired
+ * blocks in limbo blocks (with their retire epoch), never through the
+ * block itself.
+ * A packed block's header is only the first 8 bytes (cc__smr_hdr8_t): its
+ * owner uses the rest (the BST's key). IBR and NONE keep its word in an
+ * 8-byte prefix in front of it (CC__SMR_PREFIXED), so the container's
+ * layout is the same on every scheme, and DEBRA's blocks need no prefix. */
 typedef struct cc__smr_hdr {
-  union {
-    uint64_t birth;            /* IBR: epoch at allocation */
-    struct cc__smr_hdr *chain; /* NONE, once retired: the next retired block */
-  };
   uint32_t size;
   uint32_t spare;            /* free for the block's owner (the skip list: tower height and reference count) */
+  union {
+    uint64_t birth;            /* the scheme's word (cc__smr_word) */
+    struct cc__smr_hdr *chain; /* free in a reuse pool: the next block */
+  };
 } cc__smr_hdr_t;
 
 _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
+
+/* The header of a packed block: the fields before the third word. */
+typedef struct {
+  uint32_t size;
+  uint32_t spare;
+} cc__smr_hdr8_t;
+
+_Static_assert(sizeof(cc__smr_hdr8_t) == offsetof(cc__smr_hdr_t, birth) &&
+                   offsetof(cc__smr_hdr8_t, spare) == offsetof(cc__smr_hdr_t, spare),
+               "a packed block's header is the first two fields");
 
 /* Set in hdr.size: the block is packed (CC__SMR(S, alloc_packed)), sized
  * to the byte by cc__alloc_packed, only as aligned as malloc's minimum
@@ -53,9 +70,24 @@ _Static_assert(sizeof(cc__smr_hdr_t) == 16, "the block header is 16 bytes");
  * (the reuse pool, DEBRA's freeable list), so a line-aligned request
  * never receives a packed block of the same byte count. */
 #define CC__SMR_PACKED 0x80000000u
+/* Set in hdr.size of a packed block with a scheme's word (IBR, NONE):
+ * the allocation starts 8 bytes before the header, with that word. */
+#define CC__SMR_PREFIXED 0x40000000u
+#define CC__SMR_PREFIX 8u
 
-/* The bytes a header's size word stands for (what cc_free is told). */
-static inline size_t cc__smr_block_bytes(uint32_t size) { return size & ~CC__SMR_PACKED; }
+/* The bytes a header's size word stands for: the block from its header. */
+static inline size_t cc__smr_block_bytes(uint32_t size) {
+  return size & ~(CC__SMR_PACKED | CC__SMR_PREFIXED);
+}
+
+/* The word block h keeps for its scheme: IBR's birth epoch, NONE's link
+ * to the next retired block. A plain block's third word, a packed block's
+ * prefix. */
+static inline uint64_t *cc__smr_word(cc__smr_hdr_t *h) {
+  /* a packed block without a prefix has no word: its third is the owner's */
+  assert(!(h->size & CC__SMR_PACKED) || (h->size & CC__SMR_PREFIXED));
+  return (h->size & CC__SMR_PREFIXED) ? (uint64_t *)(void *)((char *)h - CC__SMR_PREFIX) : &h->birth;
+}
 
 /* An object given to retire_fn: it has no header of its own. */
 typedef struct {
@@ -193,7 +225,7 @@ typedef struct cc__smr_orphan {
   struct cc__smr_orphan *next;
   uint64_t epoch;        /* DEBRA: global epoch at hand-off */
   cc__smr_blk_t *blocks; /* DEBRA, IBR: chained limbo blocks */
-  cc__smr_hdr_t *chain;  /* NONE: chained through the headers */
+  cc__smr_hdr_t *chain;  /* NONE: chained through the blocks' words */
   size_t count;
 } cc__smr_orphan_t;
 
@@ -294,21 +326,31 @@ static inline void *cc__smr_node_alloc(size_t size) {
   return h;
 }
 
-/* A packed block: exactly `size` bytes (< CC__SMR_PACKED), 8-aligned. */
-static inline void *cc__smr_packed_block(size_t size) {
-  cc__smr_hdr_t *h = cc__alloc_packed(size);
-  if (cc_likely(h != NULL)) h->size = (uint32_t)size | CC__SMR_PACKED;
+/* A packed block of size word `word`: the block's bytes, 8-aligned, after
+ * the prefix when the word asks for one. */
+static inline void *cc__smr_packed_block(uint32_t word) {
+  size_t pre = (word & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0;
+  char *p = cc__alloc_packed(cc__smr_block_bytes(word) + pre);
+  if (cc_unlikely(p == NULL)) return NULL;
+  cc__smr_hdr_t *h = (cc__smr_hdr_t *)(void *)(p + pre);
+  h->size = word;
   return h;
 }
 
 /* A new block of the kind a non-zero header size word names. */
 static inline cc__smr_hdr_t *cc__smr_block_new(uint32_t word) {
-  if (word & CC__SMR_PACKED) return (cc__smr_hdr_t *)cc__smr_packed_block(cc__smr_block_bytes(word));
+  if (word & CC__SMR_PACKED) return (cc__smr_hdr_t *)cc__smr_packed_block(word);
   return (cc__smr_hdr_t *)cc__smr_node_alloc(word);
 }
 
+/* Gives block h (size word non-zero) back to the allocator, as allocated. */
+static inline void cc__smr_block_free(cc__smr_hdr_t *h) {
+  size_t pre = (h->size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0;
+  cc_free((char *)h - pre, cc__smr_block_bytes(h->size) + pre);
+}
+
 static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  if (cc_likely(h->size != 0)) cc_free(h, cc__smr_block_bytes(h->size));
+  if (cc_likely(h->size != 0)) cc__smr_block_free(h);
   else cc__smr_free_hdr(t, h);
 }
 
