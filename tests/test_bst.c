@@ -592,7 +592,8 @@ static void check_node_sizes(uintptr_t e, bool prefixed, size_t *leaves, size_t 
   cr_assert_eq(n->hdr.size, want, "header size word %#x, want %#x", (unsigned)n->hdr.size, (unsigned)want);
   size_t pre = prefixed ? CC__SMR_PREFIX : 0, asked = (leaf ? 24 : 32) + pre;
   size_t got = cc__alloc_usable_size((const char *)n - pre);
-  cr_assert_leq(got, (asked + 8 + 15) / 16 * 16, "a %s of %zu bytes takes %zu", leaf ? "leaf" : "node", asked, got);
+  cr_assert_leq(got, (asked + 8 + 15) / 16 * 16, "a %s of %zu bytes takes %zu", leaf ? "leaf" : "node", asked,
+                got);
   if (leaf) {
     ++*leaves;
     return;

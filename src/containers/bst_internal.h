@@ -22,7 +22,9 @@
  * size after a packed block's 8-byte header: a u64 leaf is 24 bytes, a u64
  * internal node 32 (64 bytes per key; a line each cost 128). The key sits
  * at the same offset in both kinds, right before the edges, so a seek step
- * reads bytes 8..32 of the node (key, both edges), never two lines. The sentinel rank and the routing flag live in the
+ * reads bytes 8..32 of the node (key, both edges; one line under DEBRA,
+ * whose nodes come from mimalloc's 32-byte bin without a prefix). The
+ * sentinel rank and the routing flag live in the
  * header's spare word (free for the block's owner): bits 0..7 `inf`
  * (0: real key; 1..3: sentinels inf0..inf2), bit 8 `le` (bytes internal
  * nodes: left iff key <= K). Both are written before the node is

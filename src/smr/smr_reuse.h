@@ -68,9 +68,10 @@
 static inline size_t cc__smr_reuse_lines(size_t size) { return (size + CC__LINE - 1) / CC__LINE; }
 
 /* What a block of header size word `size` holds of the allocator: its
- * whole lines for a plain block, its bytes for a packed one. */
+ * whole lines for a plain block, its bytes (and prefix) for a packed one. */
 static inline size_t cc__smr_reuse_bytes(uint32_t size) {
-  if (size & CC__SMR_PACKED) return cc__smr_block_bytes(size) + ((size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0);
+  if (size & CC__SMR_PACKED)
+    return cc__smr_block_bytes(size) + ((size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0);
   return cc__smr_reuse_lines(size) * CC__LINE;
 }
 
