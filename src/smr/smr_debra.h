@@ -153,11 +153,11 @@ static inline void *cc__smr_debra_alloc_word(cc__smr_thr_t *t, uint32_t size) {
 }
 
 static inline void *cc__smr_debra_alloc(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_debra_alloc_word(t, cc__smr_size_word(size, false));
+  return cc__smr_debra_alloc_word(t, cc__smr_size_word(size, 0));
 }
 
 static inline void *cc__smr_debra_alloc_packed(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_debra_alloc_word(t, cc__smr_size_word(size, true));
+  return cc__smr_debra_alloc_word(t, cc__smr_size_word(size, CC__SMR_PACKED));
 }
 
 static inline void cc__smr_debra_dealloc(cc__smr_thr_t *t, void *node) {

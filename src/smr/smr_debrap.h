@@ -151,12 +151,12 @@ static cc_noinline void *cc__smr_debrap_alloc_call(cc__smr_thr_t *t, uint32_t si
  * jump tear an allocator's state. */
 static inline void *cc__smr_debrap_alloc(cc__smr_thr_t *t, size_t size) {
   cc__smr_debrap_write_phase(t);
-  return cc__smr_debrap_alloc_call(t, cc__smr_size_word(size, false));
+  return cc__smr_debrap_alloc_call(t, cc__smr_size_word(size, 0));
 }
 
 static inline void *cc__smr_debrap_alloc_packed(cc__smr_thr_t *t, size_t size) {
   cc__smr_debrap_write_phase(t);
-  return cc__smr_debrap_alloc_call(t, cc__smr_size_word(size, true));
+  return cc__smr_debrap_alloc_call(t, cc__smr_size_word(size, CC__SMR_PACKED));
 }
 
 static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {

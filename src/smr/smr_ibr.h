@@ -86,14 +86,13 @@ static inline void *cc__smr_ibr_alloc_word(cc__smr_thr_t *t, uint32_t size) {
 }
 
 static inline void *cc__smr_ibr_alloc(cc__smr_thr_t *t, size_t size) {
-  return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, false));
+  return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, 0));
 }
 
 /* A packed block's birth goes in front of it (CC__SMR_PREFIXED): the
  * container's bytes start right after the 8-byte header on every scheme. */
 static inline void *cc__smr_ibr_alloc_packed(cc__smr_thr_t *t, size_t size) {
-  uint32_t w = cc__smr_size_word(size, true);
-  return cc__smr_ibr_alloc_word(t, w != 0 ? w | CC__SMR_PREFIXED : 0);
+  return cc__smr_ibr_alloc_word(t, cc__smr_size_word(size, CC__SMR_PACKED | CC__SMR_PREFIXED));
 }
 
 static inline void cc__smr_ibr_dealloc(cc__smr_thr_t *t, void *node) {

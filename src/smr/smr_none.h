@@ -26,15 +26,14 @@ static inline void *cc__smr_none_alloc_word(uint32_t word) {
 
 static inline void *cc__smr_none_alloc(cc__smr_thr_t *t, size_t size) {
   (void)t;
-  return cc__smr_none_alloc_word(cc__smr_size_word(size, false));
+  return cc__smr_none_alloc_word(cc__smr_size_word(size, 0));
 }
 
 /* With a prefix for the chain word, as IBR's for its birth: a packed
  * block has no word of its own to spare. */
 static inline void *cc__smr_none_alloc_packed(cc__smr_thr_t *t, size_t size) {
   (void)t;
-  uint32_t w = cc__smr_size_word(size, true);
-  return cc__smr_none_alloc_word(w != 0 ? w | CC__SMR_PREFIXED : 0);
+  return cc__smr_none_alloc_word(cc__smr_size_word(size, CC__SMR_PACKED | CC__SMR_PREFIXED));
 }
 
 static inline void cc__smr_none_dealloc(cc__smr_thr_t *t, void *node) {

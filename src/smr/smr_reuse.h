@@ -70,8 +70,7 @@ static inline size_t cc__smr_reuse_lines(size_t size) { return (size + CC__LINE 
 /* What a block of header size word `size` holds of the allocator: its
  * whole lines for a plain block, its bytes (and prefix) for a packed one. */
 static inline size_t cc__smr_reuse_bytes(uint32_t size) {
-  if (size & CC__SMR_PACKED)
-    return cc__smr_block_bytes(size) + ((size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0);
+  if (size & CC__SMR_PACKED) return cc__smr_block_bytes(size) + cc__smr_prefix_bytes(size);
   return cc__smr_reuse_lines(size) * CC__LINE;
 }
 
@@ -166,11 +165,12 @@ static inline cc__smr_hdr_t *cc__smr_reuse_alloc(cc__smr_thr_t *t, uint32_t size
   return cc_likely(h != NULL) ? h : cc__smr_block_new(size);
 }
 
-/* The header size word of a request, 0 when it cannot be one (a block of
- * 1 GiB or more): the schemes' alloc entries return NULL then. */
-static inline uint32_t cc__smr_size_word(size_t size, bool packed) {
+/* The header size word of a request with `flags` (0, CC__SMR_PACKED, or
+ * that and CC__SMR_PREFIXED), 0 when it cannot be one (a block of 1 GiB
+ * or more): the schemes' alloc entries return NULL then. */
+static inline uint32_t cc__smr_size_word(size_t size, uint32_t flags) {
   if (cc_unlikely(size >= CC__SMR_PREFIXED || size == 0)) return 0;
-  return (uint32_t)size | (packed ? CC__SMR_PACKED : 0);
+  return (uint32_t)size | flags;
 }
 
 void cc__smr_leak(cc__smr_thr_t *t, cc__smr_hdr_t *h);

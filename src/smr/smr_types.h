@@ -80,6 +80,11 @@ static inline size_t cc__smr_block_bytes(uint32_t size) {
   return size & ~(CC__SMR_PACKED | CC__SMR_PREFIXED);
 }
 
+/* The bytes in front of a block of size word `size`: its prefix, if any. */
+static inline size_t cc__smr_prefix_bytes(uint32_t size) {
+  return (size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0;
+}
+
 /* The word block h keeps for its scheme: IBR's birth epoch, NONE's link
  * to the next retired block. A plain block's third word, a packed block's
  * prefix. */
@@ -329,7 +334,7 @@ static inline void *cc__smr_node_alloc(size_t size) {
 /* A packed block of size word `word`: the block's bytes, 8-aligned, after
  * the prefix when the word asks for one. */
 static inline void *cc__smr_packed_block(uint32_t word) {
-  size_t pre = (word & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0;
+  size_t pre = cc__smr_prefix_bytes(word);
   char *p = cc__alloc_packed(cc__smr_block_bytes(word) + pre);
   if (cc_unlikely(p == NULL)) return NULL;
   cc__smr_hdr_t *h = (cc__smr_hdr_t *)(void *)(p + pre);
@@ -345,7 +350,7 @@ static inline cc__smr_hdr_t *cc__smr_block_new(uint32_t word) {
 
 /* Gives block h (size word non-zero) back to the allocator, as allocated. */
 static inline void cc__smr_block_free(cc__smr_hdr_t *h) {
-  size_t pre = (h->size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0;
+  size_t pre = cc__smr_prefix_bytes(h->size);
   cc_free((char *)h - pre, cc__smr_block_bytes(h->size) + pre);
 }
 
