@@ -603,6 +603,122 @@ Test(smr, debra_advances_when_garbage_calls_for_it) { debra_advance_check(256); 
 
 Test(smr, debra_advances_every_advance_retires_unadapted) { debra_advance_check(4096); }
 
+/* An idle registered thread (quiescent in an old epoch) used to cost a
+ * membarrier per advance: its announcement might have been stale. Now
+ * one membarrier proves it idle and parks it, and the advances after it
+ * need none, as those with every thread at the current epoch. Back at
+ * work, the parked thread's section holds the epoch and what is retired
+ * during it as any other. */
+typedef struct {
+  cc_smr_t *d;
+  cc__smr_thr_t *rec;   /* the idle thread's record */
+  cc_atomic(int) stage; /* 1: registered, idle; 2: enter; 3: inside; 4: leave; 5: left */
+} idler_t;
+
+static void idler_wait(idler_t *c, int s) {
+  while (cc_atomic_load_acquire(&c->stage) < s) sched_yield();
+}
+
+static void *idler(void *arg) {
+  idler_t *c = arg;
+  cc_smr_enter(c->d);
+  cc_smr_leave(c->d);
+  c->rec = cc__smr_thr(c->d);
+  cc_atomic_store_release(&c->stage, 1);
+  idler_wait(c, 2);
+  cc_smr_enter(c->d);
+  cc_atomic_store_release(&c->stage, 3);
+  idler_wait(c, 4);
+  cc_smr_leave(c->d);
+  cc_atomic_store_release(&c->stage, 5);
+  return NULL;
+}
+
+static void set_flag(void *p, void *ctx) {
+  (void)ctx;
+  cc_atomic_store_release((cc_atomic(int) *)p, 1);
+}
+
+static void push_pop_pairs(ts_stack_t *s, const ts_ops_t *ops, cc__smr_thr_t *t, int pairs) {
+  uint64_t out;
+  for (int i = 0; i < pairs; i++) {
+    cr_assert_eq(ops->push(s, t, 1), CC_OK);
+    cr_assert_eq(ops->pop(s, t, &out), CC_OK);
+  }
+}
+
+Test(smr, debra_parks_an_idle_thread) {
+  cc_smr_t *d = new_domain(CC_SMR_DEBRA);
+  if (!d->asym) {
+    cc_smr_free(d);
+    cr_skip_test("no membarrier: announcements are fenced, nothing to park");
+  }
+  idler_t c = {.d = d};
+  pthread_t th;
+  cr_assert_eq(pthread_create(&th, NULL, idler, &c), 0);
+  idler_wait(&c, 1);
+  ts_stack_t s;
+  ts_init(&s, d);
+  const ts_ops_t *ops = ts_ops(CC_SMR_DEBRA);
+  cc__smr_thr_t *t = cc__smr_thr(d);
+  cc_smr_stats_t st0, st;
+  cc_smr_stats(d, &st0);
+  const int pairs = 40000;
+  push_pop_pairs(&s, ops, t, pairs);
+  cc_smr_stats(d, &st);
+  uint64_t advances = st.epoch - st0.epoch, scans = st.scans - st0.scans;
+  /* a try every advance_min retirements (no membarrier to adapt it to) */
+  cr_expect_geq(advances, pairs / d->advance_min / 2, "%llu advances", (unsigned long long)advances);
+  cr_expect_leq(scans, 2, "%llu membarriers for %llu advances", (unsigned long long)scans,
+                (unsigned long long)advances);
+  uint64_t idle = cc_atomic_load_acquire(&c.rec->announce);
+  cr_expect_eq(idle, CC__SMR_PARKED, "the idle thread's announcement: %#llx", (unsigned long long)idle);
+
+  cc_atomic(int) freed = 0;
+  cc_atomic_store_release(&c.stage, 2);
+  idler_wait(&c, 3);
+  uint64_t inside = cc_atomic_load_acquire(&c.rec->announce);
+  cr_expect(inside != CC__SMR_PARKED && !(inside & CC__SMR_QUIESCENT), "announced: %#llx",
+            (unsigned long long)inside);
+  cc_smr_stats(d, &st0);
+  cc_smr_retire_fn(d, &freed, set_flag, NULL);
+  push_pop_pairs(&s, ops, t, pairs);
+  cc_smr_stats(d, &st);
+  cr_expect_leq(st.epoch - st0.epoch, 1, "the epoch passed a section by %llu",
+                (unsigned long long)(st.epoch - st0.epoch));
+  cr_expect_eq(cc_atomic_load_acquire(&freed), 0, "freed during the section");
+  cc_atomic_store_release(&c.stage, 4);
+  idler_wait(&c, 5);
+  pthread_join(th, NULL);
+  push_pop_pairs(&s, ops, t, pairs);
+  cc_smr_drain(d);
+  cr_expect_eq(cc_atomic_load_acquire(&freed), 1, "never freed after the section");
+  cc_smr_stats(d, &st);
+  cr_expect_eq(st.pending, 0);
+  cc_smr_free(d);
+}
+
+/* A record's announcement carries its owner's epoch from the claim on:
+ * parking relies on the two being equal whenever the owner stored it. */
+static void *announce_probe(void *arg) {
+  cc_smr_t *d = arg;
+  cc__smr_thr_t *t = cc__smr_thr(d);
+  uint64_t a = cc_atomic_load_acquire(&t->announce);
+  cr_expect_eq(a, (t->local_epoch << 1) | CC__SMR_QUIESCENT, "claimed: %#llx, epoch %llu",
+               (unsigned long long)a, (unsigned long long)t->local_epoch);
+  cc_thread_detach();
+  return NULL;
+}
+
+Test(smr, debra_record_claim_announces_its_epoch) {
+  cc_smr_t *d = new_domain(CC_SMR_DEBRA);
+  for (int i = 0; i < 4; i++) {
+    churn(d, 600); /* the epoch moves between the claims of one record */
+    run_threads(1, announce_probe, d);
+  }
+  cc_smr_free(d);
+}
+
 /* The retirements per advance try follow the membarrier's share of the
  * time between two: doubled past 1/128, halved under 1/1024, clamped. */
 Test(smr, debra_advance_follows_membarrier_cost) {

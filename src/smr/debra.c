@@ -105,13 +105,22 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e) {
   }
 }
 
+/* Every announcement that follows a change of local_epoch is a seq_cst
+ * store, visible before the operation reads a link: the rule that makes
+ * parking safe (park_idle, below). Once an epoch per thread. */
+void cc__smr_debra_announce_new(cc__smr_thr_t *t, uint64_t e) {
+  cc__smr_debra_new_epoch(t, e);
+  cc_atomic_store_seq_cst(&t->announce, e << 1);
+  if (cc_atomic_load_seq_cst(&t->dom->epoch) != e) cc__smr_debra_reannounce(t);
+}
+
 void cc__smr_debra_reannounce(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
   for (;;) {
     uint64_t e = cc_atomic_load_acquire(&d->epoch);
     if (e == t->local_epoch) return;
     cc__smr_debra_new_epoch(t, e);
-    cc__smr_announce_store(t, &t->announce, e << 1);
+    cc_atomic_store_seq_cst(&t->announce, e << 1);
     if (cc_atomic_load_seq_cst(&d->epoch) == e) return;
   }
 }
@@ -132,41 +141,97 @@ static bool advance_wanted(const cc__smr_thr_t *t) {
   return t->bag[t->cur].count >= t->advance_at || t->epoch_ops >= t->dom->epoch_ops;
 }
 
-/* With the asymmetric fence, the round robin's reads were made before any
- * membarrier and prove nothing: an announcement may have been sitting in
- * its writer's store buffer. They only tell that an advance is worth a
- * membarrier. Having seen the epoch at e (so every unlink that made a
- * block safe at e is behind it), this thread issues the membarrier and
- * reads every announcement again: one it now finds quiescent or at e
- * either is visible for real, or belongs to an operation whose link reads
- * all follow the membarrier and so miss those unlinks (asym.c).
- *
+/* With the asymmetric fence, an announcement read may be stale: its
+ * writer's store buffer may still hold a newer one. What a stale read can
+ * prove depends on its epoch:
+ * - at e (active or quiescent): the writer's local epoch was e, so any
+ *   later operation of it announces e or more; it cannot hold the epoch
+ *   at e. Nothing more is needed.
+ * - active in an older epoch: it holds the epoch; no advance.
+ * - quiescent in an older epoch: the writer may have begun an operation
+ *   since, its announcement not yet visible. A membarrier settles it
+ *   (asym.c): after it, an announcement still quiescent either is, or
+ *   belongs to an operation whose link reads follow the membarrier and so
+ *   miss the unlinks this thread observed before it.
+ * So a try pays a membarrier only for threads quiescent in an older
+ * epoch. A busy thread is one only for the moment between two of its
+ * operations: the try is put off (FENCE_DEFER tries, a round of checks
+ * each) for it to announce e. An idle one stays so: after the
+ * membarrier, DEBRA parks it (park_idle), and it costs no more. */
+enum { ADV_BLOCKED, ADV_FENCE, ADV_FREE };
+#define FENCE_DEFER 2
+
+static int advance_need(cc_smr_t *d, uint64_t e) {
+  int need = ADV_FREE;
+  for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
+       c = cc_atomic_load_acquire(&c->next)) {
+    /* acquire: a quiescent announcement orders its operation's reads
+     * before whatever this thread frees after the advance */
+    uint64_t a = cc_atomic_load_acquire(&c->announce);
+    if ((a >> 1) >= e) continue; /* at e, or parked (its epoch field is the largest) */
+    if (!(a & CC__SMR_QUIESCENT)) return ADV_BLOCKED;
+    need = ADV_FENCE;
+  }
+  return need;
+}
+
+/* After a membarrier: whether every thread is caught up, parking (DEBRA)
+ * those still quiescent in an older epoch. A parked thread's announcement
+ * reads as at every epoch. It is safe because parking needs its epoch
+ * field older than the epoch, and the thread's local epoch is that field
+ * (every store of its own writes local_epoch, record_claim included): its
+ * next begin finds the epoch moved and announces with a seq_cst store
+ * (cc__smr_debra_announce_new), visible before its first link read, so no
+ * advancer reads PARKED while it runs. Had it begun before the
+ * membarrier, either its announcement was drained by it (the CAS fails),
+ * or its re-check of the epoch follows it, sees the epoch moved and
+ * re-announces with a seq_cst store. DEBRA+ parks nobody: a neutralised
+ * thread keeps running with a quiescent announcement and changes its local
+ * epoch in its write phase. */
+static bool park_idle(cc_smr_t *d, uint64_t e) {
+  bool park = d->kind == CC_SMR_DEBRA;
+  for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
+       c = cc_atomic_load_acquire(&c->next)) {
+    uint64_t a = cc_atomic_load_acquire(&c->announce);
+    while ((a >> 1) < e) {
+      if (!(a & CC__SMR_QUIESCENT)) return false;
+      /* acq_rel: a later advancer that reads PARKED (acquire) is ordered
+       * after the operations this one saw finished */
+      if (!park || cc_atomic_cas_strong_acq_rel(&c->announce, &a, CC__SMR_PARKED)) break;
+    }
+  }
+  return true;
+}
+
+/* A try, with the asymmetric fence. The round robin's reads only told
+ * that one may succeed; advance_need reads every announcement again.
  * A membarrier costs microseconds (an IPI per running CPU of the process,
- * a VM exit each on a virtual machine), so a thread pays one only when an
- * advance is both needed and likely:
- * - needed: this thread retired advance_at (at most advance_retires, see
- *   cc__smr_fence_paced in asym.c) blocks in the current epoch, or ran
- *   epoch_ops operations since its last try (that rule frees what other
- *   threads and orphans left behind when this thread retires little; a
- *   thread that only reads pays a membarrier per epoch_ops operations at
- *   most);
- * - likely: a look at every announcement with plain loads, just before,
- *   finds them all caught up (a thread stalled in an old epoch costs no
- *   membarrier per round).
- * While no thread holds the epoch back, an epoch ends within at most
- * advance_retires retirements of the fastest retiring thread (plus a
- * round of checks); a block waits three epochs and then the freeable list,
- * so a thread's pending garbage stays under about 4 x advance_retires
- * blocks, or 4 x epoch_ops retirements for a thread that retires less
- * than one per 16 operations. */
+ * a VM exit each on a virtual machine), so a try is made only when an
+ * advance is needed: this thread retired advance_at (at most
+ * advance_retires, see cc__smr_fence_paced in asym.c) blocks in the
+ * current epoch, or ran epoch_ops operations since its last try (that
+ * rule frees what other threads and orphans left behind when this thread
+ * retires little). A thread stalled in an old epoch costs no membarrier.
+ * While no thread holds the epoch back, an epoch ends within about
+ * advance_retires retirements of the fastest retiring thread (plus
+ * FENCE_DEFER + 1 rounds of checks); a block waits three epochs and then
+ * the freeable list, so a thread's pending garbage stays under about 4 x
+ * advance_retires blocks, or 4 x epoch_ops retirements for a thread that
+ * retires less than one per 16 operations. */
 static void advance_asym(cc__smr_thr_t *t, uint64_t e) {
   cc_smr_t *d = t->dom;
   if (!advance_wanted(t)) return;
-  if (cc_atomic_load_acquire(&d->epoch) != e || !all_caught_up(d, e)) return;
+  if (cc_atomic_load_acquire(&d->epoch) != e) return;
+  int need = advance_need(d, e);
+  if (need == ADV_BLOCKED) return;
+  if (need == ADV_FENCE && ++t->fence_defer <= FENCE_DEFER) return;
+  t->fence_defer = 0;
   t->epoch_ops = 0;
-  cc__smr_fence_paced(t, &t->advance_at, d->advance_min, d->advance_retires);
-  cc_atomic_add_owner_u64(&t->st_scans, 1);
-  if (!all_caught_up(d, e)) return;
+  if (need == ADV_FENCE) {
+    cc__smr_fence_paced(t, &t->advance_at, d->advance_min, d->advance_retires);
+    cc_atomic_add_owner_u64(&t->st_scans, 1);
+    if (!park_idle(d, e)) return;
+  }
   uint64_t expected = e;
   cc_atomic_cas_strong_seq_cst(&d->epoch, &expected, e + 1);
 }
@@ -234,7 +299,11 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
       cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
     }
     uint64_t e = cc_atomic_load_acquire(&d->epoch);
-    if (e != t->local_epoch) cc__smr_debra_new_epoch(t, e);
+    if (e != t->local_epoch) {
+      cc__smr_debra_new_epoch(t, e);
+      /* seq_cst: a new local epoch is announced visibly (park_idle) */
+      cc_atomic_store_seq_cst(&t->announce, (e << 1) | CC__SMR_QUIESCENT);
+    }
     if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t, e);
   }
   free_freeable(t);

@@ -139,6 +139,9 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->sig_pending = &cc__smr_sig_pending;
 #endif
     t->local_epoch = cc_atomic_load_acquire(&d->epoch);
+    /* seq_cst: the record may have been parked (debra.c, park_idle);
+     * the new owner's epoch is announced visibly, as a quiescent one */
+    cc_atomic_store_seq_cst(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
     t->last_scan_epoch = t->local_epoch;
     /* a full round of checks before this thread may advance the epoch
      * (NULL would read as "every thread checked") */
@@ -350,9 +353,10 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
 #define DEFAULT_EMPTY_FREQ_ASYM 4096
 #define DEFAULT_EMPTY_MIN_ASYM 1024
 /* DEBRA with the asymmetric fence (debra.c, advance_asym): a thread tries
- * to advance the epoch, paying a membarrier, once it retired this many
- * blocks in the epoch (CCOLL_DEBRA_ADVANCE_RETIRES) or ran this many
- * operations (CCOLL_DEBRA_EPOCH_OPS). A membarrier costs about 1 us when
+ * to advance the epoch once it retired this many blocks in the epoch
+ * (CCOLL_DEBRA_ADVANCE_RETIRES) or ran this many operations
+ * (CCOLL_DEBRA_EPOCH_OPS); a try pays a membarrier only when some thread
+ * is quiescent in an older epoch and not parked. A membarrier costs about 1 us when
  * no other thread of the process runs (a system call) and 10 to 40 us
  * when one does (an IPI, a VM exit on a virtual machine); 4096
  * retirements take at least some 100 us. The retirement count adapts

@@ -42,6 +42,7 @@
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
+void cc__smr_debra_announce_new(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
@@ -104,16 +105,20 @@ void cc__smr_debra_tick(cc__smr_thr_t *t, bool plus);
 static inline void cc__smr_debra_announce(cc__smr_thr_t *t, bool plus) {
   cc_smr_t *d = t->dom;
   uint64_t e = cc_atomic_load_acquire(&d->epoch);
-  if (cc_unlikely(e != t->local_epoch)) cc__smr_debra_new_epoch(t, e);
-  cc__smr_announce_store(t, &t->announce, e << 1);
-  /* The epoch may have moved between the load and the announcement (this
-   * thread was quiescent then, or its announcement not yet visible):
-   * announce the newer one. Not only a saving: the bag label is the
-   * announced epoch, and this check, made once the announcement is
-   * visible to every later advancer (seq_cst store, or membarrier on the
-   * advancer's side), is what keeps the epoch from passing label + 1 while
-   * this operation runs. */
-  if (cc_unlikely(cc_atomic_load_seq_cst(&d->epoch) != e)) cc__smr_debra_reannounce(t);
+  if (cc_unlikely(e != t->local_epoch)) {
+    /* out of line, with a fenced store: this thread may be parked */
+    cc__smr_debra_announce_new(t, e);
+  } else {
+    cc__smr_announce_store(t, &t->announce, e << 1);
+    /* The epoch may have moved between the load and the announcement (this
+     * thread was quiescent then, or its announcement not yet visible):
+     * announce the newer one. Not only a saving: the bag label is the
+     * announced epoch, and this check, made once the announcement is
+     * visible to every later advancer (seq_cst store, or membarrier on the
+     * advancer's side), is what keeps the epoch from passing label + 1
+     * while this operation runs. */
+    if (cc_unlikely(cc_atomic_load_seq_cst(&d->epoch) != e)) cc__smr_debra_reannounce(t);
+  }
   /* a countdown: one decrement and branch per operation, the rest out of line */
   if (cc_unlikely(--t->check_tick == 0)) cc__smr_debra_tick(t, plus);
 }

@@ -143,6 +143,9 @@ enum {
 };
 
 #define CC__SMR_QUIESCENT 1u /* low bit of a DEBRA announcement */
+/* A DEBRA announcement an advancer wrote for a thread it proved idle
+ * (debra.c, park_idle): quiescent, at an epoch no advance is behind. */
+#define CC__SMR_PARKED UINT64_MAX
 #define CC__SMR_NO_RESERVATION UINT64_MAX
 
 typedef struct cc__smr_thr cc__smr_thr_t;
@@ -173,6 +176,7 @@ struct cc__smr_thr {
   cc__smr_bag_t freeable;   /* DEBRA: safe, taken by allocations or freed a few per operation */
   size_t freeable_keep;     /* DEBRA: what begin leaves there for allocations (smr_debra.h) */
   size_t advance_at;        /* DEBRA, asym: own retirements in an epoch that justify a try (debra.c) */
+  unsigned fence_defer;     /* DEBRA, asym: tries put off for a thread quiescent in an older epoch */
   size_t scan_at;           /* IBR: retirements between two scans (ibr.c) */
   uint64_t fence_end;       /* asym: when this thread's last membarrier returned (ns) */
   uint64_t fence_cost;      /* asym: how long it took (ns) */
@@ -197,7 +201,7 @@ struct cc__smr_thr {
   /* ---- read by other threads, one line per writer pattern: a checker
    * reading the announcement must not be invalidated by the owner's other
    * per-operation stores (phase, slots, reservations) */
-  cc_atomic(uint64_t) announce cc_cache_aligned; /* DEBRA: epoch << 1 | quiescent */
+  cc_atomic(uint64_t) announce cc_cache_aligned; /* DEBRA: epoch << 1 | quiescent, or PARKED */
   cc_atomic(uint64_t) lower cc_cache_aligned;    /* IBR reservation [lower, upper] */
   cc_atomic(uint64_t) upper;
   cc_atomic(uintptr_t) slots[CC__SMR_SLOTS] cc_cache_aligned; /* DEBRA+: protected in the write phase */
