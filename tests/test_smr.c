@@ -647,8 +647,8 @@ static void push_pop_pairs(ts_stack_t *s, const ts_ops_t *ops, cc__smr_thr_t *t,
   }
 }
 
-Test(smr, debra_parks_an_idle_thread) {
-  cc_smr_t *d = new_domain(CC_SMR_DEBRA);
+static void park_case(cc_smr_kind_t k) {
+  cc_smr_t *d = new_domain(k);
   if (!d->asym) {
     cc_smr_free(d);
     cr_skip_test("no membarrier: announcements are fenced, nothing to park");
@@ -659,7 +659,7 @@ Test(smr, debra_parks_an_idle_thread) {
   idler_wait(&c, 1);
   ts_stack_t s;
   ts_init(&s, d);
-  const ts_ops_t *ops = ts_ops(CC_SMR_DEBRA);
+  const ts_ops_t *ops = ts_ops(k);
   cc__smr_thr_t *t = cc__smr_thr(d);
   cc_smr_stats_t st0, st;
   cc_smr_stats(d, &st0);
@@ -668,11 +668,13 @@ Test(smr, debra_parks_an_idle_thread) {
   cc_smr_stats(d, &st);
   uint64_t advances = st.epoch - st0.epoch, scans = st.scans - st0.scans;
   /* a try every advance_min retirements (no membarrier to adapt it to) */
-  cr_expect_geq(advances, pairs / d->advance_min / 2, "%llu advances", (unsigned long long)advances);
-  cr_expect_leq(scans, 2, "%llu membarriers for %llu advances", (unsigned long long)scans,
+  cr_expect_geq(advances, pairs / d->advance_min / 2, "%s: %llu advances", cc_smr_kind_name(k),
+                (unsigned long long)advances);
+  cr_expect_leq(scans, 2, "%s: %llu membarriers for %llu advances", cc_smr_kind_name(k), (unsigned long long)scans,
                 (unsigned long long)advances);
   uint64_t idle = cc_atomic_load_acquire(&c.rec->announce);
-  cr_expect_eq(idle, CC__SMR_PARKED, "the idle thread's announcement: %#llx", (unsigned long long)idle);
+  cr_expect_eq(idle, CC__SMR_PARKED, "%s: the idle thread's announcement: %#llx", cc_smr_kind_name(k),
+               (unsigned long long)idle);
 
   cc_atomic(int) freed = 0;
   cc_atomic_store_release(&c.stage, 2);
@@ -684,19 +686,22 @@ Test(smr, debra_parks_an_idle_thread) {
   cc_smr_retire_fn(d, &freed, set_flag, NULL);
   push_pop_pairs(&s, ops, t, pairs);
   cc_smr_stats(d, &st);
-  cr_expect_leq(st.epoch - st0.epoch, 1, "the epoch passed a section by %llu",
-                (unsigned long long)(st.epoch - st0.epoch));
-  cr_expect_eq(cc_atomic_load_acquire(&freed), 0, "freed during the section");
+  cr_expect_leq(st.epoch - st0.epoch, 1, "%s: the epoch passed a section by %llu",
+                cc_smr_kind_name(k), (unsigned long long)(st.epoch - st0.epoch));
+  cr_expect_eq(cc_atomic_load_acquire(&freed), 0, "%s: freed during the section", cc_smr_kind_name(k));
   cc_atomic_store_release(&c.stage, 4);
   idler_wait(&c, 5);
   pthread_join(th, NULL);
   push_pop_pairs(&s, ops, t, pairs);
   cc_smr_drain(d);
-  cr_expect_eq(cc_atomic_load_acquire(&freed), 1, "never freed after the section");
+  cr_expect_eq(cc_atomic_load_acquire(&freed), 1, "%s: never freed after the section", cc_smr_kind_name(k));
   cc_smr_stats(d, &st);
   cr_expect_eq(st.pending, 0);
   cc_smr_free(d);
 }
+
+Test(smr, debra_parks_an_idle_thread) { park_case(CC_SMR_DEBRA); }
+Test(smr, debra_plus_parks_an_idle_thread) { park_case(CC_SMR_DEBRA_PLUS); }
 
 /* A record's announcement carries its owner's epoch from the claim on:
  * parking relies on the two being equal whenever the owner stored it. */
@@ -711,12 +716,14 @@ static void *announce_probe(void *arg) {
 }
 
 Test(smr, debra_record_claim_announces_its_epoch) {
-  cc_smr_t *d = new_domain(CC_SMR_DEBRA);
-  for (int i = 0; i < 4; i++) {
-    churn(d, 600); /* the epoch moves between the claims of one record */
-    run_threads(1, announce_probe, d);
+  for (int plus = 0; plus < 2; plus++) {
+    cc_smr_t *d = new_domain(plus ? CC_SMR_DEBRA_PLUS : CC_SMR_DEBRA);
+    for (int i = 0; i < 4; i++) {
+      churn(d, 600); /* the epoch moves between the claims of one record */
+      run_threads(1, announce_probe, d);
+    }
+    cc_smr_free(d);
   }
-  cc_smr_free(d);
 }
 
 /* The retirements per advance try follow the membarrier's share of the

@@ -157,7 +157,7 @@ static bool advance_wanted(const cc__smr_thr_t *t) {
  * epoch. A busy thread is one only for the moment between two of its
  * operations: the try is put off (FENCE_DEFER tries, a round of checks
  * each) for it to announce e. An idle one stays so: after the
- * membarrier, DEBRA parks it (park_idle), and it costs no more. */
+ * membarrier it is parked (park_idle), and it costs no more. */
 enum { ADV_BLOCKED, ADV_FENCE, ADV_FREE };
 #define FENCE_DEFER 2
 
@@ -175,21 +175,21 @@ static int advance_need(cc_smr_t *d, uint64_t e) {
   return need;
 }
 
-/* After a membarrier: whether every thread is caught up, parking (DEBRA)
- * those still quiescent in an older epoch. A parked thread's announcement
- * reads as at every epoch. It is safe because parking needs its epoch
- * field older than the epoch, and the thread's local epoch is that field
- * (every store of its own writes local_epoch, record_claim included): its
- * next begin finds the epoch moved and announces with a seq_cst store
- * (cc__smr_debra_announce_new), visible before its first link read, so no
- * advancer reads PARKED while it runs. Had it begun before the
- * membarrier, either its announcement was drained by it (the CAS fails),
- * or its re-check of the epoch follows it, sees the epoch moved and
- * re-announces with a seq_cst store. DEBRA+ parks nobody: a neutralised
- * thread keeps running with a quiescent announcement and changes its local
- * epoch in its write phase. */
+/* After a membarrier: whether every thread is caught up, parking those
+ * still quiescent in an older epoch. A parked thread's announcement reads
+ * as at every epoch. It is safe because parking needs its epoch field
+ * older than the epoch, and the thread's local epoch is that field
+ * (every quiescent store of its own writes local_epoch, record_claim
+ * included): its next begin finds the epoch moved and announces with a
+ * seq_cst store (cc__smr_debra_announce_new), visible before its first
+ * link read, so no advancer reads PARKED while it runs. Had it begun
+ * before the membarrier, either its announcement was drained by it (the
+ * CAS fails), or its re-check of the epoch follows it, sees the epoch
+ * moved and re-announces with a seq_cst store. A DEBRA+ thread
+ * neutralised in its write phase runs on quiescent, parked or not; what it
+ * reaches is in its slots, and a move of its local epoch there is
+ * announced with a seq_cst store too (cc__smr_debrap_new_epoch). */
 static bool park_idle(cc_smr_t *d, uint64_t e) {
-  bool park = d->kind == CC_SMR_DEBRA;
   for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
        c = cc_atomic_load_acquire(&c->next)) {
     uint64_t a = cc_atomic_load_acquire(&c->announce);
@@ -197,7 +197,7 @@ static bool park_idle(cc_smr_t *d, uint64_t e) {
       if (!(a & CC__SMR_QUIESCENT)) return false;
       /* acq_rel: a later advancer that reads PARKED (acquire) is ordered
        * after the operations this one saw finished */
-      if (!park || cc_atomic_cas_strong_acq_rel(&c->announce, &a, CC__SMR_PARKED)) break;
+      if (cc_atomic_cas_strong_acq_rel(&c->announce, &a, CC__SMR_PARKED)) break;
     }
   }
   return true;

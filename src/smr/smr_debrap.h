@@ -19,6 +19,7 @@
 #define CCOLL_SMR_DEBRAP_H
 
 void cc__smr_debrap_recover(cc__smr_thr_t *t);
+void cc__smr_debrap_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debrap_tick(cc__smr_thr_t *t);
 
 /* CCOLL_DEBRA_NEUTRALIZE_EVERY=N: every N read or write phases, a
@@ -171,7 +172,7 @@ static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {
 static inline void cc__smr_debrap_retire(cc__smr_thr_t *t, void *node) {
   cc__smr_debrap_write_phase(t);
   uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
-  if (cc_unlikely(e != t->local_epoch)) cc__smr_debra_new_epoch(t, e);
+  if (cc_unlikely(e != t->local_epoch)) cc__smr_debrap_new_epoch(t, e);
   cc__smr_debra_push(t, (cc__smr_hdr_t *)node);
 }
 
