@@ -670,10 +670,12 @@ static void park_case(cc_smr_kind_t k) {
   /* a try every advance_min retirements (no membarrier to adapt it to) */
   cr_expect_geq(advances, pairs / d->advance_min / 2, "%s: %llu advances", cc_smr_kind_name(k),
                 (unsigned long long)advances);
-  cr_expect_leq(scans, 2, "%s: %llu membarriers for %llu advances", cc_smr_kind_name(k), (unsigned long long)scans,
+  cr_expect_leq(scans, 2, "%s: %llu membarriers for %llu advances", cc_smr_kind_name(k),
+                (unsigned long long)scans,
                 (unsigned long long)advances);
   uint64_t idle = cc_atomic_load_acquire(&c.rec->announce);
-  cr_expect_eq(idle, CC__SMR_PARKED, "%s: the idle thread's announcement: %#llx", cc_smr_kind_name(k),
+  cr_expect_eq(idle, CC__SMR_PARKED, "%s: the idle thread's announcement: %#llx",
+               cc_smr_kind_name(k),
                (unsigned long long)idle);
 
   cc_atomic(int) freed = 0;
@@ -688,13 +690,15 @@ static void park_case(cc_smr_kind_t k) {
   cc_smr_stats(d, &st);
   cr_expect_leq(st.epoch - st0.epoch, 1, "%s: the epoch passed a section by %llu",
                 cc_smr_kind_name(k), (unsigned long long)(st.epoch - st0.epoch));
-  cr_expect_eq(cc_atomic_load_acquire(&freed), 0, "%s: freed during the section", cc_smr_kind_name(k));
+  cr_expect_eq(cc_atomic_load_acquire(&freed), 0, "%s: freed during the section",
+               cc_smr_kind_name(k));
   cc_atomic_store_release(&c.stage, 4);
   idler_wait(&c, 5);
   pthread_join(th, NULL);
   push_pop_pairs(&s, ops, t, pairs);
   cc_smr_drain(d);
-  cr_expect_eq(cc_atomic_load_acquire(&freed), 1, "%s: never freed after the section", cc_smr_kind_name(k));
+  cr_expect_eq(cc_atomic_load_acquire(&freed), 1, "%s: never freed after the section",
+               cc_smr_kind_name(k));
   cc_smr_stats(d, &st);
   cr_expect_eq(st.pending, 0);
   cc_smr_free(d);

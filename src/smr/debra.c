@@ -107,7 +107,7 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e) {
 
 /* Every announcement that follows a change of local_epoch is a seq_cst
  * store, visible before the operation reads a link: the rule that makes
- * parking safe (park_idle, below). Once an epoch per thread. */
+ * parking safe (park_idle, below). Called once per epoch per thread. */
 void cc__smr_debra_announce_new(cc__smr_thr_t *t, uint64_t e) {
   cc__smr_debra_new_epoch(t, e);
   cc_atomic_store_seq_cst(&t->announce, e << 1);
@@ -179,8 +179,8 @@ static int advance_need(cc_smr_t *d, uint64_t e) {
  * still quiescent in an older epoch. A parked thread's announcement reads
  * as at every epoch. It is safe because parking needs its epoch field
  * older than the epoch, and the thread's local epoch is that field
- * (every quiescent store of its own writes local_epoch, record_claim
- * included): its next begin finds the epoch moved and announces with a
+ * (every quiescent announcement a thread stores carries its local epoch,
+ * record_claim's included): its next begin finds the epoch moved and announces with a
  * seq_cst store (cc__smr_debra_announce_new), visible before its first
  * link read, so no advancer reads PARKED while it runs. Had it begun
  * before the membarrier, either its announcement was drained by it (the

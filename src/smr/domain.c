@@ -356,9 +356,9 @@ void cc_smr_stats(const cc_smr_t *d, cc_smr_stats_t *out) {
  * to advance the epoch once it retired this many blocks in the epoch
  * (CCOLL_DEBRA_ADVANCE_RETIRES) or ran this many operations
  * (CCOLL_DEBRA_EPOCH_OPS); a try pays a membarrier only when some thread
- * is quiescent in an older epoch and not parked. A membarrier costs about 1 us when
- * no other thread of the process runs (a system call) and 10 to 40 us
- * when one does (an IPI, a VM exit on a virtual machine); 4096
+ * is quiescent in an older epoch and not parked. A membarrier costs
+ * about 1 us when no other thread of the process runs (a system call) and
+ * 10 to 40 us when one does (an IPI, a VM exit on a virtual machine); 4096
  * retirements take at least some 100 us. The retirement count adapts
  * between the two (asym.c, cc__smr_fence_paced): down to
  * CCOLL_DEBRA_ADVANCE_MIN while membarriers are cheap, where it keeps the
