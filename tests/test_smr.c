@@ -154,9 +154,11 @@ static void canary_free(void *p, void *ctx) {
   free(o);
 }
 
-static void wait_stage(canary_t *c, int s) {
-  while (cc_atomic_load_acquire(&c->stage) < s) sched_yield();
+static void stage_wait(cc_atomic(int) *stage, int s) {
+  while (cc_atomic_load_acquire(stage) < s) sched_yield();
 }
+
+static void wait_stage(canary_t *c, int s) { stage_wait(&c->stage, s); }
 
 static void *canary_reader(void *arg) {
   canary_t *c = arg;
@@ -549,6 +551,14 @@ Test(smr, debra_stalled_reader_holds_everything) {
   cc_smr_free(c.d);
 }
 
+static void push_pop_pairs(ts_stack_t *s, const ts_ops_t *ops, cc__smr_thr_t *t, int pairs) {
+  uint64_t out;
+  for (int i = 0; i < pairs; i++) {
+    cr_assert_eq(ops->push(s, t, 1), CC_OK);
+    cr_assert_eq(ops->pop(s, t, &out), CC_OK);
+  }
+}
+
 /* With the asymmetric fence a DEBRA thread pays a membarrier (counted in
  * scans) to advance the epoch only once it retired advance_at blocks in
  * the epoch (between advance_min and advance_retires, after what the
@@ -583,10 +593,7 @@ static void debra_advance_check(size_t min) {
                (unsigned long long)(st.scans - st0.scans));
   cr_expect_eq(st.epoch, st0.epoch);
   const int pairs = 40000;
-  for (int i = 0; i < pairs; i++) {
-    cr_assert_eq(ops->push(&s, t, 1), CC_OK);
-    cr_assert_eq(ops->pop(&s, t, &out), CC_OK);
-  }
+  push_pop_pairs(&s, ops, t, pairs);
   cc_smr_stats(d, &st);
   uint64_t advances = st.epoch - st0.epoch, scans = st.scans - st0.scans;
   /* one try per advance_at retirements, a round of checks (about 64 operations) late */
@@ -615,9 +622,7 @@ typedef struct {
   cc_atomic(int) stage; /* 1: registered, idle; 2: enter; 3: inside; 4: leave; 5: left */
 } idler_t;
 
-static void idler_wait(idler_t *c, int s) {
-  while (cc_atomic_load_acquire(&c->stage) < s) sched_yield();
-}
+static void idler_wait(idler_t *c, int s) { stage_wait(&c->stage, s); }
 
 static void *idler(void *arg) {
   idler_t *c = arg;
@@ -637,14 +642,6 @@ static void *idler(void *arg) {
 static void set_flag(void *p, void *ctx) {
   (void)ctx;
   cc_atomic_store_release((cc_atomic(int) *)p, 1);
-}
-
-static void push_pop_pairs(ts_stack_t *s, const ts_ops_t *ops, cc__smr_thr_t *t, int pairs) {
-  uint64_t out;
-  for (int i = 0; i < pairs; i++) {
-    cr_assert_eq(ops->push(s, t, 1), CC_OK);
-    cr_assert_eq(ops->pop(s, t, &out), CC_OK);
-  }
 }
 
 static void park_case(cc_smr_kind_t k) {
@@ -713,7 +710,7 @@ static void *announce_probe(void *arg) {
   cc_smr_t *d = arg;
   cc__smr_thr_t *t = cc__smr_thr(d);
   uint64_t a = cc_atomic_load_acquire(&t->announce);
-  cr_expect_eq(a, (t->local_epoch << 1) | CC__SMR_QUIESCENT, "claimed: %#llx, epoch %llu",
+  cr_expect_eq(a, CC__SMR_QUIET(t->local_epoch), "claimed: %#llx, epoch %llu",
                (unsigned long long)a, (unsigned long long)t->local_epoch);
   cc_thread_detach();
   return NULL;

@@ -105,15 +105,11 @@ void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e) {
   }
 }
 
-/* Every announcement that follows a change of local_epoch is a seq_cst
- * store, visible before the operation reads a link: the rule that makes
- * parking safe (park_idle, below). Called once per epoch per thread. */
-void cc__smr_debra_announce_new(cc__smr_thr_t *t, uint64_t e) {
-  cc__smr_debra_new_epoch(t, e);
-  cc_atomic_store_seq_cst(&t->announce, e << 1);
-  if (cc_atomic_load_seq_cst(&t->dom->epoch) != e) cc__smr_debra_reannounce(t);
-}
-
+/* Announces the epoch after the local one moved: begin's new-epoch path
+ * (once per epoch per thread) and its re-check. Every announcement that
+ * follows a change of local_epoch is a seq_cst store, visible before the
+ * operation reads a link: the rule that makes parking safe (park_idle,
+ * below). */
 void cc__smr_debra_reannounce(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
   for (;;) {
@@ -123,6 +119,21 @@ void cc__smr_debra_reannounce(cc__smr_thr_t *t) {
     cc_atomic_store_seq_cst(&t->announce, e << 1);
     if (cc_atomic_load_seq_cst(&d->epoch) == e) return;
   }
+}
+
+/* The local epoch moves without an operation's announcement: in
+ * cc_smr_drain, and in a DEBRA+ write phase that labels a retirement (see
+ * cc__smr_debrap_retire). A quiescent thread (outside operations, or
+ * neutralised, and perhaps parked since) announces the move with a
+ * seq_cst store: every announcement after a change of the local epoch is
+ * visible before it matters (park_idle). An operation still announced
+ * keeps its announcement, which guards what it reads; its end announces
+ * the new epoch. */
+void cc__smr_debra_move_epoch(cc__smr_thr_t *t, uint64_t e) {
+  cc__smr_debra_new_epoch(t, e);
+  /* a handler after this load stores the new local epoch itself */
+  if (cc_atomic_load_relaxed(&t->announce) & CC__SMR_QUIESCENT)
+    cc_atomic_store_seq_cst(&t->announce, CC__SMR_QUIET(e));
 }
 
 /* Whether every thread is quiescent or in epoch e. */
@@ -178,17 +189,17 @@ static int advance_need(cc_smr_t *d, uint64_t e) {
 /* After a membarrier: whether every thread is caught up, parking those
  * still quiescent in an older epoch. A parked thread's announcement reads
  * as at every epoch. It is safe because parking needs its epoch field
- * older than the epoch, and the thread's local epoch is that field
- * (every quiescent announcement a thread stores carries its local epoch,
- * record_claim's included): its next begin finds the epoch moved and announces with a
- * seq_cst store (cc__smr_debra_announce_new), visible before its first
- * link read, so no advancer reads PARKED while it runs. Had it begun
- * before the membarrier, either its announcement was drained by it (the
- * CAS fails), or its re-check of the epoch follows it, sees the epoch
- * moved and re-announces with a seq_cst store. A DEBRA+ thread
+ * older than the epoch, and the thread's local epoch is that field (every
+ * quiescent announcement a thread stores carries its local epoch,
+ * record_claim's included): its next begin finds the epoch moved and
+ * announces with a seq_cst store (cc__smr_debra_reannounce), visible
+ * before its first link read, so no advancer reads PARKED while it runs.
+ * Had it begun before the membarrier, either its announcement was drained
+ * by it (the CAS fails), or its re-check of the epoch follows it, sees the
+ * epoch moved and re-announces with a seq_cst store. A DEBRA+ thread
  * neutralised in its write phase runs on quiescent, parked or not; what it
  * reaches is in its slots, and a move of its local epoch there is
- * announced with a seq_cst store too (cc__smr_debrap_new_epoch). */
+ * announced with a seq_cst store too (cc__smr_debra_move_epoch). */
 static bool park_idle(cc_smr_t *d, uint64_t e) {
   for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
        c = cc_atomic_load_acquire(&c->next)) {
@@ -299,11 +310,7 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
       cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
     }
     uint64_t e = cc_atomic_load_acquire(&d->epoch);
-    if (e != t->local_epoch) {
-      cc__smr_debra_new_epoch(t, e);
-      /* seq_cst: a new local epoch is announced visibly (park_idle) */
-      cc_atomic_store_seq_cst(&t->announce, (e << 1) | CC__SMR_QUIESCENT);
-    }
+    if (e != t->local_epoch) cc__smr_debra_move_epoch(t, e);
     if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t, e);
   }
   free_freeable(t);

@@ -141,7 +141,7 @@ static cc__smr_thr_t *record_claim(cc_smr_t *d) {
     t->local_epoch = cc_atomic_load_acquire(&d->epoch);
     /* seq_cst: the record may have been parked (debra.c, park_idle);
      * the new owner's epoch is announced visibly, as a quiescent one */
-    cc_atomic_store_seq_cst(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
+    cc_atomic_store_seq_cst(&t->announce, CC__SMR_QUIET(t->local_epoch));
     t->last_scan_epoch = t->local_epoch;
     /* a full round of checks before this thread may advance the epoch
      * (NULL would read as "every thread checked") */
@@ -275,7 +275,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   t->depth = 0;
   t->user_depth = 0;
   cc_atomic_store_release(&t->lower, CC__SMR_NO_RESERVATION);
-  cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
+  cc_atomic_store_release(&t->announce, CC__SMR_QUIET(t->local_epoch));
   if (d->kind == CC_SMR_DEBRA || d->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_release(t);
   else release_list(t);
   cc__smr_pool_drop(t);

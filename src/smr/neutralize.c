@@ -49,7 +49,7 @@ static void neutralize_handler(int sig) {
       cc_atomic_add_owner_u64(&t->st_neutralized, 1);
       /* seq_cst: the slots protected before this point (release stores,
        * earlier in this thread) are visible to whoever sees quiescence */
-      cc_atomic_store_seq_cst(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
+      cc_atomic_store_seq_cst(&t->announce, CC__SMR_QUIET(t->local_epoch));
     }
     cc_atomic_add_owner(&t->acks, 1);
     if (ph == CC__SMR_READ) {
@@ -203,20 +203,6 @@ void cc__smr_debrap_recover(cc__smr_thr_t *t) {
   if (e != t->local_epoch) cc__smr_debra_new_epoch(t, e);
   cc_atomic_store_seq_cst(&t->announce, t->local_epoch << 1);
   cc__smr_debra_reannounce(t);
-}
-
-/* A write phase moves the local epoch to label what it retires (see
- * cc__smr_debrap_retire). A neutralised one (announced quiescent, and
- * perhaps parked since) announces the move as well, with a seq_cst
- * store: every announcement after a change of the local epoch is visible
- * before it matters (debra.c, park_idle). An operation not neutralised
- * keeps its announcement, which still guards what it reads; its end
- * announces the new epoch. */
-void cc__smr_debrap_new_epoch(cc__smr_thr_t *t, uint64_t e) {
-  cc__smr_debra_new_epoch(t, e);
-  /* a handler after this load stores the new local epoch itself */
-  if (cc_atomic_load_relaxed(&t->announce) & CC__SMR_QUIESCENT)
-    cc_atomic_store_seq_cst(&t->announce, (e << 1) | CC__SMR_QUIESCENT);
 }
 
 /* ------------------------------------------------------------ slots */

@@ -42,7 +42,7 @@
 #define CC__SMR_DEBRA_CHECK_EVERY_ASYM 32
 
 void cc__smr_debra_new_epoch(cc__smr_thr_t *t, uint64_t e);
-void cc__smr_debra_announce_new(cc__smr_thr_t *t, uint64_t e);
+void cc__smr_debra_move_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_reannounce(cc__smr_thr_t *t);
 void cc__smr_debra_passed_all(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debra_blocked(cc__smr_thr_t *t, cc__smr_thr_t *c);
@@ -107,7 +107,7 @@ static inline void cc__smr_debra_announce(cc__smr_thr_t *t, bool plus) {
   uint64_t e = cc_atomic_load_acquire(&d->epoch);
   if (cc_unlikely(e != t->local_epoch)) {
     /* out of line, with a fenced store: this thread may be parked */
-    cc__smr_debra_announce_new(t, e);
+    cc__smr_debra_reannounce(t);
   } else {
     cc__smr_announce_store(t, &t->announce, e << 1);
     /* The epoch may have moved between the load and the announcement (this
@@ -136,7 +136,7 @@ static inline void cc__smr_debra_begin(cc__smr_thr_t *t) {
 static inline void cc__smr_debra_end(cc__smr_thr_t *t) {
   if (--t->depth != 0) return;
   /* release: this operation's reads happen before a checker sees it quiescent */
-  cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
+  cc_atomic_store_release(&t->announce, CC__SMR_QUIET(t->local_epoch));
 }
 
 static inline uintptr_t cc__smr_debra_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {

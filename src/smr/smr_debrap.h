@@ -19,7 +19,6 @@
 #define CCOLL_SMR_DEBRAP_H
 
 void cc__smr_debrap_recover(cc__smr_thr_t *t);
-void cc__smr_debrap_new_epoch(cc__smr_thr_t *t, uint64_t e);
 void cc__smr_debrap_tick(cc__smr_thr_t *t);
 
 /* CCOLL_DEBRA_NEUTRALIZE_EVERY=N: every N read or write phases, a
@@ -122,7 +121,7 @@ static inline void cc__smr_debrap_end(cc__smr_thr_t *t) {
   cc__smr_cur = NULL;
 #endif
   if (t->slots_used != 0) cc__smr_debrap_clear_slots(t);
-  cc_atomic_store_release(&t->announce, (t->local_epoch << 1) | CC__SMR_QUIESCENT);
+  cc_atomic_store_release(&t->announce, CC__SMR_QUIET(t->local_epoch));
 }
 
 static inline uintptr_t cc__smr_debrap_read(cc__smr_thr_t *t, cc_atomic(uintptr_t) *src) {
@@ -172,7 +171,7 @@ static inline void cc__smr_debrap_dealloc(cc__smr_thr_t *t, void *node) {
 static inline void cc__smr_debrap_retire(cc__smr_thr_t *t, void *node) {
   cc__smr_debrap_write_phase(t);
   uint64_t e = cc_atomic_load_acquire(&t->dom->epoch);
-  if (cc_unlikely(e != t->local_epoch)) cc__smr_debrap_new_epoch(t, e);
+  if (cc_unlikely(e != t->local_epoch)) cc__smr_debra_move_epoch(t, e);
   cc__smr_debra_push(t, (cc__smr_hdr_t *)node);
 }
 

@@ -70,7 +70,7 @@ static inline size_t cc__smr_reuse_lines(size_t size) { return (size + CC__LINE 
 /* What a block of header size word `size` holds of the allocator: its
  * whole lines for a plain block, its bytes (and prefix) for a packed one. */
 static inline size_t cc__smr_reuse_bytes(uint32_t size) {
-  if (size & CC__SMR_PACKED) return cc__smr_block_bytes(size) + cc__smr_prefix_bytes(size);
+  if (size & CC__SMR_PACKED) return cc__smr_alloc_bytes(size);
   return cc__smr_reuse_lines(size) * CC__LINE;
 }
 

@@ -85,6 +85,12 @@ static inline size_t cc__smr_prefix_bytes(uint32_t size) {
   return (size & CC__SMR_PREFIXED) ? CC__SMR_PREFIX : 0;
 }
 
+/* What the allocator holds for a block of size word `size`: the block
+ * and its prefix. */
+static inline size_t cc__smr_alloc_bytes(uint32_t size) {
+  return cc__smr_block_bytes(size) + cc__smr_prefix_bytes(size);
+}
+
 /* The word block h keeps for its scheme: IBR's birth epoch, NONE's link
  * to the next retired block. A plain block's third word, a packed block's
  * prefix. */
@@ -143,6 +149,8 @@ enum {
 };
 
 #define CC__SMR_QUIESCENT 1u /* low bit of a DEBRA announcement */
+/* The DEBRA announcement of a thread quiescent at epoch e. */
+#define CC__SMR_QUIET(e) (((e) << 1) | CC__SMR_QUIESCENT)
 /* A DEBRA announcement an advancer wrote for a thread it proved idle
  * (debra.c, park_idle): quiescent, at an epoch no advance is behind. */
 #define CC__SMR_PARKED UINT64_MAX
@@ -338,10 +346,9 @@ static inline void *cc__smr_node_alloc(size_t size) {
 /* A packed block of size word `word`: the block's bytes, 8-aligned, after
  * the prefix when the word asks for one. */
 static inline void *cc__smr_packed_block(uint32_t word) {
-  size_t pre = cc__smr_prefix_bytes(word);
-  char *p = cc__alloc_packed(cc__smr_block_bytes(word) + pre);
+  char *p = cc__alloc_packed(cc__smr_alloc_bytes(word));
   if (cc_unlikely(p == NULL)) return NULL;
-  cc__smr_hdr_t *h = (cc__smr_hdr_t *)(void *)(p + pre);
+  cc__smr_hdr_t *h = (cc__smr_hdr_t *)(void *)(p + cc__smr_prefix_bytes(word));
   h->size = word;
   return h;
 }
@@ -354,8 +361,7 @@ static inline cc__smr_hdr_t *cc__smr_block_new(uint32_t word) {
 
 /* Gives block h (size word non-zero) back to the allocator, as allocated. */
 static inline void cc__smr_block_free(cc__smr_hdr_t *h) {
-  size_t pre = cc__smr_prefix_bytes(h->size);
-  cc_free((char *)h - pre, cc__smr_block_bytes(h->size) + pre);
+  cc_free((char *)h - cc__smr_prefix_bytes(h->size), cc__smr_alloc_bytes(h->size));
 }
 
 static inline void cc__smr_node_free(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
