@@ -32,6 +32,7 @@ short)
   run "$S" --all --short --stall
   run "$S" --all --short --churn --seconds 0.5
   run "$S" --all --short --fail-alloc 7 --seconds 0.5
+  run "$S" --all --short --fail-internal 50 --churn --seconds 0.5
   run "$S" --all --smr debra+ --short --neutralize-every 64
   run "$S" --all --short --lin --keys 5
   # Focused forms of the bugs the harness found (see tests/test_regress_*):
@@ -41,7 +42,7 @@ short)
   run "$S" --queue ms --smr ibr --seconds 3 ;;
 long)
   run "$S" --all --long
-  for m in --stall --churn "--fail-alloc 7" "--lin --keys 6"; do
+  for m in --stall --churn "--fail-alloc 7" "--fail-internal 50 --churn" "--lin --keys 6"; do
     # shellcheck disable=SC2086
     run "$S" --all --long --seconds 20 $m
   done

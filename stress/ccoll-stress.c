@@ -23,7 +23,9 @@
  *
  * Modes: --stall (one thread stops inside an operation's read phase, pending
  * garbage bounded for IBR and DEBRA+), --churn (threads come and go),
- * --fail-alloc N (every Nth allocation fails), --neutralize-every N (DEBRA+
+ * --fail-alloc N (every Nth allocation fails), --fail-internal N (now and
+ * then the bookkeeping a retirement needs cannot be reserved: CC_ENOMEM from
+ * updates and dequeues, nothing changed), --neutralize-every N (DEBRA+
  * forced neutralisation), --lin (linearizability spot check, <= 8 keys). */
 #include <errno.h>
 #include <sched.h>
@@ -68,6 +70,7 @@ typedef struct {
   uint64_t seed;
   bool stall, churn, lin, long_form, quiet;
   uint64_t fail_every;
+  uint64_t fail_internal; /* --fail-internal: about one operation in N finds no bookkeeping memory */
   long neutralize_every;
   double round_max;
 } opts_t;
@@ -94,6 +97,8 @@ static void usage(FILE *f) {
     "  --stall                one thread stops inside an operation's read phase\n"
     "  --churn                threads created and exiting all the time\n"
     "  --fail-alloc N         every Nth allocation fails\n"
+    "  --fail-internal N      about one operation in N: this thread's next bookkeeping\n"
+    "                         allocation (limbo block, retire_fn record) fails\n"
     "  --neutralize-every N   DEBRA+: CCOLL_DEBRA_NEUTRALIZE_EVERY=N for the domains\n"
     "  --lin                  linearizability spot check (Wing-Gong, memoised)\n"
     "  --short                CI preset: 1 s per combination\n"
@@ -214,6 +219,9 @@ static void parse_args(int argc, char **argv) {
     } else if (!strcmp(a, "--fail-alloc")) {
       NEED_ARG();
       if (!parse_u64(v, &O.fail_every) || O.fail_every < 2) goto bad;
+    } else if (!strcmp(a, "--fail-internal")) {
+      NEED_ARG();
+      if (!parse_u64(v, &O.fail_internal) || O.fail_internal < 1) goto bad;
     } else if (!strcmp(a, "--neutralize-every")) {
       NEED_ARG();
       if (!parse_u64(v, &n) || n < 1 || n > 1000000000) goto bad;
@@ -238,6 +246,10 @@ static void parse_args(int argc, char **argv) {
     fprintf(stderr, "ccoll-stress: bad value for %s: %s\n", a, v ? v : "(none)");
     exit(2);
 #undef NEED_ARG
+  }
+  if (O.lin && O.fail_internal) {
+    fprintf(stderr, "ccoll-stress: --fail-internal does not combine with --lin (CC_ENOMEM is no history event)\n");
+    exit(2);
   }
   if (!O.map_mask && !O.queue_mask) {
     O.map_mask = 1u << CC_MAP_SKIPLIST | 1u << CC_MAP_BST;
@@ -471,7 +483,7 @@ static int pick_op(worker_t *w) {
 
 static bool enomem_ok(int rc, const char *op, uint64_t key) {
   if (rc != CC_ENOMEM) return false;
-  if (!O.fail_every)
+  if (!O.fail_every && !O.fail_internal)
     st_violation("%s(%llu) returned CC_ENOMEM without fault injection", op, (unsigned long long)key);
   return true;
 }
@@ -529,6 +541,10 @@ static void map_nav_op(worker_t *w, bool live) {
          : dir == 2 ? cc_map_lower(G.m, q, &found, &val)
                     : cc_map_higher(G.m, q, &found, &val);
   if (rc == CC_NOT_FOUND) return;
+  if (enomem_ok(rc, nn[dir], q)) { /* the BST's navigation may help a removal */
+    w->enomem++;
+    return;
+  }
   if (rc != CC_OK) return bad_rc(nn[dir], q, rc);
   bool ok = dir == 0 ? found <= q : dir == 1 ? found >= q : dir == 2 ? found < q : found > q;
   if (!ok || !key_valid(found, O.keys))
@@ -582,7 +598,9 @@ static void map_op(worker_t *w) {
     if (rc == CC_OK) {
       w->rem_sum += k, w->rem_cnt++;
       check_value((uint64_t)(uintptr_t)out, k, live, "remove");
-    } else if (rc != CC_NOT_FOUND) {
+    } else if (rc == CC_NOT_FOUND || enomem_ok(rc, "remove", k)) {
+      w->enomem += rc == CC_ENOMEM;
+    } else {
       bad_rc("remove", k, rc);
     }
     break;
@@ -630,7 +648,9 @@ static void map_op(worker_t *w) {
       if (!key_valid(fk, O.keys))
         st_violation("%s returned key %llu", last ? "last" : "first", (unsigned long long)fk);
       check_value((uint64_t)(uintptr_t)out, fk, live, last ? "last" : "first");
-    } else if (rc != CC_EMPTY) {
+    } else if (rc == CC_EMPTY || enomem_ok(rc, last ? "last" : "first", 0)) {
+      w->enomem += rc == CC_ENOMEM;
+    } else {
       bad_rc(last ? "last" : "first", 0, rc);
     }
     break;
@@ -688,6 +708,7 @@ static void queue_op(worker_t *w) {
     void *out = NULL;
     int rc = cc_queue_dequeue(G.q, &out);
     if (rc == CC_OK) queue_consume(w, (uint64_t)(uintptr_t)out, "consumer");
+    else if (enomem_ok(rc, "dequeue", 0)) w->enomem++;
     else if (rc != CC_EMPTY) bad_rc("dequeue", 0, rc);
   }
 }
@@ -697,7 +718,11 @@ static void queue_op(worker_t *w) {
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   uint64_t n = 0;
+  bool registered = false; /* by its first operation: cc_smr_enter cannot report a failure */
   while (!cc_atomic_load_relaxed(&G.stop)) {
+    if (O.fail_internal && registered && st_rng_below(&w->rng, O.fail_internal) == 0)
+      cc__alloc_internal_fail_next(1);
+    registered = true;
     if (G.c.is_map) map_op(w);
     else queue_op(w);
     cc_atomic_add_owner(&w->ops, 1);
@@ -1329,7 +1354,8 @@ static bool run_combo(const combo_t *c) {
   if (O.stall) off += snprintf(extra + off, sizeof extra - off, " stall_peak=%llu/bound=%llu%s",
                                (unsigned long long)r.stall_peak, (unsigned long long)r.stall_bound,
                                stall_bounded(c->sk) ? "" : "(not enforced)");
-  if (O.fail_every) off += snprintf(extra + off, sizeof extra - off, " enomem=%llu", (unsigned long long)r.enomem);
+  if (O.fail_every || O.fail_internal)
+    off += snprintf(extra + off, sizeof extra - off, " enomem=%llu", (unsigned long long)r.enomem);
   if (c->sk == CC_SMR_DEBRA_PLUS) off += snprintf(extra + off, sizeof extra - off, " neutralized=%llu",
                                                   (unsigned long long)r.neutralized);
   /* Forced neutralisation must have run the recovery paths it exists for. */
@@ -1375,6 +1401,8 @@ int main(int argc, char **argv) {
   if (O.churn) off += snprintf(modes + off, sizeof modes - off, " churn");
   if (O.lin) off += snprintf(modes + off, sizeof modes - off, " lin");
   if (O.fail_every) off += snprintf(modes + off, sizeof modes - off, " fail-alloc=%llu", (unsigned long long)O.fail_every);
+  if (O.fail_internal)
+    off += snprintf(modes + off, sizeof modes - off, " fail-internal=%llu", (unsigned long long)O.fail_internal);
   if (O.neutralize_every) snprintf(modes + off, sizeof modes - off, " neutralize-every=%ld", O.neutralize_every);
   printf("ccoll-stress %s: seed %llu, %u threads, %.1f s per combination%s%s%s\n", cc_version(),
          (unsigned long long)O.seed, O.threads, O.seconds, *modes ? ", modes:" : "", modes,

@@ -40,6 +40,11 @@ typedef struct {
 CC_API cc_map_t *cc_map_new(const cc_map_config_t *cfg); /* NULL cfg: skip list, u64 keys, default domain */
 CC_API void      cc_map_free(cc_map_t *m);               /* not concurrent with other calls on m */
 
+/* CC_ENOMEM, the map unchanged, besides the statuses listed: from any call
+ * when this thread cannot be registered with the map's domain; from updates
+ * (and the BST's navigation) when memory for a node, or for the reclamation
+ * bookkeeping of what they retire, runs out. pop_first waits for memory
+ * instead (doc/map.md). */
 CC_API int cc_map_insert (cc_map_t *m, uint64_t key, void *val);             /* CC_OK | CC_EXISTS | CC_ENOMEM */
 CC_API int cc_map_put    (cc_map_t *m, uint64_t key, void *val, void **old); /* CC_OK inserted | CC_EXISTS replaced (*old) */
 CC_API int cc_map_get    (cc_map_t *m, uint64_t key, void **val);            /* CC_OK | CC_NOT_FOUND */

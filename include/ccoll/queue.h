@@ -24,6 +24,8 @@ typedef struct {
 CC_API cc_queue_t *cc_queue_new(const cc_queue_config_t *cfg); /* NULL cfg: fastest kind, default domain */
 CC_API void   cc_queue_free(cc_queue_t *q);                    /* not concurrent with other calls on q */
 CC_API int    cc_queue_enqueue(cc_queue_t *q, void *val);      /* CC_OK | CC_ENOMEM; any value, NULL too */
+/* CC_ENOMEM (either call), the queue unchanged: no memory for a node, or for
+ * the reclamation bookkeeping of what a dequeue retires (doc/queue.md). */
 CC_API int    cc_queue_dequeue(cc_queue_t *q, void **val);     /* CC_OK | CC_EMPTY */
 CC_API size_t cc_queue_size(const cc_queue_t *q);              /* exact when quiescent */
 

@@ -648,8 +648,16 @@ void cc_free_unsized(void *ptr) {
 
 /* ------------------------------------------------------------ internal */
 
+static cc_thread_local unsigned internal_fail_next; /* tests: cc__alloc_internal_fail_next */
+
+void cc__alloc_internal_fail_next(unsigned n) { internal_fail_next = n; }
+
 void *cc__alloc_internal(size_t size, size_t alignment, bool zero) {
   if (size == 0) return NULL;
+  if (cc_unlikely(internal_fail_next != 0)) {
+    internal_fail_next--;
+    return NULL;
+  }
   return alloc_counted(mode_get(), size, size, alignment, zero);
 }
 

@@ -16,6 +16,9 @@ void cc__alloc_fail_every(uint64_t every);
  * block, never hit by fault injection. Free with cc_free / cc_free_unsized.
  * May still return NULL on a real out-of-memory. */
 void *cc__alloc_internal(size_t size, size_t alignment, bool zero);
+/* Tests: the calling thread's next n cc__alloc_internal calls return NULL,
+ * as on a real out-of-memory (0: none). */
+void cc__alloc_internal_fail_next(unsigned n);
 
 /* cc_alloc_node and cc_free (small nodes, sized frees) first decrement a
  * per-thread gate: while it has not expired the operation is plain

@@ -365,7 +365,7 @@ static inline bst_node_t *BST_F(build_split)(bool u64, const cc__mkey_t *k, bst_
  * reservation as usual). */
 static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (cc_unlikely(!t)) return CC_ENOMEM;
+  if (cc_unlikely(!t) || !cc__map_reserve(m, t, BST_SMR(reserve), false)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
   bst_prealloc_t p = {NULL, NULL, NULL};
   bst_target_t tg = {k, BST_AT};
@@ -421,7 +421,7 @@ static int BST_F(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, 
 
 static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void *desired) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (cc_unlikely(!t)) return CC_ENOMEM;
+  if (cc_unlikely(!t) || !cc__map_reserve(m, t, BST_SMR(reserve), false)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
   bst_prealloc_t p = {NULL, NULL, NULL};
   bst_target_t tg = {k, BST_AT};
@@ -468,7 +468,8 @@ static int BST_F(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void
 /* remove (tg: the key) and pop_first (tg: leftmost) share the flag step. */
 static int BST_F(delete)(cc_map_t *m, const bst_target_t *tg, uint64_t *key, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (cc_unlikely(!t)) return CC_ENOMEM;
+  const bool pop = tg->mode == BST_LEFTMOST; /* pop_first waits for memory */
+  if (cc_unlikely(!t) || !cc__map_reserve(m, t, BST_SMR(reserve), pop)) return CC_ENOMEM;
   const bool u64 = m->key_kind == CC_KEY_U64;
   bst_seek_t sr;
   BST_SMR(begin)(t);
@@ -562,7 +563,7 @@ static inline int BST_F(nav_once)(cc_map_t *m, cc__smr_thr_t *t, uint64_t key, b
 
 static int BST_F(nav_floor_ceil)(cc_map_t *m, uint64_t key, bool ceil, uint64_t *found, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (cc_unlikely(!t)) return CC_ENOMEM;
+  if (cc_unlikely(!t) || !cc__map_reserve(m, t, BST_SMR(reserve), false)) return CC_ENOMEM;
   BST_SMR(begin)(t);
   for (;;) {
     bst_node_t *res = NULL;
@@ -603,7 +604,7 @@ static int BST_F(first)(cc_map_t *m, bool last, uint64_t *key, void **val) {
     return rc == CC_NOT_FOUND ? CC_EMPTY : rc;
   }
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (cc_unlikely(!t)) return CC_ENOMEM;
+  if (cc_unlikely(!t) || !cc__map_reserve(m, t, BST_SMR(reserve), false)) return CC_ENOMEM;
   bst_target_t tg = {NULL, BST_LEFTMOST};
   bst_seek_t sr;
   BST_SMR(begin)(t);

@@ -13,6 +13,7 @@
 #ifndef CCOLL_MAP_INTERNAL_H
 #define CCOLL_MAP_INTERNAL_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,20 @@ void cc__map_count_add(cc_map_t *m, int64_t delta);
  *     if (m->val_free) CC__SMR(S, retire_fn)(t, val, m->val_free, m->val_ctx);
  * so val_free runs once, when no reader can still see the value. Bytes keys
  * live inside their node (one block), so a retired node needs no callback. */
+
+/* An update (or a BST navigation, which may help a removal along) calls
+ * this with CC__SMR(S, reserve) before anything else, so that whatever it
+ * retires needs no allocation: false, the call returns CC_ENOMEM with the
+ * map unchanged. pop_first (wait) waits for memory instead: it reports
+ * only CC_OK or CC_EMPTY (doc/map.md), as for its descriptors. */
+static inline bool cc__map_reserve(const cc_map_t *m, cc__smr_thr_t *t,
+                                   bool (*reserve)(cc__smr_thr_t *, bool), bool wait) {
+  while (!reserve(t, m->val_free != NULL)) {
+    if (!wait) return false;
+    sched_yield();
+  }
+  return true;
+}
 
 /* Tests: every search hint of a skip-list map set to an arbitrary value
  * (none may change an answer); quiescent map only. No-op for other kinds. */

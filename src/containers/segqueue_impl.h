@@ -253,7 +253,8 @@ static int CC__SEGQ(enqueue)(cc_queue_t *q, void *val) {
 
 static int CC__SEGQ(dequeue)(cc_queue_t *q, void **out) {
   cc__smr_thr_t *t = cc__smr_thr(q->smr);
-  if (cc_unlikely(!t)) return CC_ENOMEM;
+  /* no thread record, or no memory for the segment this may retire: unchanged */
+  if (cc_unlikely(!t) || !CC__SMR(CC__QS, reserve)(t, false)) return CC_ENOMEM;
   CC__SMR(CC__QS, begin)(t);
   for (;;) {
     CC__SMR_READ_PHASE(CC__QS, t);

@@ -550,7 +550,7 @@ static sl_node_t *SLF(new_node)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t 
 
 static int SLF(insert)(cc_map_t *m, const cc__mkey_t *k, void *val, bool put, void **old) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (!t) return CC_ENOMEM;
+  if (!t || !cc__map_reserve(m, t, CC__SMR(S, reserve), false)) return CC_ENOMEM;
   SLF(fresh_t) f = {NULL, sl_new_height(m), val};
   sl_raise_top(m->impl, f.h);
   SLF(res_t) res = {0};
@@ -669,7 +669,7 @@ static void SLF(deleted)(cc_map_t *m, cc__smr_thr_t *t, sl_node_t *n, sl_cell_t 
 
 static int SLF(remove)(cc_map_t *m, const cc__mkey_t *k, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (!t) return CC_ENOMEM;
+  if (!t || !cc__map_reserve(m, t, CC__SMR(S, reserve), false)) return CC_ENOMEM;
   SLF(res_t) res = {0};
   sl_node_t *preds[SL_MAXL], *succs[SL_MAXL];
   int r;
@@ -704,7 +704,7 @@ static int SLF(replace_try)(cc_map_t *m, cc__smr_thr_t *t, const cc__mkey_t *k, 
 
 static int SLF(replace)(cc_map_t *m, const cc__mkey_t *k, void *expected, void *desired) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
-  if (!t) return CC_ENOMEM;
+  if (!t || !cc__map_reserve(m, t, CC__SMR(S, reserve), false)) return CC_ENOMEM;
   sl_cellblk_t *nb = CC__SMR(S, alloc)(t, sizeof *nb);
   if (!nb) return CC_ENOMEM;
   nb->cell.v = desired;
@@ -837,6 +837,7 @@ static int SLF(pop_first)(cc_map_t *m, uint64_t *key, void **val) {
   cc__smr_thr_t *t = cc__smr_thr(m->smr);
   if (!t) return CC_ENOMEM;
   for (;;) {
+    (void)cc__map_reserve(m, t, CC__SMR(S, reserve), true); /* each attempt may retire */
     /* volatile: set before the read phase's sigsetjmp, read after it */
     sl_desc_t *volatile d = SLF(desc_get)(m, t);
     SLF(pop_res_t) res = {NULL, NULL};

@@ -34,6 +34,12 @@ static void to_freeable(cc__smr_thr_t *t, cc__smr_blk_t *head, cc__smr_blk_t *ta
   if (head == NULL) return;
   size_t held = 0;
   if (t->dom->kind == CC_SMR_DEBRA_PLUS) held = cc__smr_debrap_snapshot_slots(t);
+  if (held == SIZE_MAX) {
+    /* no memory for the snapshot: not known safe yet, so into the current
+     * bag, checked again when that bag is (a later label only delays) */
+    cc__smr_bag_append(&t->bag[t->cur], head, tail, count);
+    return;
+  }
   if (held == 0) {
     cc__smr_bag_append(&t->freeable, head, tail, count);
     return;
@@ -324,7 +330,7 @@ void cc__smr_debra_release(cc__smr_thr_t *t) {
     cc__smr_bag_append(&all, b.head, b.tail, b.count);
   }
   if (all.head != NULL) {
-    o = cc__smr_orphan_new();
+    o = cc__smr_orphan_take(t);
     /* every label is at most the epoch now */
     o->epoch = cc_atomic_load_acquire(&t->dom->epoch);
     o->blocks = all.head;

@@ -182,8 +182,14 @@ cc__smr_thr_t *cc__smr_thr_slow(cc_smr_t *d) {
     }
   }
   if (!members_reserve(m)) return NULL;
+  /* allocated now, while a failure can still be reported (CC_ENOMEM from
+   * the operation that registers): thread exit hands garbage off in it */
+  cc__smr_orphan_t *spare = cc__alloc_internal(sizeof *spare, 0, true);
+  if (spare == NULL) return NULL;
   cc__smr_thr_t *t = record_claim(d);
+  if (t == NULL || t->spare_orphan != NULL) cc_free(spare, sizeof *spare);
   if (t == NULL) return NULL;
+  if (t->spare_orphan == NULL) t->spare_orphan = spare;
   m->e[m->n++] = (membership_t){.id = d->id, .dom = d, .thr = t};
   cc__smr_tls.id = d->id;
   cc__smr_tls.thr = t;
@@ -197,14 +203,13 @@ void cc_thread_detach(void) {
 /* ------------------------------------------------------------ garbage */
 
 void cc__smr_free_hdr(cc__smr_thr_t *t, cc__smr_hdr_t *h) {
-  (void)t;
   if (h->size != 0) {
     cc__smr_block_free(h);
     return;
   }
   cc__smr_fnrec_t *r = (cc__smr_fnrec_t *)h;
   r->fn(r->p, r->ctx);
-  cc_free(r, sizeof *r);
+  cc__smr_rec_put(t, r);
 }
 
 _Noreturn void cc__smr_oom(const char *what) {
@@ -214,7 +219,9 @@ _Noreturn void cc__smr_oom(const char *what) {
 
 void cc__smr_retire_fn_slow(cc__smr_thr_t *t, void *p, void (*fn)(void *, void *), void *ctx,
                             void (*retire)(cc__smr_thr_t *, void *)) {
-  cc__smr_fnrec_t *r = cc__alloc_internal(sizeof *r, CC__LINE, true);
+  /* one the operation reserved (cc__smr_reserve); a new one only for
+   * cc_smr_retire_fn, whose caller cannot be told of a failure */
+  cc__smr_fnrec_t *r = cc__smr_rec_get(t);
   if (r == NULL) cc__smr_oom("a retire_fn record");
   r->hdr.size = 0; /* a record, not a node */
   r->hdr.birth = 0;
@@ -231,9 +238,12 @@ void cc__smr_orphan_push(cc_smr_t *d, cc__smr_orphan_t *o) {
   pthread_mutex_unlock(&d->lock);
 }
 
-cc__smr_orphan_t *cc__smr_orphan_new(void) {
-  cc__smr_orphan_t *o = cc__alloc_internal(sizeof *o, 0, true);
-  if (o == NULL) cc__smr_oom("an exiting thread's garbage");
+/* The hand-off record allocated when t's thread registered (thread exit
+ * cannot report an allocation failure). */
+cc__smr_orphan_t *cc__smr_orphan_take(cc__smr_thr_t *t) {
+  cc__smr_orphan_t *o = t->spare_orphan;
+  t->spare_orphan = NULL;
+  if (o == NULL) cc__smr_oom("an exiting thread's garbage"); /* registered without one: never */
   return o;
 }
 
@@ -248,7 +258,7 @@ void cc__smr_scratch_free(cc__smr_thr_t *t) {
  * domain. */
 static void release_list(cc__smr_thr_t *t) {
   if (t->limbo.head == NULL && t->chain == NULL) return;
-  cc__smr_orphan_t *o = cc__smr_orphan_new();
+  cc__smr_orphan_t *o = cc__smr_orphan_take(t);
   cc__smr_bag_t all = cc__smr_bag_take(&t->limbo);
   o->blocks = all.head;
   o->count = all.count + t->chain_n;
@@ -279,6 +289,7 @@ void cc__smr_release(cc__smr_thr_t *t) {
   if (d->kind == CC_SMR_DEBRA || d->kind == CC_SMR_DEBRA_PLUS) cc__smr_debra_release(t);
   else release_list(t);
   cc__smr_pool_drop(t);
+  cc__smr_recs_drop(t);
   cc__smr_reuse_drop(t);
   cc__smr_scratch_free(t);
   t->retire_tick = 0;
@@ -432,8 +443,10 @@ static void record_destroy(cc__smr_thr_t *t) {
   cc__smr_reclaim_blocks(t->leaked.head);
   reclaim_chain(t->chain);
   cc__smr_pool_drop(t);
+  cc__smr_recs_drop(t);
   cc__smr_reuse_drop(t);
   cc__smr_scratch_free(t);
+  if (t->spare_orphan != NULL) cc_free(t->spare_orphan, sizeof *t->spare_orphan);
   cc_free(t, sizeof *t);
 }
 

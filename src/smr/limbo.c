@@ -2,11 +2,23 @@
  * retired blocks for every scheme (DEBRA bags, IBR and NONE lists, the
  * garbage of threads that left), and the small per-thread pool of empty
  * ones. Keeping limbo out of the retired nodes is what lets their header
- * be 16 bytes. */
+ * be 16 bytes. Also the per-thread stash of retire_fn records, and the
+ * reservation that keeps both ahead of an operation's retirements
+ * (smr_types.h, cc__smr_reserve). */
 #include "alloc/alloc_internal.h"
 #include "smr_private.h"
 
 #define POOL_MAX 8 /* empty blocks a thread keeps */
+
+/* An empty block from the allocator into the pool; false on failure. */
+static bool pool_add_new(cc__smr_thr_t *t) {
+  cc__smr_blk_t *b = cc__alloc_internal(sizeof *b, CC__LINE, false);
+  if (b == NULL) return false;
+  b->next = t->pool;
+  t->pool = b;
+  t->pool_n++;
+  return true;
+}
 
 cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t) {
   cc__smr_blk_t *b = t->pool;
@@ -14,6 +26,8 @@ cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t) {
     t->pool = b->next;
     t->pool_n--;
   } else {
+    /* outside a reservation only: cc_smr_retire, DEBRA+ requeueing more
+     * than the reserve holds (debra.c, requeue) */
     b = cc__alloc_internal(sizeof *b, CC__LINE, false);
     if (b == NULL) cc__smr_oom("a limbo block");
   }
@@ -88,4 +102,50 @@ size_t cc__smr_reclaim_blocks(cc__smr_blk_t *b) {
     b = next;
   }
   return n;
+}
+
+/* ------------------------------------------------------------ records */
+
+/* A retire_fn record: one kept by the thread, else a new one (NULL when
+ * there is no memory). */
+cc__smr_fnrec_t *cc__smr_rec_get(cc__smr_thr_t *t) {
+  cc__smr_hdr_t *h = t->recs;
+  if (h != NULL) {
+    t->recs = h->chain;
+    t->recs_n--;
+    return (cc__smr_fnrec_t *)h;
+  }
+  return cc__alloc_internal(sizeof(cc__smr_fnrec_t), CC__LINE, true);
+}
+
+/* A reclaimed record (its callback ran): kept for the next retire_fn of
+ * thread t, if t is known and keeps fewer than CC__SMR_RECS_MAX. */
+void cc__smr_rec_put(cc__smr_thr_t *t, cc__smr_fnrec_t *r) {
+  if (t != NULL && t->recs_n < CC__SMR_RECS_MAX) {
+    r->hdr.chain = t->recs;
+    t->recs = &r->hdr;
+    t->recs_n++;
+  } else {
+    cc_free(r, sizeof *r);
+  }
+}
+
+void cc__smr_recs_drop(cc__smr_thr_t *t) {
+  while (t->recs != NULL) {
+    cc__smr_hdr_t *h = t->recs;
+    t->recs = h->chain;
+    cc_free(h, sizeof(cc__smr_fnrec_t));
+  }
+  t->recs_n = 0;
+}
+
+bool cc__smr_reserve_slow(cc__smr_thr_t *t, bool blocks, bool rec) {
+  while (blocks && t->pool_n < CC__SMR_RESERVE_BLOCKS)
+    if (!pool_add_new(t)) return false;
+  if (rec && t->recs == NULL) {
+    cc__smr_fnrec_t *r = cc__smr_rec_get(t); /* none kept: a new one */
+    if (r == NULL) return false;
+    cc__smr_rec_put(t, r);
+  }
+  return true;
 }

@@ -221,7 +221,8 @@ static int uptr_cmp(const void *a, const void *b) {
  * that made these blocks safe was observed, which changes nothing for
  * them. Skipping its own slots spares the common case, a retirement
  * (made in a write phase, the retired node protected) that turns the
- * epoch, a search of the snapshot per block. */
+ * epoch, a search of the snapshot per block. Returns how many slots it
+ * copied into t->scratch (sorted), or SIZE_MAX without memory for them. */
 size_t cc__smr_debrap_snapshot_slots(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
   bool own = t->neutralized_flag || t->slots_exposed;
@@ -229,7 +230,7 @@ size_t cc__smr_debrap_snapshot_slots(cc__smr_thr_t *t) {
     size_t cap = (cc_atomic_load_acquire(&d->nthreads) + 4) * CC__SMR_SLOTS;
     if (t->scratch_cap < cap) {
       uint64_t *s = cc__alloc_internal(cap * sizeof *s, 0, false);
-      if (s == NULL) cc__smr_oom("a slot snapshot");
+      if (s == NULL) return SIZE_MAX;
       cc__smr_scratch_free(t);
       t->scratch = s;
       t->scratch_cap = cap;

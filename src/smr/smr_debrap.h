@@ -191,6 +191,11 @@ static inline void cc__smr_debrap_protect(cc__smr_thr_t *t, unsigned slot, const
   t->slots_used |= 1u << slot;
 }
 
+/* Before an operation's first write (smr_types.h, cc__smr_reserve). */
+static inline bool cc__smr_debrap_reserve(cc__smr_thr_t *t, bool rec) {
+  return cc__smr_reserve(t, true, rec);
+}
+
 static inline void cc__smr_debrap_write_phase(cc__smr_thr_t *t) {
 #if CC__SMR_NEUTRALIZE
   /* the forcing test mode counts phases entered, not calls: alloc and

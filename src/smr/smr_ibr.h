@@ -117,6 +117,11 @@ static inline void cc__smr_ibr_protect(cc__smr_thr_t *t, unsigned slot, const vo
   (void)t, (void)slot, (void)node;
 }
 
+/* Before an operation's first write (smr_types.h, cc__smr_reserve). */
+static inline bool cc__smr_ibr_reserve(cc__smr_thr_t *t, bool rec) {
+  return cc__smr_reserve(t, true, rec);
+}
+
 static inline void cc__smr_ibr_write_phase(cc__smr_thr_t *t) { (void)t; }
 
 #endif /* CCOLL_SMR_IBR_H */

@@ -19,6 +19,7 @@
  * ------------------------------------------------------------------ an operation
  *
  *   cc__smr_thr_t *t = cc__smr_thr(d);          // this thread's record; NULL -> CC_ENOMEM
+ *   if (!CC__SMR(S, reserve)(t, rec)) -> CC_ENOMEM   // an operation that may retire
  *   node = CC__SMR(S, alloc)(t, size);          // allocate BEFORE the read phase
  *   CC__SMR(S, begin)(t);                       // operation starts
  *   CC__SMR_READ_PHASE(S, t);                   // restartable from here (DEBRA+)
@@ -70,6 +71,11 @@
  *   void      CC__SMR(S, retire_fn)(cc__smr_thr_t *t, void *p,
  *                                   void (*fn)(void *p, void *ctx), void *ctx);
  *               any object (no birth epoch: IBR treats it conservatively).
+ *   bool      CC__SMR(S, reserve)(cc__smr_thr_t *t, bool rec);
+ *               before an operation that may retire does anything: makes its
+ *               retirements (and one retire_fn when rec) need no allocation;
+ *               false: no memory, return CC_ENOMEM with nothing changed.
+ *               Without it a retirement allocates, and aborts on failure.
  *   void      CC__SMR(S, protect)(cc__smr_thr_t *t, unsigned slot, const void *node);
  *               slot < CC__SMR_SLOTS; DEBRA+ only, a no-op elsewhere.
  *   void      CC__SMR(S, write_phase)(cc__smr_thr_t *t);

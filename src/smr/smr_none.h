@@ -60,6 +60,12 @@ static inline void cc__smr_none_protect(cc__smr_thr_t *t, unsigned slot, const v
   (void)t, (void)slot, (void)node;
 }
 
+/* Before an operation's first write (smr_types.h, cc__smr_reserve): a
+ * record only, NONE's limbo chains through the retired blocks' words. */
+static inline bool cc__smr_none_reserve(cc__smr_thr_t *t, bool rec) {
+  return cc__smr_reserve(t, false, rec);
+}
+
 static inline void cc__smr_none_write_phase(cc__smr_thr_t *t) { (void)t; }
 
 #endif /* CCOLL_SMR_NONE_H */

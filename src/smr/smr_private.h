@@ -7,13 +7,16 @@
 /* domain.c */
 void cc__smr_scratch_free(cc__smr_thr_t *t);
 void cc__smr_release(cc__smr_thr_t *t);
-cc__smr_orphan_t *cc__smr_orphan_new(void);
+cc__smr_orphan_t *cc__smr_orphan_take(cc__smr_thr_t *t);
 void cc__smr_orphan_push(cc_smr_t *d, cc__smr_orphan_t *o);
 
 /* limbo.c */
 cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t);
 void cc__smr_blk_put(cc__smr_thr_t *t, cc__smr_blk_t *b);
 void cc__smr_pool_drop(cc__smr_thr_t *t);
+cc__smr_fnrec_t *cc__smr_rec_get(cc__smr_thr_t *t);
+void cc__smr_rec_put(cc__smr_thr_t *t, cc__smr_fnrec_t *r);
+void cc__smr_recs_drop(cc__smr_thr_t *t);
 void cc__smr_bag_append(cc__smr_bag_t *dst, cc__smr_blk_t *head, cc__smr_blk_t *tail, size_t count);
 cc__smr_bag_t cc__smr_bag_take(cc__smr_bag_t *bag);
 cc__smr_blk_t *cc__smr_chain_tail(cc__smr_blk_t *b);

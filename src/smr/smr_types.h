@@ -190,6 +190,9 @@ struct cc__smr_thr {
   uint64_t fence_cost;      /* asym: how long it took (ns) */
   cc__smr_blk_t *pool;      /* empty limbo blocks kept for reuse */
   unsigned pool_n;
+  cc__smr_hdr_t *recs;      /* retire_fn records kept for reuse, chained through hdr.chain */
+  unsigned recs_n;
+  struct cc__smr_orphan *spare_orphan; /* hands this thread's garbage off when it leaves */
   cc__smr_reuse_t reuse[CC__SMR_REUSE_CLASSES]; /* reclaimed blocks by size (smr_reuse.h) */
   size_t reuse_bytes;       /* their sum (a plain block counts its whole lines) */
   bool reuse_on;            /* the domain's reuse, copied at claim */
@@ -272,6 +275,34 @@ struct cc_smr {
   pthread_mutex_t lock;         /* registration, orphans */
   struct cc_smr *live_next, *live_prev;  /* registry of live domains */
 };
+
+/* ------------------------------------------------------------ reservations */
+
+/* An operation that may retire calls CC__SMR(S, reserve) before its first
+ * write: with the empty limbo blocks and the retire_fn record it leaves
+ * in the thread's pools, every retirement of one operation finds its room
+ * without an allocation, so the operation can still fail with CC_ENOMEM,
+ * its structure unchanged, where a retirement after the CAS that unlinked
+ * a node could not (it would have to free the node early, lose it or
+ * abort). One operation retires a few blocks (the skip list's remove: the
+ * node, a cell block, a descriptor: one entry each) and at most one value
+ * through retire_fn; two empty blocks of 63 entries cover a bag that
+ * fills and a bag rotation (a new epoch, a DEBRA+ neutralisation) within
+ * one operation. The check is a load and a compare of this thread's own
+ * counters; the slow path refills (limbo.c). */
+#define CC__SMR_RESERVE_BLOCKS 2u
+#define CC__SMR_RECS_MAX 8u /* retire_fn records a thread keeps for reuse */
+
+bool cc__smr_reserve_slow(cc__smr_thr_t *t, bool blocks, bool rec);
+
+/* `blocks`: the scheme keeps limbo in blocks (all but NONE, which chains
+ * its garbage through the blocks' own words); `rec`: the operation may
+ * retire through retire_fn. */
+static inline bool cc__smr_reserve(cc__smr_thr_t *t, bool blocks, bool rec) {
+  if (cc_likely((!blocks || t->pool_n >= CC__SMR_RESERVE_BLOCKS) && (!rec || t->recs != NULL)))
+    return true;
+  return cc__smr_reserve_slow(t, blocks, rec);
+}
 
 /* ------------------------------------------------------------ slow paths */
 
