@@ -248,7 +248,8 @@ static void parse_args(int argc, char **argv) {
 #undef NEED_ARG
   }
   if (O.lin && O.fail_internal) {
-    fprintf(stderr, "ccoll-stress: --fail-internal does not combine with --lin (CC_ENOMEM is no history event)\n");
+    fprintf(stderr, "ccoll-stress: --fail-internal does not combine with --lin"
+                    " (CC_ENOMEM is no event of the history)\n");
     exit(2);
   }
   if (!O.map_mask && !O.queue_mask) {

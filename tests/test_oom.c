@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 
 #include "alloc/alloc_internal.h"
 #include "ccoll.h"
@@ -256,4 +258,63 @@ Test(oom, debra_plus_defers_without_a_slot_snapshot) {
   cc_map_free(m);
   cc_smr_free(d);
   cr_expect_eq(freed_vals, 2048);
+}
+
+/* cc_smr_retire and cc_smr_retire_fn cannot report a failure: without
+ * memory for their bookkeeping, outside any section, they wait for the
+ * readers and free at once. A reader's section holds them back. */
+typedef struct {
+  cc_smr_t *d;
+  _Atomic int stage; /* 1: the reader is inside its section; 2: leave */
+  _Atomic int ran;
+} sync_t;
+
+static void mark_ran(void *p, void *ctx) {
+  (void)ctx;
+  ((sync_t *)p)->ran++;
+}
+
+static void *reader(void *p) {
+  sync_t *s = p;
+  cc_smr_enter(s->d);
+  s->stage = 1;
+  while (s->stage != 2) sched_yield();
+  cc_smr_leave(s->d);
+  return NULL;
+}
+
+static void *retire_without_memory(void *p) {
+  sync_t *s = p;
+  cc_smr_t *d = s->d;
+  void *block = cc_smr_alloc(d, 48); /* registers, with memory */
+  cr_assert_not_null(block);
+  spend_reserve(d);
+  cc__alloc_internal_fail_next(UINT_MAX);
+  cc_smr_retire(d, block); /* freed at once (ASan would see a leak otherwise) */
+  cc_smr_retire_fn(d, s, mark_ran, NULL);
+  cc__alloc_internal_fail_next(0);
+  return NULL;
+}
+
+Test(oom, user_retirements_wait_for_readers_without_memory) {
+  for (size_t i = 1; i < 4; i++) {
+    sync_t s = {.d = domain(schemes[i])};
+    pthread_t rd, rt;
+    cr_assert_eq(pthread_create(&rd, NULL, reader, &s), 0);
+    while (s.stage != 1) sched_yield();
+    cr_assert_eq(pthread_create(&rt, NULL, retire_without_memory, &s), 0);
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    cr_expect_eq(s.ran, 0, "smr %d: retire_fn ran while a section was open", schemes[i]);
+    s.stage = 2;
+    cr_assert_eq(pthread_join(rt, NULL), 0);
+    cr_expect_eq(s.ran, 1, "smr %d: retire_fn ran %d times", schemes[i], s.ran);
+    cr_assert_eq(pthread_join(rd, NULL), 0);
+    cc_smr_stats_t st;
+    cc_smr_stats(s.d, &st);
+    cr_expect_eq(st.retired, 2);
+    cr_expect_eq(st.freed, 2);
+    cc_smr_free(s.d);
+    cr_expect_eq(s.ran, 1, "smr %d: ran again at cc_smr_free", schemes[i]);
+  }
 }

@@ -42,6 +42,9 @@ CC_API void  cc_smr_enter(cc_smr_t *smr);
 CC_API void  cc_smr_leave(cc_smr_t *smr);
 CC_API void *cc_smr_protect(cc_smr_t *smr, void *const *src); /* inside a section: acquire-load *src */
 CC_API void *cc_smr_alloc(cc_smr_t *smr, size_t size);        /* a block this domain can date */
+/* Both retire calls defer the free. Without memory for that bookkeeping,
+ * called outside any section of smr, they wait for the readers instead and
+ * free before returning (doc/smr.md, Limitations). */
 CC_API void  cc_smr_retire(cc_smr_t *smr, void *block);       /* block from cc_smr_alloc */
 CC_API void  cc_smr_retire_fn(cc_smr_t *smr, void *p, void (*fn)(void *p, void *ctx), void *ctx);
 CC_API void  cc_smr_drain(cc_smr_t *smr);                     /* reclaim now whatever is safe */

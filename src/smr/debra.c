@@ -1,4 +1,6 @@
 /* DEBRA and DEBRA+ slow paths: limbo blocks, bag rotation, orphans, drain. */
+#include <sched.h>
+
 #include "alloc/alloc_internal.h"
 #include "smr_private.h"
 
@@ -320,6 +322,27 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
     if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t, e);
   }
   free_freeable(t);
+}
+
+/* Returns once every operation running at the call has ended: three
+ * advances, each tried as cc_smr_drain tries one, yielding while some
+ * thread holds the epoch. No allocation: the fallback of a user
+ * retirement without memory for its limbo entry (domain.c). The caller is
+ * outside any operation of d (its own announcement would hold the epoch);
+ * a thread that stays inside one keeps it waiting. */
+void cc__smr_debra_synchronize(cc_smr_t *d) {
+  const uint64_t target = cc_atomic_load_seq_cst(&d->epoch) + 3;
+  for (;;) {
+    uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
+    if (e >= target) return;
+    bool ok = all_caught_up(d, e);
+    if (ok && !CC_TSAN && d->asym) {
+      cc__smr_asym_fence(); /* see advance_asym */
+      ok = all_caught_up(d, e);
+    }
+    if (ok) cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
+    else sched_yield();
+  }
 }
 
 void cc__smr_debra_release(cc__smr_thr_t *t) {

@@ -541,13 +541,39 @@ void *cc_smr_alloc(cc_smr_t *d, size_t size) {
   return h ? (void *)(h + 1) : NULL;
 }
 
+/* Whether a user retirement from this thread (record t, NULL if it could
+ * not be registered) can be deferred: its bookkeeping reserved
+ * (cc__smr_reserve). If not, and the thread is outside every section of
+ * d, the caller waits for the readers instead (synchronous), as liburcu's
+ * defer_rcu does when its queue is full: no allocation, no abort. NONE
+ * frees nothing before cc_smr_free, and inside a section the wait would
+ * be for this thread itself: both go on and allocate at the retirement,
+ * which aborts without memory. */
+static bool user_retire_deferred(cc_smr_t *d, cc__smr_thr_t *t, bool rec) {
+  if (t != NULL && cc__smr_reserve(t, d->kind != CC_SMR_NONE, rec)) return true;
+  if (d->kind == CC_SMR_NONE || (t != NULL && t->depth != 0)) {
+    if (t == NULL) cc__smr_oom("a thread record");
+    return true;
+  }
+  if (d->kind == CC_SMR_IBR) cc__smr_ibr_synchronize(d);
+  else cc__smr_debra_synchronize(d);
+  if (t != NULL) { /* retired and freed at once, as the statistics see it */
+    cc_atomic_add_owner_u64(&t->st_retired, 1);
+    cc_atomic_add_owner_u64(&t->st_freed, 1);
+  }
+  return false;
+}
+
 /* Retiring happens inside an operation: epoch schemes label the block with
  * the epoch this thread announces, which must not be stale. */
 void cc_smr_retire(cc_smr_t *d, void *block) {
   if (d == NULL || block == NULL) return;
   cc__smr_thr_t *t = cc__smr_thr(d);
-  if (t == NULL) cc__smr_oom("a thread record");
   cc__smr_hdr_t *h = (cc__smr_hdr_t *)block - 1;
+  if (!user_retire_deferred(d, t, false)) {
+    cc__smr_block_free(h); /* no reader left */
+    return;
+  }
   SMR_DISPATCH(d, begin, t);
   SMR_DISPATCH(d, retire, t, h);
   SMR_DISPATCH(d, end, t);
@@ -556,7 +582,10 @@ void cc_smr_retire(cc_smr_t *d, void *block) {
 void cc_smr_retire_fn(cc_smr_t *d, void *p, void (*fn)(void *p, void *ctx), void *ctx) {
   if (d == NULL || fn == NULL) return;
   cc__smr_thr_t *t = cc__smr_thr(d);
-  if (t == NULL) cc__smr_oom("a thread record");
+  if (!user_retire_deferred(d, t, true)) {
+    fn(p, ctx); /* no reader left */
+    return;
+  }
   SMR_DISPATCH(d, begin, t);
   SMR_DISPATCH(d, retire_fn, t, p, fn, ctx);
   SMR_DISPATCH(d, end, t);

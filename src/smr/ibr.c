@@ -3,6 +3,7 @@
  * A scan costs O(T log T + n log T) for T threads and n blocks pending in
  * this thread: the reservations are copied once into a sorted array of
  * disjoint intervals, then each block is one binary search. */
+#include <sched.h>
 #include <stdlib.h>
 
 #include "alloc/alloc_internal.h"
@@ -236,6 +237,25 @@ void cc__smr_ibr_scan(cc__smr_thr_t *t) {
     cc__smr_bag_append(&t->limbo, kept.head, kept.tail, kept.count);
   }
   t->in_scan = false;
+}
+
+/* Returns once no operation that ran at the call still reserves an epoch
+ * at or before it (so none can hold a block unlinked before the call).
+ * No allocation: the fallback of a user retirement without memory for its
+ * limbo entry (domain.c). The caller is outside any operation of d. */
+void cc__smr_ibr_synchronize(cc_smr_t *d) {
+  /* seq_cst: operations that begin after this reserve past r, and the
+   * reservation loads below come after it (the scans' pairing) */
+  const uint64_t r = cc_atomic_fetch_add_seq_cst(&d->epoch, 1);
+  if (!CC_TSAN && d->asym) cc__smr_asym_fence(); /* reservations stored before it are visible */
+  for (cc__smr_thr_t *c = cc_atomic_load_acquire(&d->threads); c != NULL;
+       c = cc_atomic_load_acquire(&c->next)) {
+    for (;;) {
+      uint64_t lo = cc_atomic_load_seq_cst(&c->lower);
+      if (lo == CC__SMR_NO_RESERVATION || lo > r) break;
+      sched_yield();
+    }
+  }
 }
 
 void cc__smr_ibr_drain(cc__smr_thr_t *t) {

@@ -26,8 +26,8 @@ cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t) {
     t->pool = b->next;
     t->pool_n--;
   } else {
-    /* outside a reservation only: cc_smr_retire, DEBRA+ requeueing more
-     * than the reserve holds (debra.c, requeue) */
+    /* beyond a reservation only (doc/smr.md, Limitations): cc_smr_retire,
+     * a BST cleanup splicing out a long chain, DEBRA+ requeueing many */
     b = cc__alloc_internal(sizeof *b, CC__LINE, false);
     if (b == NULL) cc__smr_oom("a limbo block");
   }

@@ -33,9 +33,11 @@ void cc__smr_fence_paced(cc__smr_thr_t *t, size_t *at, size_t min, size_t max);
 void cc__smr_debra_release(cc__smr_thr_t *t);
 void cc__smr_debra_destroy(cc__smr_thr_t *t);
 void cc__smr_debra_drain(cc__smr_thr_t *t);
+void cc__smr_debra_synchronize(cc_smr_t *d);
 
 /* ibr.c */
 void cc__smr_ibr_drain(cc__smr_thr_t *t);
+void cc__smr_ibr_synchronize(cc_smr_t *d);
 
 /* neutralize.c */
 void cc__smr_debrap_setup(cc_smr_t *d);
