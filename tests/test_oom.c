@@ -1,12 +1,14 @@
 /* Out of memory in the reclamation bookkeeping (limbo blocks, retire_fn
  * records, a leaving thread's hand-off, DEBRA+'s slot snapshot): container
  * calls report CC_ENOMEM with nothing changed, or wait (pop_first), or
- * defer reclamation; they never abort and never lose a value.
+ * defer reclamation; the user's retire calls wait for the readers and
+ * free at once. Nothing aborts and no value is lost.
  *
  * cc__alloc_internal_fail_next makes this thread's bookkeeping
  * allocations fail, as a real out-of-memory would (fault injection leaves
- * them alone). Before the reservation (smr_types.h, cc__smr_reserve) each
- * of these tests aborted the process. */
+ * them alone). Before the reservation (smr_types.h, cc__smr_reserve) and
+ * the synchronous fallback (domain.c) each of these tests aborted the
+ * process. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>
