@@ -303,20 +303,25 @@ static void free_freeable(cc__smr_thr_t *t) {
   while (t->freeable.head != NULL) cc__smr_debra_free_some(t);
 }
 
+/* One advance from e, tried by a thread outside any operation of d
+ * (drain, synchronize): false when some thread still holds e. */
+static bool try_advance_from(cc_smr_t *d, uint64_t e) {
+  if (!all_caught_up(d, e)) return false; /* no membarrier for a hopeless try */
+  if (!CC_TSAN && d->asym) {
+    cc__smr_asym_fence(); /* see advance_asym */
+    if (!all_caught_up(d, e)) return false;
+  }
+  cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
+  return true;
+}
+
 void cc__smr_debra_drain(cc__smr_thr_t *t) {
   cc_smr_t *d = t->dom;
   if (t->depth == 0) {
     /* three advances make every bag of this thread safe, if nobody is
      * inside an operation that started before them */
-    for (int i = 0; i < 3; i++) {
-      uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
-      if (!all_caught_up(d, e)) break; /* no membarrier for a hopeless try */
-      if (!CC_TSAN && t->asym) {
-        cc__smr_asym_fence(); /* see advance_asym */
-        if (!all_caught_up(d, e)) break;
-      }
-      cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
-    }
+    for (int i = 0; i < 3; i++)
+      if (!try_advance_from(d, cc_atomic_load_seq_cst(&d->epoch))) break;
     uint64_t e = cc_atomic_load_acquire(&d->epoch);
     if (e != t->local_epoch) cc__smr_debra_move_epoch(t, e);
     if (cc_atomic_load_relaxed(&d->orphans) != NULL) adopt_orphans(t, e);
@@ -325,8 +330,7 @@ void cc__smr_debra_drain(cc__smr_thr_t *t) {
 }
 
 /* Returns once every operation running at the call has ended: three
- * advances, each tried as cc_smr_drain tries one, yielding while some
- * thread holds the epoch. No allocation: the fallback of a user
+ * advances, yielding while some thread holds the epoch. No allocation: the fallback of a user
  * retirement without memory for its limbo entry (domain.c). The caller is
  * outside any operation of d (its own announcement would hold the epoch);
  * a thread that stays inside one keeps it waiting. */
@@ -335,13 +339,7 @@ void cc__smr_debra_synchronize(cc_smr_t *d) {
   for (;;) {
     uint64_t e = cc_atomic_load_seq_cst(&d->epoch);
     if (e >= target) return;
-    bool ok = all_caught_up(d, e);
-    if (ok && !CC_TSAN && d->asym) {
-      cc__smr_asym_fence(); /* see advance_asym */
-      ok = all_caught_up(d, e);
-    }
-    if (ok) cc_atomic_cas_strong_seq_cst(&d->epoch, &e, e + 1);
-    else sched_yield();
+    if (!try_advance_from(d, e)) sched_yield();
   }
 }
 

@@ -187,9 +187,9 @@ cc__smr_thr_t *cc__smr_thr_slow(cc_smr_t *d) {
   cc__smr_orphan_t *spare = cc__alloc_internal(sizeof *spare, 0, true);
   if (spare == NULL) return NULL;
   cc__smr_thr_t *t = record_claim(d);
-  if (t == NULL || t->spare_orphan != NULL) cc_free(spare, sizeof *spare);
+  if (t != NULL && t->spare_orphan == NULL) t->spare_orphan = spare, spare = NULL;
+  if (spare != NULL) cc_free(spare, sizeof *spare); /* none claimed, or the record kept one */
   if (t == NULL) return NULL;
-  if (t->spare_orphan == NULL) t->spare_orphan = spare;
   m->e[m->n++] = (membership_t){.id = d->id, .dom = d, .thr = t};
   cc__smr_tls.id = d->id;
   cc__smr_tls.thr = t;
@@ -550,11 +550,11 @@ void *cc_smr_alloc(cc_smr_t *d, size_t size) {
  * be for this thread itself: both go on and allocate at the retirement,
  * which aborts without memory. */
 static bool user_retire_deferred(cc_smr_t *d, cc__smr_thr_t *t, bool rec) {
-  if (t != NULL && cc__smr_reserve(t, d->kind != CC_SMR_NONE, rec)) return true;
-  if (d->kind == CC_SMR_NONE || (t != NULL && t->depth != 0)) {
+  if (d->kind == CC_SMR_NONE) {
     if (t == NULL) cc__smr_oom("a thread record");
-    return true;
+    return true; /* a record, if needed, is allocated by the retirement */
   }
+  if (t != NULL && (cc__smr_reserve(t, true, rec) || t->depth != 0)) return true;
   if (d->kind == CC_SMR_IBR) cc__smr_ibr_synchronize(d);
   else cc__smr_debra_synchronize(d);
   if (t != NULL) { /* retired and freed at once, as the statistics see it */

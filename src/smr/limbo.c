@@ -21,16 +21,13 @@ static bool pool_add_new(cc__smr_thr_t *t) {
 }
 
 cc__smr_blk_t *cc__smr_blk_get(cc__smr_thr_t *t) {
+  /* an empty pool here is beyond a reservation (doc/smr.md, Limitations):
+   * cc_smr_retire, a BST cleanup splicing out a long chain, DEBRA+
+   * requeueing many */
+  if (t->pool == NULL && !pool_add_new(t)) cc__smr_oom("a limbo block");
   cc__smr_blk_t *b = t->pool;
-  if (b != NULL) {
-    t->pool = b->next;
-    t->pool_n--;
-  } else {
-    /* beyond a reservation only (doc/smr.md, Limitations): cc_smr_retire,
-     * a BST cleanup splicing out a long chain, DEBRA+ requeueing many */
-    b = cc__alloc_internal(sizeof *b, CC__LINE, false);
-    if (b == NULL) cc__smr_oom("a limbo block");
-  }
+  t->pool = b->next;
+  t->pool_n--;
   b->next = NULL;
   b->n = 0;
   return b;
@@ -132,11 +129,9 @@ void cc__smr_rec_put(cc__smr_thr_t *t, cc__smr_fnrec_t *r) {
 
 void cc__smr_recs_drop(cc__smr_thr_t *t) {
   while (t->recs != NULL) {
-    cc__smr_hdr_t *h = t->recs;
-    t->recs = h->chain;
-    cc_free(h, sizeof(cc__smr_fnrec_t));
+    cc__smr_fnrec_t *r = cc__smr_rec_get(t);
+    cc_free(r, sizeof *r);
   }
-  t->recs_n = 0;
 }
 
 bool cc__smr_reserve_slow(cc__smr_thr_t *t, bool blocks, bool rec) {
